@@ -1,0 +1,38 @@
+# RadAssist: `make demo` and `make test` set everything up on a fresh machine.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+DEMO_OUT ?= demo-output
+# torch/torchvision pinned to the builds this machine keeps on disk (see README, "Install").
+TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
+
+.PHONY: venv demo test test-fast lint bench clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet $(TORCH_PINS)
+	$(BIN)/python -m pip install --quiet -e ".[ml,slicer,dicom-write,dev]" $(TORCH_PINS)
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/radassist demo --out $(DEMO_OUT)
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow and not models"
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+bench: $(STAMP)
+	$(BIN)/radassist bench io
+
+clean:
+	rm -rf $(DEMO_OUT) build *.egg-info AssistCore/*.egg-info
