@@ -49,9 +49,7 @@ def an_oblique_image():
 
     rng = np.random.default_rng(0)
     angle = np.deg2rad(17.0)
-    rotation = np.array(
-        [[np.cos(angle), 0.0, np.sin(angle)], [0.0, 1.0, 0.0], [-np.sin(angle), 0.0, np.cos(angle)]]
-    )
+    rotation = np.array([[np.cos(angle), 0.0, np.sin(angle)], [0.0, 1.0, 0.0], [-np.sin(angle), 0.0, np.cos(angle)]])
     flip = np.diag([1.0, -1.0, 1.0])  # a left-handed-looking permutation seen in real headers
     direction = rotation @ flip
     array_kji = rng.normal(100.0, 20.0, size=(7, 12, 10)).astype(np.float32)

@@ -6,4 +6,4 @@ SimpleITK, pydicom, torch and MONAI are imported inside the functions that need 
 
 __version__ = "0.1.0"
 
-from .errors import RadAssistError  # noqa: E402,F401
+from .errors import RadAssistError  # noqa: F401

@@ -1,0 +1,1 @@
+"""The `radassist` command line: one thin layer over the assistcore API."""

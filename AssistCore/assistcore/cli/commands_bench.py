@@ -1,0 +1,45 @@
+"""`radassist bench io`: benchmarks that print numbers (never timed assertions in tests)."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+
+
+def register(subparsers, common: argparse.ArgumentParser) -> None:
+    parser = subparsers.add_parser("bench", parents=[common], help="speed and memory benchmarks")
+    targets = parser.add_subparsers(dest="bench_target", metavar="TARGET", required=True)
+    io_parser = targets.add_parser("io", parents=[common], help="import time, DICOM/NIfTI reading, resampling")
+    io_parser.add_argument("--data", default=None, help="sample data folder")
+    io_parser.add_argument("--repeats", type=int, default=5)
+    io_parser.set_defaults(handler=run_bench_io)
+
+
+def measure_import_seconds(module: str = "assistcore", repeats: int = 3) -> float:
+    """Median wall time of ``import module`` in a fresh interpreter (what a user waits for)."""
+    code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
+    timings = sorted(
+        float(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout)
+        for _ in range(repeats)
+    )
+    return timings[len(timings) // 2]
+
+
+def run_bench_io(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ..bench_io import run_io_benchmark
+    from ..paths import require_sample_data_dir
+    from .main import emit
+
+    data_dir = Path(args.data) if args.data else require_sample_data_dir()
+    results = {"import_assistcore_s": measure_import_seconds()}
+    results.update(run_io_benchmark(data_dir, repeats=args.repeats))
+    width = max(len(key) for key in results)
+    text = "\n".join(
+        f"{key:<{width}}  {value:.4f}" if isinstance(value, float) else f"{key:<{width}}  {value}"
+        for key, value in results.items()
+    )
+    emit(args, results, text)
+    return 0
