@@ -148,7 +148,8 @@ class Image:
             )
         if sitk_image.GetNumberOfComponentsPerPixel() != 1:
             raise GeometryError(
-                f"Expected a scalar image{where}, got {sitk_image.GetNumberOfComponentsPerPixel()} components per voxel.",
+                f"Expected a scalar image{where}, "
+                f"got {sitk_image.GetNumberOfComponentsPerPixel()} components per voxel.",
                 "Convert colour or vector images to a single channel first.",
             )
         array_kji = sitk.GetArrayFromImage(sitk_image)
