@@ -29,8 +29,9 @@ def measure_import_seconds(module: str = "assistcore", repeats: int = 3) -> floa
 def run_bench_io(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ..bench_io import run_io_benchmark
-    from ..paths import require_sample_data_dir
+    from assistcore.bench_io import run_io_benchmark
+    from assistcore.paths import require_sample_data_dir
+
     from .main import emit
 
     data_dir = Path(args.data) if args.data else require_sample_data_dir()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..errors import ChecksumError
+from assistcore.errors import ChecksumError
 
 
 def register(subparsers, common: argparse.ArgumentParser) -> None:
@@ -37,7 +37,8 @@ def _entry_record(entry) -> dict:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from ..models.registry import ModelRegistry
+    from assistcore.models.registry import ModelRegistry
+
     from .main import emit
 
     records = [_entry_record(entry) for entry in ModelRegistry().list()]
@@ -54,7 +55,8 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    from ..models.registry import ModelRegistry
+    from assistcore.models.registry import ModelRegistry
+
     from .main import emit
 
     results = ModelRegistry().verify(args.model_id)
@@ -76,7 +78,8 @@ def run_verify(args: argparse.Namespace) -> int:
 
 
 def run_import(args: argparse.Namespace) -> int:
-    from ..models.registry import ModelRegistry
+    from assistcore.models.registry import ModelRegistry
+
     from .main import emit
 
     entry = ModelRegistry().import_model(args.path, overwrite=args.overwrite)

@@ -16,8 +16,9 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
 def run_demo_command(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from assistcore.paths import require_sample_data_dir
+
     from ..demo import run_demo
-    from ..paths import require_sample_data_dir
     from .main import emit
     from .progress import TerminalProgress
 

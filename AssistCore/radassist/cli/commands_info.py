@@ -7,7 +7,7 @@ import platform
 import sys
 from importlib import metadata
 
-from .. import __version__
+from assistcore import __version__
 
 PACKAGES = (
     "numpy",
@@ -42,9 +42,10 @@ def package_versions() -> dict[str, str | None]:
 
 
 def run_info(args: argparse.Namespace) -> int:
-    from ..models.device import select_device
-    from ..models.registry import ModelRegistry
-    from ..paths import sample_data_dir
+    from assistcore.models.device import select_device
+    from assistcore.models.registry import ModelRegistry
+    from assistcore.paths import sample_data_dir
+
     from .main import emit
 
     versions = package_versions()

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .atomic import atomic_directory
+from assistcore.atomic import atomic_directory
 
 #: Real samples the foundation step reads: (title, path relative to the data folder, series choice).
 SAMPLE_IMAGES = (
@@ -40,15 +40,15 @@ class DemoContext:
 
     def report_progress(self, stage: str, fraction: float, message: str) -> None:
         if self.progress is not None:
-            from .models.runner import ProgressEvent
+            from assistcore.models.runner import ProgressEvent
 
             self.progress(ProgressEvent(stage, fraction, message))
 
 
 def demo_sample_images(context: DemoContext) -> None:
     """Read real DICOM and NIfTI samples with exact geometry, write NIfTI/NRRD copies and pictures."""
-    from .image_io import read_image, write_image
-    from .pictures import render_slice, save_png
+    from assistcore.image_io import read_image, write_image
+    from assistcore.pictures import render_slice, save_png
 
     records = []
     for index, (title, relative_path, series_choice) in enumerate(SAMPLE_IMAGES):

@@ -14,15 +14,15 @@ import traceback
 from collections.abc import Sequence
 from typing import Any
 
-from .. import __version__
-from ..errors import CancelledError, RadAssistError
+from assistcore import __version__
+from assistcore.errors import CancelledError, RadAssistError
 
 #: Modules that add subcommands: each has ``register(subparsers, common)``. Assistants append theirs.
 COMMAND_MODULES = (
-    "assistcore.cli.commands_info",
-    "assistcore.cli.commands_models",
-    "assistcore.cli.commands_demo",
-    "assistcore.cli.commands_bench",
+    "radassist.cli.commands_info",
+    "radassist.cli.commands_models",
+    "radassist.cli.commands_demo",
+    "radassist.cli.commands_bench",
 )
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERNAL, EXIT_CANCELLED = 0, 1, 2, 3, 130
