@@ -1,0 +1,1 @@
+"""BrainTumorLabel core: regions and label conventions, QA checks, agreement (pure numpy/scipy)."""
