@@ -25,7 +25,7 @@ def test_user_pattern_overrides_the_default_for_one_role():
 
 
 def test_two_candidates_for_one_role_are_named_in_the_error():
-    with pytest.raises(InputError, match="'T2 TSE'.*'T2 FSE'"):
+    with pytest.raises(InputError, match=r"'T2 TSE'.*'T2 FSE'"):
         match_roles({"a": "T2 TSE", "b": "T2 FSE"})
 
 
