@@ -18,7 +18,7 @@ from assistcore.atomic import atomic_directory
 
 #: Real samples the foundation step reads: (title, path relative to the data folder, series choice).
 SAMPLE_IMAGES = (
-    ("Pelvis axial T2, oblique DICOM series (ProstateX-0000)", "pelvis_prostatex_dicom/ProstateX-0000", "t2tsetra"),
+    ("Pelvis axial T2, oblique DICOM series (ProstateX-0000)", "pelvis_prostatex_dicom/ProstateX-0000", "t2_tse_tra"),
     ("Cervical spine T2, PSR-oriented NIfTI", "spine_sct_cervical/t2/t2.nii.gz", None),
 )
 
