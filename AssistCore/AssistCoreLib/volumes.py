@@ -1,0 +1,90 @@
+"""assistcore Image <-> vtkMRMLScalarVolumeNode. The one place where LPS becomes RAS and back."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from assistcore.image import Image, ImageMetadata
+
+#: LPS <-> RAS: flip the first two axes (its own inverse).
+RAS_FROM_LPS = np.diag([-1.0, -1.0, 1.0])
+METADATA_ATTRIBUTE_PREFIX = "RadAssist."
+
+
+def ijkToRASMatrix(image: Image):
+    """vtkMatrix4x4 mapping (i, j, k, 1) to RAS mm for ``image``."""
+    import vtk
+
+    matrixLPS = image.index_to_lps_matrix()
+    matrixRAS = np.eye(4)
+    matrixRAS[:3, :] = RAS_FROM_LPS @ matrixLPS[:3, :]
+    matrix = vtk.vtkMatrix4x4()
+    for row in range(4):
+        for column in range(4):
+            matrix.SetElement(row, column, float(matrixRAS[row, column]))
+    return matrix
+
+
+def _imageData(array_kji: np.ndarray):
+    import vtk
+    from vtkmodules.util import numpy_support
+
+    array = np.ascontiguousarray(array_kji)
+    if array.dtype == np.bool_:
+        array = array.astype(np.uint8)
+    imageData = vtk.vtkImageData()
+    imageData.SetDimensions(array.shape[2], array.shape[1], array.shape[0])
+    scalars = numpy_support.numpy_to_vtk(array.ravel(order="C"), deep=True)
+    imageData.GetPointData().SetScalars(scalars)
+    return imageData
+
+
+def _setVolume(node, image: Image, array_kji: np.ndarray) -> None:
+    node.SetAndObserveImageData(_imageData(array_kji))
+    node.SetIJKToRASMatrix(ijkToRASMatrix(image))
+    for key, value in vars(image.metadata).items():
+        if isinstance(value, str) and value:
+            node.SetAttribute(METADATA_ATTRIBUTE_PREFIX + key, value)
+
+
+def imageToVolumeNode(scene, image: Image, name: str, node=None):
+    """Add (or fill ``node``) a scalar volume node with the image's voxels, dtype and exact geometry."""
+    node = node or scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", scene.GenerateUniqueName(name))
+    _setVolume(node, image, image.array_kji)
+    node.CreateDefaultDisplayNodes()
+    return node
+
+
+def labelArrayToLabelmapNode(scene, label_kji: np.ndarray, reference: Image, name: str):
+    """A labelmap volume node on ``reference``'s grid holding ``label_kji`` (values kept as they are)."""
+    node = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", scene.GenerateUniqueName(name))
+    _setVolume(node, reference.with_array(label_kji), label_kji)
+    return node
+
+
+def volumeNodeToImage(node) -> Image:
+    """The node's voxels (k, j, i) and geometry in LPS, metadata from its RadAssist attributes."""
+    import vtk
+    from vtkmodules.util import numpy_support
+
+    imageData = node.GetImageData()
+    if imageData is None:
+        from assistcore.errors import InputError
+
+        raise InputError(f"Volume node {node.GetName()} holds no image data.", "Load a volume first.")
+    columns, rows, slices = imageData.GetDimensions()
+    components = imageData.GetNumberOfScalarComponents()
+    array = numpy_support.vtk_to_numpy(imageData.GetPointData().GetScalars())
+    array = array.reshape((slices, rows, columns) if components == 1 else (slices, rows, columns, components)).copy()
+    matrix = vtk.vtkMatrix4x4()
+    node.GetIJKToRASMatrix(matrix)
+    matrixRAS = np.array([[matrix.GetElement(r, c) for c in range(4)] for r in range(4)])
+    matrixLPS = RAS_FROM_LPS @ matrixRAS[:3, :]
+    spacing = np.linalg.norm(matrixLPS[:, :3], axis=0)
+    direction = matrixLPS[:, :3] / spacing
+    fields = {
+        key: node.GetAttribute(METADATA_ATTRIBUTE_PREFIX + key) or ""
+        for key in ImageMetadata.__dataclass_fields__
+        if key != "extra"
+    }
+    return Image(array, tuple(spacing), tuple(matrixLPS[:, 3]), direction, ImageMetadata(**fields))
