@@ -45,11 +45,21 @@ def _subjectHierarchy(scene):
     return slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(scene)
 
 
+def subjectHierarchyItem(scene, node) -> int:
+    """The node's subject-hierarchy item, created under the scene if missing (headless scenes have no
+    plugin that adds items automatically, the Slicer app does)."""
+    hierarchy = _subjectHierarchy(scene)
+    item = hierarchy.GetItemByDataNode(node)
+    if not item:
+        item = hierarchy.CreateItem(hierarchy.GetSceneItemID(), node)
+    return item
+
+
 def placeNextTo(scene, node, sourceNode) -> None:
     """Put ``node`` under the same subject-hierarchy parent (patient/study) as ``sourceNode``."""
     hierarchy = _subjectHierarchy(scene)
-    parent = hierarchy.GetItemParent(hierarchy.GetItemByDataNode(sourceNode))
-    hierarchy.SetItemParent(hierarchy.GetItemByDataNode(node), parent)
+    parent = hierarchy.GetItemParent(subjectHierarchyItem(scene, sourceNode))
+    hierarchy.SetItemParent(subjectHierarchyItem(scene, node), parent)
 
 
 def labelArrayToSegmentationNode(
