@@ -1,0 +1,46 @@
+"""Finding and starting an assistant's core pipeline from Slicer (no Qt; testable headless).
+
+Each assistant's issue adds ``assistcore.pipelines.<name>`` with ``run(inputs, options, progress,
+cancel_token)``; until then the module says clearly that the pipeline is not part of this version.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from assistcore.errors import InputError, RadAssistError
+from assistcore.models.runner import CancelToken, RunHandle, start_in_thread
+
+from .volumes import volumeNodeToImage
+
+
+def findPipeline(name: str):
+    """The pipeline module ``assistcore.pipelines.<name>``, or a clear error if this version lacks it."""
+    try:
+        module = importlib.import_module(f"assistcore.pipelines.{name}")
+    except ModuleNotFoundError as error:
+        if error.name and error.name.startswith("assistcore.pipelines"):
+            raise RadAssistError(
+                f"The {name} pipeline is not installed in this version of RadAssist.",
+                "Update the RadAssist extension; nothing was computed.",
+            ) from None
+        raise
+    return module.run
+
+
+def imagesFromNodes(volumeNodes: dict[str, Any], requiredRoles: list[str]) -> dict[str, Any]:
+    """Images for the selected volume nodes; a missing required role is named in the error."""
+    missing = [role for role in requiredRoles if volumeNodes.get(role) is None]
+    if missing:
+        raise InputError(f"Select the input volume(s): {', '.join(missing)}.")
+    return {role: volumeNodeToImage(node) for role, node in volumeNodes.items() if node is not None}
+
+
+def startPipeline(
+    name: str, volumeNodes: dict[str, Any], requiredRoles: list[str], options: dict[str, Any]
+) -> RunHandle:
+    """Validate inputs, then run the pipeline in a worker thread; poll the returned handle from a timer."""
+    images = imagesFromNodes(volumeNodes, requiredRoles)
+    run = findPipeline(name)
+    return start_in_thread(run, images, options, cancel_token=CancelToken())

@@ -1,0 +1,8 @@
+"""BrainTumorLabel adapters between the pipeline's results and MRML nodes (scene passed in, no Qt)."""
+
+from assistcore.errors import RadAssistError
+
+
+def showResult(scene, result) -> None:
+    """Add the pipeline's result to the scene. Arrives with the brain_tumor pipeline."""
+    raise RadAssistError("This version of RadAssist has no brain_tumor results to show yet.")
