@@ -80,3 +80,30 @@ def test_demo_writes_volumes_pictures_report_and_scene_bundle(real_data_dir, tmp
     pelvis = written["sample_images"][0]
     assert pelvis["size_ijk"] == [384, 384, 19]
     assert "not for clinical use" in written["note"]
+
+
+@pytest.mark.models
+def test_models_list_import_and_verify_from_the_command_line(tmp_path, monkeypatch, capsys):
+    from model_fixtures import make_tiny_model_folder
+
+    monkeypatch.setenv("RADASSIST_BUNDLED_MODELS", str(tmp_path / "bundled"))
+    monkeypatch.setenv("RADASSIST_USER_MODELS", str(tmp_path / "user"))
+    monkeypatch.delenv("RADASSIST_MODELS_PATH", raising=False)
+    source = make_tiny_model_folder(tmp_path / "incoming")
+    assert main(["models", "import", str(source), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["id"] == "tiny-brain"
+    assert main(["models", "list", "--json"]) == 0
+    (listed,) = json.loads(capsys.readouterr().out)
+    assert listed["synthetic_demo"] is True and listed["source"] == "user"
+    assert main(["models", "verify"]) == 0
+    assert "OK" in capsys.readouterr().out
+    weights = tmp_path / "user" / "tiny-brain" / "model.pt"
+    weights.write_bytes(weights.read_bytes()[:-10] + b"0123456789")
+    assert main(["models", "verify"]) == 1
+    captured = capsys.readouterr()
+    assert "FAILED tiny-brain" in captured.out and "model.pt" in captured.err and "Traceback" not in captured.err
+
+
+def test_importing_a_missing_model_folder_fails_cleanly(tmp_path, capsys):
+    assert main(["models", "import", str(tmp_path / "nothing")]) == 1
+    assert "not found" in capsys.readouterr().err
