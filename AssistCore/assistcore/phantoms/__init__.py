@@ -1,0 +1,1 @@
+"""Synthetic phantoms with known ground truth, built SynthSeg-style (label maps first, random contrasts)."""
