@@ -124,3 +124,19 @@ def make_monai_bundle(folder: Path) -> Path:
     (folder / "configs" / "inference.json").write_text(json.dumps(inference, indent=2))
     _save_random_weights(network_def, folder / "models" / "model.pt")
     return folder
+
+
+def make_random_brain_model(folder: Path, model_id: str = "brain-random") -> Path:
+    """The BrainTumorLabel network with random weights and a complete card (the pipeline runs, nothing learned)."""
+    import torch
+
+    from assistcore.brain.model import NETWORK, TrainingResult, brain_model_card
+    from assistcore.models.loader import build_network
+
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    torch.save(build_network(NETWORK).state_dict(), folder / "model.pt")
+    result = TrainingResult(folder / "model.pt", 0, 0.0, float("nan"), {"whole_tumor": None})
+    card = brain_model_card(result, "pytest fixture (random weights)", model_id, 0, 0, 0)
+    (folder / "model_card.json").write_text(json.dumps(card, indent=2))
+    return folder

@@ -1,0 +1,234 @@
+"""BrainTumorLabel pipeline: four sequences in, tumour labels on the reference grid out, with QA.
+
+``run`` is what the Slicer module and the web app call (images already loaded); ``label_case`` adds file
+reading, registration onto the reference grid and writing the outputs, for the command line.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..brain import model as brain_model
+from ..brain.qa import estimate_brain_mask, run_qa
+from ..brain.regions import EDEMA, LabelConvention, to_convention
+from ..errors import InputError
+from ..image import Image
+from ..models.runner import CancelToken, ProgressReporter
+
+STAGES = (("load", 1.0), ("prepare", 1.0), ("infer", 4.0), ("postprocess", 1.0), ("qa", 1.0), ("write", 1.0))
+
+
+@dataclass
+class BrainResult:
+    """Labels (k, j, i) on the reference grid (internal values 1 non-enhancing, 2 edema, 3 enhancing)."""
+
+    labels_kji: np.ndarray
+    reference: Image
+    uncertainty: float
+    qa: dict
+    provenance: dict
+    seconds_per_stage: dict[str, float] = field(default_factory=dict)
+
+
+def _card_and_network(model_id: str | None, device: str):
+    from ..models.device import select_device
+    from ..models.loader import load_network
+    from ..models.registry import ModelRegistry
+
+    registry = ModelRegistry()
+    entry = registry.get(model_id) if model_id else registry.default_for("brain_tumor")
+    choice = select_device(device)
+    return entry.card, load_network(entry.card, choice.device), choice
+
+
+def run(
+    images: dict[str, Image],
+    options: dict[str, Any] | None = None,
+    progress: Callable | None = None,
+    cancel_token: CancelToken | None = None,
+) -> BrainResult:
+    """Label one case whose sequences are already on one grid (the reference: FLAIR, else T1c).
+
+    Options: ``model_id``, ``device`` (auto), ``fast`` (3 mm instead of 2 mm), ``tta`` (8 flips),
+    ``tumor_type`` (intra-axial | extra-axial).
+    """
+    options = dict(options or {})
+    cancel_token = cancel_token or CancelToken()
+    report = ProgressReporter(STAGES, progress)
+    timings: dict[str, float] = {}
+    missing = [role for role in brain_model.REQUIRED if role not in images]
+    if missing:
+        raise InputError(f"Missing required sequence(s): {', '.join(missing)}.", "T1c and FLAIR are required.")
+    reference_role = "flair" if "flair" in images else "t1c"
+    reference = images[reference_role]
+    for role, image in images.items():
+        if not image.same_grid(reference):
+            raise InputError(f"{role} is not on the {reference_role} grid.", "Register and resample it first.")
+    started = time.perf_counter()
+    report("load", 0.0, "loading model")
+    card, network, device_choice = _card_and_network(options.get("model_id"), options.get("device", "auto"))
+    timings["load_model"] = time.perf_counter() - started
+    cancel_token.raise_if_cancelled()
+
+    started = time.perf_counter()
+    spacing = brain_model.FAST_SPACING_MM if options.get("fast") else brain_model.STANDARD_SPACING_MM
+    report("prepare", 0.0, f"resampling to {spacing} mm")
+    prepared = brain_model.prepare(images, spacing)
+    timings["prepare"] = time.perf_counter() - started
+    cancel_token.raise_if_cancelled()
+
+    started = time.perf_counter()
+    report("infer", 0.0, f"network on {device_choice.device}")
+    probabilities = brain_model.predict_probabilities(
+        network,
+        prepared,
+        device_choice.device,
+        tta=bool(options.get("tta")),
+        cancel_check=cancel_token.raise_if_cancelled,
+    )
+    timings["infer"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    report("postprocess", 0.0, "probabilities onto the reference grid")
+    on_reference = brain_model.probabilities_to_reference(probabilities, prepared, reference)
+    labels = on_reference.argmax(axis=0).astype(np.uint8)
+    brain = estimate_brain_mask(reference)
+    extra_axial = options.get("tumor_type", "intra-axial") == "extra-axial"
+    if extra_axial:
+        labels[(labels == EDEMA) & ~brain] = 0  # edema only in brain parenchyma (consensus, extra-axial)
+    else:
+        labels[~brain] = 0
+    uncertainty = brain_model.uncertainty_score(on_reference)
+    timings["postprocess"] = time.perf_counter() - started
+    cancel_token.raise_if_cancelled()
+
+    started = time.perf_counter()
+    report("qa", 0.0, "quality checks")
+    qa = run_qa(labels, reference, brain_mask_kji=brain, extra_axial=extra_axial).to_dict()
+    timings["qa"] = time.perf_counter() - started
+    report("qa", 1.0, "done")
+    provenance = {
+        "model_id": card.id,
+        "model_version": card.version,
+        "model_name": card.display_name,
+        "synthetic_demo_model": card.is_synthetic_demo,
+        "weights_sha256": card.weights_sha256,
+        "device": device_choice.device,
+        "device_reason": device_choice.reason,
+        "parameters": {
+            "fast": bool(options.get("fast")),
+            "working_spacing_mm": spacing,
+            "tta": bool(options.get("tta")),
+            "tumor_type": "extra-axial" if extra_axial else "intra-axial",
+            "sequences_used": list(prepared.present),
+            "reference_sequence": reference_role,
+        },
+        "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    return BrainResult(labels, reference, uncertainty, qa, provenance, {k: round(v, 3) for k, v in timings.items()})
+
+
+def export_labels(
+    result: BrainResult, folder: Path, case_id: str, convention: LabelConvention | str = LabelConvention.BRATS2021
+) -> dict[str, Path]:
+    """Label NIfTI files named patient ID + sequence + content, and the ``<ID>_labels.json`` sidecar."""
+    from ..image_io import write_image
+    from ..labels import load_label_table
+
+    convention = LabelConvention(convention)
+    sequence = result.provenance["parameters"]["reference_sequence"]
+    files = {}
+    for content, array in to_convention(result.labels_kji, convention).items():
+        name = f"{case_id}_{sequence}_{'seg-' + convention.value if content == 'labels' else content}.nii.gz"
+        files[content] = write_image(result.reference.with_array(array), folder / name)
+    definitions = load_label_table("brain_tumor_labels")
+    values = {LabelConvention.BRATS2021: {1: 1, 2: 2, 3: 4}, LabelConvention.BRATS2023: {1: 1, 2: 2, 3: 3}}
+    sidecar = {
+        "case_id": case_id,
+        "convention": convention.value,
+        "files": {content: path.name for content, path in files.items()},
+        "labels": [
+            {**label.to_dict(), "value": values[convention][label.value]} if convention in values else label.to_dict()
+            for label in definitions
+        ],
+        "regions": {"whole_tumor": [1, 2, 3], "tumor_body": [1, 3], "enhancing": [3], "non_enhancing": [1]},
+        "provenance": result.provenance,
+    }
+    sidecar_path = folder / f"{case_id}_labels.json"
+    sidecar_path.write_text(json.dumps(sidecar, indent=2), encoding="utf-8")
+    files["sidecar"] = sidecar_path
+    return files
+
+
+def write_report(
+    result: BrainResult,
+    folder: Path,
+    case_id: str,
+    alignment: dict | None = None,
+    sources: dict | None = None,
+    extra_timings: dict | None = None,
+) -> Path:
+    """``report.json``: regions, lesions (volume mL, axial slice range), QA flags, uncertainty, model, timings."""
+    report = {
+        "case_id": case_id,
+        "reference_grid": {
+            "sequence": result.provenance["parameters"]["reference_sequence"],
+            "size_ijk": list(result.reference.size_ijk),
+            "spacing_mm": list(result.reference.spacing_mm),
+            "origin_lps": list(result.reference.origin_lps),
+            "direction_lps": result.reference.direction_lps.round(6).tolist(),
+        },
+        "inputs": sources or {},
+        "alignment": alignment or {},
+        "region_volumes_ml": result.qa["region_volumes_ml"],
+        "lesions": result.qa["lesions"],
+        "qa": {"passed": result.qa["passed"], "flags": result.qa["flags"], "axial_axis": result.qa["axial_axis"]},
+        "uncertainty": result.uncertainty,
+        "model": result.provenance,
+        "seconds_per_stage": {**result.seconds_per_stage, **(extra_timings or {})},
+        "note": "Demo model trained on synthetic data: not for clinical use."
+        if result.provenance["synthetic_demo_model"]
+        else "",
+    }
+    path = folder / "report.json"
+    path.write_text(json.dumps(report, indent=2, default=float), encoding="utf-8")
+    return path
+
+
+def write_overlays(result: BrainResult, images: dict[str, Image], folder: Path, case_id: str) -> list[Path]:
+    """PNG per lesion: its largest axial cross-section on each sequence, labels blended on FLAIR."""
+    from ..brain.qa import axial_array_axis
+    from ..labels import load_label_table
+    from ..pictures import render_slice, save_png
+
+    colors = {label.value: label.color_rgb_uint8 for label in load_label_table("brain_tumor_labels")}
+    axis = axial_array_axis(result.reference)
+    if axis != 0:  # pictures are drawn along k; non-axial stacks get their middle slice
+        slices = [result.reference.shape_kji[0] // 2]
+    else:
+        areas = (result.labels_kji > 0).sum(axis=(1, 2))
+        slices = [int(np.argmax(areas))] if areas.any() else [result.reference.shape_kji[0] // 2]
+    paths = []
+    for k in slices:
+        from PIL import Image as PILImage
+
+        tiles = [render_slice(images[role], k) for role in ("t1", "t1c", "t2", "flair") if role in images]
+        tiles.append(
+            render_slice(
+                result.reference, k, label_plane_ji=result.labels_kji[k], label_colors_rgb=colors, label_opacity=0.5
+            )
+        )
+        strip = PILImage.new("RGB", (sum(t.width for t in tiles), max(t.height for t in tiles)))
+        x = 0
+        for tile in tiles:
+            strip.paste(tile, (x, 0))
+            x += tile.width
+        paths.append(save_png(strip, folder / "overlays" / f"{case_id}_slice{k:03d}.png"))
+    return paths
