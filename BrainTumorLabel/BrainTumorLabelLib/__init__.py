@@ -1,8 +1,24 @@
 """BrainTumorLabel adapters between the pipeline's results and MRML nodes (scene passed in, no Qt)."""
 
-from assistcore.errors import RadAssistError
+from AssistCoreLib.brainTumor import addBrainResultToScene
 
 
 def showResult(scene, result) -> None:
-    """Add the pipeline's result to the scene. Arrives with the brain_tumor pipeline."""
-    raise RadAssistError("This version of RadAssist has no brain_tumor results to show yet.")
+    """Add the tumour segmentation next to the reference volume the user selected."""
+    import slicer
+
+    from AssistCoreLib.headless import HeadlessLogics
+
+    logics = HeadlessLogics(None, None, slicer.modules.segmentations.logic(), None, None, None)
+    referenceNode = _findReferenceNode(scene, result)
+    addBrainResultToScene(scene, logics, result, {}, result.provenance.get("case_id", "case"), referenceNode)
+
+
+def _findReferenceNode(scene, result):
+    """The scalar volume whose grid the labels lie on (the FLAIR or T1c the user selected)."""
+    from AssistCoreLib.volumes import volumeNodeToImage
+
+    for node in scene.GetNodesByClass("vtkMRMLScalarVolumeNode"):
+        if volumeNodeToImage(node).same_grid(result.reference):
+            return node
+    return None
