@@ -1,4 +1,9 @@
-"""Model cards: one JSON file per model, validated against ``schemas/model_card.schema.json``."""
+"""Model cards: one ``model_card.json`` per model folder, validated against ``schemas/model_card.schema.json``.
+
+The schema holds every rule that JSON Schema can say; :func:`card_problems` adds the few it cannot
+(label values unique, weights path inside the model folder, sliding-window roi matching the network's
+dimensionality). Both run whenever a card is loaded, so a card that loads is a card the runtime can use.
+"""
 
 from __future__ import annotations
 
@@ -6,40 +11,86 @@ import json
 import os
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 from ..errors import ModelError
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "model_card.schema.json"
 CARD_FILE_NAME = "model_card.json"
+_HINT = "Fix the card (schema: assistcore/schemas/model_card.schema.json) or re-export the model."
 
 
 @lru_cache(maxsize=1)
 def model_card_schema() -> dict:
+    """The model card JSON Schema (draft 2020-12) as a dict."""
     return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
 
 
+def _json_path(parts) -> str:
+    return "/".join(str(part) for part in parts) or "(top level)"
+
+
+def card_problems(data: dict) -> list[tuple[str, str]]:
+    """Rules the schema cannot state, as (JSON path, message) pairs; empty when the card is sound.
+
+    Call it on data that already passed the schema.
+    """
+    problems: list[tuple[str, str]] = []
+    seen: dict[int, int] = {}
+    for index, label in enumerate(data.get("labels", [])):
+        if label["value"] in seen:
+            problems.append(
+                (f"labels/{index}/value", f"label value {label['value']} is also used by labels/{seen[label['value']]}")
+            )
+        seen.setdefault(label["value"], index)
+    weights_file = data.get("weights", {}).get("file", "")
+    for pure in (PurePosixPath(weights_file), PureWindowsPath(weights_file)):
+        if pure.is_absolute() or pure.drive or ".." in pure.parts:
+            problems.append(("weights/file", f"{weights_file!r} must be a path inside the model folder"))
+            break
+    inference, network = data.get("inference", {}), data.get("network", {})
+    spatial_dims = network.get("spatial_dims")
+    if "roi_size" in inference and isinstance(spatial_dims, int) and len(inference["roi_size"]) != spatial_dims:
+        problems.append(
+            (
+                "inference/roi_size",
+                f"{inference['roi_size']} has {len(inference['roi_size'])} sizes for a {spatial_dims}D network",
+            )
+        )
+    return problems
+
+
 def validate_card_data(data: dict, source: str = "model card") -> None:
-    """Raise :class:`ModelError` naming ``source`` and the JSON path of the first schema violation."""
+    """Raise :class:`ModelError` naming ``source`` and the JSON path of the first problem.
+
+    :param data: the parsed card.
+    :param source: how to name the card in the message (usually its file path).
+    """
     import jsonschema
 
     validator = jsonschema.Draft202012Validator(model_card_schema())
-    errors = sorted(validator.iter_errors(data), key=lambda error: list(error.absolute_path))
+    errors = sorted(validator.iter_errors(data), key=lambda error: [str(part) for part in error.absolute_path])
     if errors:
         first = errors[0]
-        where = "/".join(str(part) for part in first.absolute_path) or "(top level)"
-        raise ModelError(
-            f"Invalid model card {source} at {where}: {first.message}"
-            + (f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else "")
-            + ".",
-            "Fix the card (schema: assistcore/schemas/model_card.schema.json) or re-export the model.",
-        )
+        more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
+        message = first.message
+        if list(first.absolute_path) == ["intended_use"] and first.validator == "pattern":
+            # the synthetic-data rule; the raw regex would not tell a user what to write
+            message = "a model trained on synthetic data must say 'synthetic' and 'not for clinical use'"
+        raise ModelError(f"Invalid model card {source} at {_json_path(first.absolute_path)}: {message}{more}.", _HINT)
+    problems = card_problems(data)
+    if problems:
+        where, message = problems[0]
+        raise ModelError(f"Invalid model card {source} at {where}: {message}.", _HINT)
 
 
 @dataclass(frozen=True)
 class ModelCard:
-    """A validated model card and the folder it lives in (weights paths are relative to it)."""
+    """A validated model card and the folder it lives in (the weights path is relative to it).
+
+    ``data`` is the card as read; the properties are typed views on it.
+    """
 
     data: dict[str, Any]
     folder: Path
@@ -58,31 +109,89 @@ class ModelCard:
 
     @property
     def assistant(self) -> str:
+        """crm | spine | brain_tumor | breast_us | generic"""
         return self.data["assistant"]
 
     @property
+    def intended_use(self) -> str:
+        return self.data["intended_use"]
+
+    @property
     def is_synthetic_demo(self) -> bool:
+        """True for demo models trained on phantoms (never for clinical use)."""
         return bool(self.data.get("synthetic_training_data"))
 
     @property
-    def labels(self) -> list[dict]:
-        return self.data["labels"]
-
-    @property
-    def thresholds(self) -> dict[str, float]:
-        return dict(self.data.get("operating_thresholds", {}))
+    def network(self) -> dict[str, Any]:
+        """The MONAI config (``_target_`` + arguments) that builds the network."""
+        return self.data["network"]
 
     @property
     def input_channels(self) -> list[dict]:
+        """The network's input channels in order: {name, role, description?}."""
         return self.data["input_channels"]
 
     @property
+    def input_roles(self) -> list[str]:
+        return [channel["role"] for channel in self.input_channels]
+
+    @property
+    def preprocessing(self) -> list[dict]:
+        return self.data["preprocessing"]
+
+    @property
+    def postprocessing(self) -> list[dict]:
+        return self.data.get("postprocessing", [])
+
+    @property
+    def inference(self) -> dict[str, Any]:
+        """{mode, roi_size?, overlap?, sw_batch_size?, tta?}"""
+        return self.data["inference"]
+
+    @property
+    def labels(self) -> list[dict]:
+        """Label dicts as in the card: {value, name, color, snomed, channel?, description?}."""
+        return self.data["labels"]
+
+    def label_definitions(self) -> list:
+        """The labels as :class:`assistcore.labels.LabelDefinition` (colours as 0..1 RGB)."""
+        from ..labels import LabelDefinition
+
+        return [LabelDefinition.from_dict(label) for label in self.labels]
+
+    @property
+    def thresholds(self) -> dict[str, float]:
+        """Named operating thresholds (a copy; editing it does not change the card)."""
+        return dict(self.data.get("operating_thresholds", {}))
+
+    def threshold(self, name: str) -> float:
+        """One operating threshold; a missing name is a :class:`ModelError` naming the ones there are."""
+        try:
+            return float(self.data.get("operating_thresholds", {})[name])
+        except KeyError:
+            known = ", ".join(sorted(self.thresholds)) or "none"
+            raise ModelError(
+                f"Model {self.id} has no operating threshold {name!r} (it has: {known}).",
+                "Use a model whose card defines it, or pass the threshold explicitly.",
+            ) from None
+
+    @property
     def weights_path(self) -> Path:
-        return self.folder / self.data["weights"]["file"]
+        """Absolute path of the weights file (the card stores it relative to its folder)."""
+        return (self.folder / self.data["weights"]["file"]).resolve()
 
     @property
     def weights_sha256(self) -> str:
         return self.data["weights"]["sha256"]
+
+    @property
+    def weights_format(self) -> str:
+        """state_dict | torchscript"""
+        return self.data["weights"]["format"]
+
+    @property
+    def card_path(self) -> Path:
+        return self.folder / CARD_FILE_NAME
 
     @property
     def display_name(self) -> str:
@@ -92,7 +201,11 @@ class ModelCard:
 
 
 def load_model_card(path: str | os.PathLike[str]) -> ModelCard:
-    """Read and validate ``model_card.json`` (or a folder holding one)."""
+    """Read and validate ``model_card.json`` (or a folder holding one).
+
+    :raises ModelError: the file is missing, not JSON, or breaks the schema; the message names the file
+        and the JSON path of the first problem.
+    """
     path = Path(path)
     if path.is_dir():
         path = path / CARD_FILE_NAME
@@ -101,6 +214,8 @@ def load_model_card(path: str | os.PathLike[str]) -> ModelCard:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ModelError(f"Model card {path} is not valid JSON ({error}).") from error
+        raise ModelError(f"Model card {path} is not valid JSON ({error}).", _HINT) from error
+    if not isinstance(data, dict):
+        raise ModelError(f"Model card {path} must hold a JSON object, not {type(data).__name__}.", _HINT)
     validate_card_data(data, str(path))
-    return ModelCard(data, path.parent)
+    return ModelCard(data, path.parent.resolve())

@@ -1,53 +1,80 @@
-"""Device policy: auto = CUDA, then Apple MPS, then CPU; CUDA out-of-memory falls back and says so."""
+"""Device policy: auto = CUDA, then Apple MPS, then CPU; out of GPU memory falls back and says so."""
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ModelError
 
+_DEVICE_HINT = "Use --device auto or --device cpu; `radassist info` shows which devices this machine has."
+
 
 @dataclass(frozen=True)
 class DeviceChoice:
+    """The torch device string to use and why it was chosen (shown in logs and `radassist info`)."""
+
     device: str  # "cuda", "cuda:1", "mps" or "cpu"
     reason: str
 
 
+def _mps_available(torch) -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
 def select_device(preference: str = "auto") -> DeviceChoice:
-    """Resolve a device preference (auto, cpu, cuda, cuda:N, mps) to an available device."""
+    """Resolve a device preference to an available torch device.
+
+    :param preference: ``auto`` (CUDA, then MPS, then CPU), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
+    :raises ModelError: an explicit device that this machine does not have, or an unknown name.
+    """
     import torch
 
-    preference = (preference or "auto").lower()
+    preference = (preference or "auto").strip().lower()
     cuda = torch.cuda.is_available()
-    mps = bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
     if preference == "auto":
         if cuda:
             return DeviceChoice("cuda", f"auto: CUDA GPU {torch.cuda.get_device_name(0)}")
-        if mps:
-            return DeviceChoice("mps", "auto: Apple MPS")
+        if _mps_available(torch):
+            return DeviceChoice("mps", "auto: Apple MPS (no CUDA GPU)")
         return DeviceChoice("cpu", "auto: no CUDA or MPS device found, using the CPU")
     if preference == "cpu":
         return DeviceChoice("cpu", "requested")
-    if preference.startswith("cuda"):
-        index = int(preference.split(":", 1)[1]) if ":" in preference else 0
-        if not cuda or index >= torch.cuda.device_count():
+    if preference == "cuda" or preference.startswith("cuda:"):
+        index_text = preference.partition(":")[2] or "0"
+        if not index_text.isdigit():
+            raise ModelError(f"Unknown device {preference!r}.", "Use auto, cpu, cuda, cuda:N or mps.")
+        if not cuda:
             raise ModelError(
-                f"Device {preference} was requested but no such CUDA device is available.",
-                "Use --device auto or --device cpu, or check the GPU driver (`radassist info`).",
+                f"Device {preference} was requested but no CUDA GPU is available "
+                f"(torch {torch.__version__}, CUDA build: {torch.version.cuda or 'no'}).",
+                _DEVICE_HINT + " Check the NVIDIA driver and that the installed torch is a CUDA build.",
             )
-        return DeviceChoice(preference, "requested")
+        count = torch.cuda.device_count()
+        if int(index_text) >= count:
+            raise ModelError(
+                f"Device {preference} was requested but this machine has {count} CUDA GPU(s) "
+                f"(cuda:0..cuda:{count - 1}).",
+                _DEVICE_HINT,
+            )
+        return DeviceChoice(preference, f"requested: {torch.cuda.get_device_name(int(index_text))}")
     if preference == "mps":
-        if not mps:
-            raise ModelError("Device mps was requested but Apple MPS is not available.", "Use --device auto or cpu.")
+        if not _mps_available(torch):
+            raise ModelError("Device mps was requested but Apple MPS is not available on this machine.", _DEVICE_HINT)
         return DeviceChoice("mps", "requested")
     raise ModelError(f"Unknown device {preference!r}.", "Use auto, cpu, cuda, cuda:N or mps.")
 
 
 @dataclass
 class FallbackLog:
-    """What happened on the way to a result, in plain words for logs and reports."""
+    """What happened on the way to a result, in plain words for logs and result files.
+
+    ``device`` and ``setting`` are what finally produced the result; ``events`` lists each failed try
+    (empty when the first try worked).
+    """
 
     device: str
     setting: Any = None
@@ -57,29 +84,69 @@ class FallbackLog:
     def fell_back(self) -> bool:
         return bool(self.events)
 
+    def summary(self) -> str:
+        """One sentence: where it ran, and what was given up on the way."""
+        done = f"ran on {self.device}" + (f" with setting {self.setting}" if self.setting is not None else "")
+        return "; ".join([*self.events, done]) + "."
+
+    def to_dict(self) -> dict[str, Any]:
+        setting = list(self.setting) if isinstance(self.setting, tuple) else self.setting
+        return {"device": self.device, "setting": setting, "fell_back": self.fell_back, "events": list(self.events)}
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """True for CUDA (and MPS) out-of-memory errors, which a smaller setting or the CPU may avoid."""
+    import torch
+
+    out_of_memory = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
+    if isinstance(error, out_of_memory | torch.cuda.OutOfMemoryError):
+        return True
+    # MPS reports exhaustion as a plain RuntimeError
+    return isinstance(error, RuntimeError) and "MPS backend out of memory" in str(error)
+
+
+def _free_accelerator_memory(device: str) -> None:
+    import torch
+
+    gc.collect()  # the failed call's tensors are only garbage once its traceback is gone
+    if device.startswith("cuda") and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    elif device == "mps" and _mps_available(torch):
+        torch.mps.empty_cache()
+
 
 def run_with_oom_fallback(
     function: Callable[[str, Any], Any], device: str, settings: Sequence[Any] = (None,)
 ) -> tuple[Any, FallbackLog]:
-    """Call ``function(device, setting)`` with each setting (e.g. decreasing window sizes) until one fits.
+    """Call ``function(device, setting)`` with each setting in turn until one fits in GPU memory.
 
-    On CUDA out-of-memory the cache is freed and the next, smaller setting is tried; when none fits on the
-    GPU, the first setting is run on the CPU. Every step is recorded in the returned log.
+    ``settings`` go from the preferred to the most frugal (e.g. sliding-window roi sizes 160, 128, 96).
+    On out-of-memory the accelerator's cache is freed and the next setting is tried; when none fits,
+    ``function("cpu", settings[0])`` runs (CPU memory is usually far larger). Every failed try is recorded
+    in the returned :class:`FallbackLog`. Other errors propagate unchanged; on the CPU nothing is retried.
+
+    :returns: (the function's result, the log).
     """
-    import torch
-
+    settings = list(settings) or [None]
     log = FallbackLog(device)
+    if device == "cpu":
+        result = function(device, settings[0])
+        log.setting = settings[0]
+        return result, log
     for setting in settings:
         try:
             result = function(device, setting)
+        except Exception as error:
+            if not is_out_of_memory(error):
+                raise
+            first_line = (str(error).strip().splitlines() or [""])[0][:160]
+            log.events.append(f"out of memory on {device} with setting {setting} ({first_line})")
+        else:
             log.device, log.setting = device, setting
             return result, log
-        except torch.cuda.OutOfMemoryError:
-            if device == "cpu":
-                raise
-            torch.cuda.empty_cache()
-            log.events.append(f"out of GPU memory on {device} with setting {setting}")
-    log.events.append(f"no setting fits on {device}: running on the CPU instead")
+        # outside the except block: Python has dropped the exception, so the tensors its frames held can go
+        _free_accelerator_memory(device)
+    log.events.append(f"no setting fits on {device}: running on the CPU instead (slower)")
     result = function("cpu", settings[0])
     log.device, log.setting = "cpu", settings[0]
     return result, log

@@ -1,7 +1,12 @@
-"""Building networks from model cards and loading their verified weights, cached per process."""
+"""Building networks from model cards and loading their verified weights, cached per process.
+
+Loading order, so that a damaged or swapped file is never unpickled: sha256 check, then
+``torch.load(..., weights_only=True)`` (no pickled code runs), then ``load_state_dict(strict=True)``.
+"""
 
 from __future__ import annotations
 
+import copy
 import threading
 from typing import Any
 
@@ -14,16 +19,29 @@ _cache_lock = threading.Lock()
 
 
 def clear_model_cache() -> None:
+    """Forget every loaded network (frees their memory once no caller holds them)."""
     with _cache_lock:
         _cache.clear()
 
 
+def cached_model_keys() -> list[tuple[str, str, str]]:
+    """(model id, weights sha256, device) of the networks loaded in this process."""
+    with _cache_lock:
+        return list(_cache)
+
+
 def build_network(network_config: dict) -> Any:
-    """Instantiate ``{"_target_": ..., **args}`` with MONAI's ConfigParser (short MONAI names work)."""
+    """Instantiate a MONAI-style config ``{"_target_": ..., **args}`` with MONAI's ConfigParser.
+
+    Short MONAI names (``"SegResNet"``) and full paths (``"monai.networks.nets.SegResNet"``) both work.
+    The network has random weights.
+    """
     from monai.bundle import ConfigParser
 
     try:
-        return ConfigParser({"network_def": network_config}).get_parsed_content("network_def")
+        # a copy: the parser resolves items in place and the card must stay as written
+        parser = ConfigParser({"network_def": copy.deepcopy(network_config)})
+        return parser.get_parsed_content("network_def")
     except Exception as error:  # ConfigParser raises many types; say which config failed
         raise ModelError(
             f"Cannot build network {network_config.get('_target_')!r} from its config ({error}).",
@@ -31,24 +49,53 @@ def build_network(network_config: dict) -> Any:
         ) from error
 
 
+def _unwrap_state_dict(state: Any, path) -> dict:
+    """The plain state dict inside what training loops save.
+
+    MONAI bundles save ``models/model.pt`` as a plain state dict (ignite's Checkpoint stores a single
+    object's state dict directly), but checkpoints of several objects hold it under ``"model"``; PyTorch
+    Lightning uses ``"state_dict"``; DataParallel prefixes every key with ``module.``.
+    """
+    if isinstance(state, dict):
+        for key in ("model", "state_dict", "network"):
+            if isinstance(state.get(key), dict):
+                state = state[key]
+                break
+    if not isinstance(state, dict) or not state:
+        raise ModelError(
+            f"Weights file {path} does not hold a state dict (found {type(state).__name__}).",
+            "Save weights with torch.save(network.state_dict(), path), or set the card's weights format to "
+            "torchscript for a TorchScript file.",
+        )
+    if all(isinstance(key, str) and key.startswith("module.") for key in state):
+        state = {key[len("module.") :]: value for key, value in state.items()}
+    return state
+
+
 def load_state_dict_file(path, device: str = "cpu") -> dict:
-    """``torch.load`` with ``weights_only=True`` (no pickled code runs); unwraps {"model": state_dict}."""
+    """``torch.load`` with ``weights_only=True`` (no pickled code runs), unwrapped to a plain state dict."""
     import torch
 
     try:
         state = torch.load(path, map_location=device, weights_only=True)
     except Exception as error:
-        raise ModelError(f"Cannot load weights {path} ({error}).", "Re-import or retrain the model.") from error
-    if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
-        state = state["model"]
-    return state
+        raise ModelError(
+            f"Cannot load weights {path} ({str(error).strip().splitlines()[0] if str(error).strip() else error!r}).",
+            "Weights must be a state dict saved with torch.save (tensors only); re-import or retrain the model.",
+        ) from error
+    return _unwrap_state_dict(state, path)
 
 
 def load_network(card, device: str = "cpu", cache: bool = True) -> Any:
     """The card's network on ``device`` with its weights, in eval mode.
 
     The weights are checked against their sha256 before they are read. With ``cache`` the same object is
-    returned for the same model, weights and device, so a second case skips loading.
+    returned for the same model, weights and device, so a second case skips building and loading.
+
+    :param card: a :class:`~assistcore.models.card.ModelCard`.
+    :param device: a torch device string ("cpu", "cuda", "cuda:1", "mps"), e.g. from ``select_device``.
+    :raises ChecksumError: the weights file differs from the card's sha256 (nothing was loaded).
+    :raises ModelError: missing file, weights not fitting the network, unbuildable network config.
     """
     key = (card.id, card.weights_sha256, str(device))
     if cache:
@@ -56,12 +103,15 @@ def load_network(card, device: str = "cpu", cache: bool = True) -> Any:
             if key in _cache:
                 return _cache[key]
     path = verify_weights(card)
-    if card.data["weights"]["format"] == "torchscript":
+    if card.weights_format == "torchscript":
         import torch
 
-        network = torch.jit.load(str(path), map_location=device)
+        try:
+            network = torch.jit.load(str(path), map_location=device)
+        except Exception as error:
+            raise ModelError(f"Cannot load TorchScript model {path} ({error}).", "Re-export the model.") from error
     else:
-        network = build_network(card.data["network"])
+        network = build_network(card.network)
         try:
             network.load_state_dict(load_state_dict_file(path, device), strict=True)
         except RuntimeError as error:
@@ -73,5 +123,5 @@ def load_network(card, device: str = "cpu", cache: bool = True) -> Any:
     network.eval()
     if cache:
         with _cache_lock:
-            _cache[key] = network
+            network = _cache.setdefault(key, network)  # two threads loading at once share the first
     return network

@@ -1,18 +1,23 @@
-"""Weights files are verified against the sha256 in their model card before anything loads them."""
+"""Weights files are verified against the sha256 in their model card before anything reads them."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from pathlib import Path
 
 from ..errors import ChecksumError, ModelError
 
 _CHUNK_BYTES = 1 << 20
+VERIFY_HINT = (
+    "The file is damaged or was replaced: download or copy the model again, re-import it "
+    "(`radassist models import PATH --overwrite`), then check with `radassist models verify`."
+)
 
 
 def sha256_of(path: str | os.PathLike[str]) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks."""
+    """Hex sha256 of a file, streamed in 1 MiB chunks (weights files can be gigabytes)."""
     digest = hashlib.sha256()
     with open(path, "rb") as stream:
         for chunk in iter(lambda: stream.read(_CHUNK_BYTES), b""):
@@ -20,32 +25,52 @@ def sha256_of(path: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
-#: (path, size, mtime_ns) -> sha256 already verified in this process
-_verified: dict[tuple[str, int, int], str] = {}
+#: (resolved path, size, mtime_ns, ctime_ns) -> sha256 verified in this process. ctime cannot be set back
+#: by a user (unlike mtime), so an edited file always gets hashed again.
+_verified: dict[tuple[str, int, int, int], str] = {}
+_verified_lock = threading.Lock()
+
+
+def _file_key(path: Path) -> tuple[str, int, int, int]:
+    status = path.stat()
+    return (str(path.resolve()), status.st_size, status.st_mtime_ns, status.st_ctime_ns)
+
+
+def forget_verified() -> None:
+    """Hash every file again on its next verification (tests; after replacing files by hand)."""
+    with _verified_lock:
+        _verified.clear()
 
 
 def verify_weights(card) -> Path:
-    """Check the card's weights file exists and matches its sha256; return its path.
+    """Check that the card's weights file exists and matches its sha256; return the file's path.
 
-    A file verified once is not hashed again in this process unless its size or time stamp changed.
+    A file verified once is not hashed again in this process until its size or time stamps change.
+
+    :param card: a :class:`~assistcore.models.card.ModelCard`.
+    :raises ModelError: the file is missing.
+    :raises ChecksumError: the hash differs; the error names the file, the expected and the actual hash
+        (also as attributes ``path``, ``expected``, ``actual``).
     """
     path = Path(card.weights_path)
     if not path.is_file():
         raise ModelError(
             f"Weights file of model {card.id} is missing: {path}.",
-            "Re-import the model (`radassist models import PATH`).",
+            "Copy the model folder again or re-import it (`radassist models import PATH --overwrite`).",
         )
-    status = path.stat()
-    key = (str(path.resolve()), status.st_size, status.st_mtime_ns)
-    if _verified.get(key) == card.weights_sha256:
-        return path
+    key = _file_key(path)
+    with _verified_lock:
+        if _verified.get(key) == card.weights_sha256:
+            return path
     actual = sha256_of(path)
     if actual != card.weights_sha256:
-        raise ChecksumError(
+        error = ChecksumError(
             f"Weights file {path} of model {card.id} fails its checksum: expected sha256 {card.weights_sha256}, "
             f"got {actual}.",
-            "The file is damaged or was replaced: re-import the model (`radassist models import PATH --overwrite`) "
-            "and check with `radassist models verify`.",
+            VERIFY_HINT,
         )
-    _verified[key] = actual
+        error.path, error.expected, error.actual = path, card.weights_sha256, actual
+        raise error
+    with _verified_lock:
+        _verified[key] = actual
     return path

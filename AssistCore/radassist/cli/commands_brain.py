@@ -40,6 +40,21 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     train.add_argument("--patch-size", type=int, default=48)
     train.add_argument("--seed", type=int, default=0)
     train.set_defaults(handler=run_train)
+    agree = actions.add_parser("agree", parents=[common], help="agreement of two label files of one case")
+    agree.add_argument("--a", required=True, help="label file of annotator A")
+    agree.add_argument("--b", required=True, help="label file of annotator B (same grid)")
+    agree.add_argument("--convention", choices=["brats2021", "brats2023"], default="brats2021")
+    agree.add_argument("--out", help="write the agreement report (JSON) here")
+    agree.set_defaults(handler=run_agree)
+    evaluate = actions.add_parser(
+        "evaluate", parents=[common], help="Dice and HD95 per region: predictions vs reference"
+    )
+    evaluate.add_argument("--pred", required=True, help="folder of predicted label files (<ID>_..._seg-*.nii.gz)")
+    evaluate.add_argument("--ref", required=True, help="folder of reference label files whose names start with <ID>")
+    evaluate.add_argument("--pred-convention", choices=["brats2021", "brats2023"], default="brats2021")
+    evaluate.add_argument("--ref-convention", choices=["brats2021", "brats2023"], default="brats2021")
+    evaluate.add_argument("--out", required=True, help="folder for metrics.csv, metrics.json and dice.png")
+    evaluate.set_defaults(handler=run_evaluate)
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -111,3 +126,96 @@ def run_label(args: argparse.Namespace) -> int:
         lines.append("demo model trained on synthetic data: not for clinical use")
     emit(args, report, "\n".join(lines))
     return 0
+
+
+def _read_labels(path, convention):
+    from assistcore.brain.regions import from_convention
+    from assistcore.image_io import read_image
+
+    image = read_image(path)
+    return image, from_convention(image.array_kji, convention)
+
+
+def run_agree(args: argparse.Namespace) -> int:
+    import json
+
+    from assistcore.atomic import write_text_atomic
+    from assistcore.brain.agreement import region_agreement
+    from assistcore.metrics import format_table
+    from assistcore.resample import check_same_grid
+
+    from .main import emit
+
+    image_a, labels_a = _read_labels(args.a, args.convention)
+    image_b, labels_b = _read_labels(args.b, args.convention)
+    check_same_grid({args.a: image_a, args.b: image_b})
+    rows = region_agreement(labels_a, labels_b, image_a.spacing_mm)
+    if args.out:
+        write_text_atomic(args.out, json.dumps({"a": args.a, "b": args.b, "regions": rows}, indent=2))
+    emit(args, rows, format_table(rows))
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    import csv
+    import io
+    import json
+    from pathlib import Path
+
+    from assistcore.atomic import atomic_directory
+    from assistcore.brain.agreement import region_agreement
+    from assistcore.errors import InputError
+    from assistcore.metrics import format_table
+    from assistcore.resample import resample_to_reference
+
+    from .main import emit
+
+    predictions = sorted(Path(args.pred).rglob("*_seg-*.nii.gz"))
+    references = sorted(Path(args.ref).rglob("*.nii*"))
+    rows = []
+    for prediction in predictions:
+        case_id = prediction.name.split("_")[0]
+        matches = [ref for ref in references if ref.name.startswith(case_id)]
+        if len(matches) != 1:
+            continue
+        predicted_image, predicted = _read_labels(prediction, args.pred_convention)
+        reference_image, reference = _read_labels(matches[0], args.ref_convention)
+        if not predicted_image.same_grid(reference_image):
+            predicted = resample_to_reference(
+                predicted_image.with_array(predicted), reference_image, "nearest"
+            ).array_kji
+        for row in region_agreement(reference, predicted, reference_image.spacing_mm):
+            rows.append(
+                {"case_id": case_id, **{k: row[k] for k in ("region", "dice", "hd95_mm", "volume_a_ml", "volume_b_ml")}}
+            )
+    if not rows:
+        raise InputError(
+            f"No prediction in {args.pred} matched exactly one reference in {args.ref} by case ID.",
+            "Name reference files starting with the case ID used for the predictions.",
+        )
+    for row in rows:
+        row["reference_ml"], row["predicted_ml"] = row.pop("volume_a_ml"), row.pop("volume_b_ml")
+    with atomic_directory(Path(args.out)) as staging:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+        (staging / "metrics.csv").write_text(buffer.getvalue())
+        (staging / "metrics.json").write_text(json.dumps(rows, indent=2, default=float))
+        _plot_dice(rows, staging / "dice.png")
+    emit(args, rows, format_table(rows))
+    return 0
+
+
+def _plot_dice(rows, path) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    regions = list(dict.fromkeys(row["region"] for row in rows))
+    figure = Figure(figsize=(6, 4), dpi=110)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot(1, 1, 1)
+    axes.boxplot([[row["dice"] for row in rows if row["region"] == region] for region in regions])
+    axes.set_xticks(range(1, len(regions) + 1), regions)
+    axes.set(ylabel="Dice", ylim=(0, 1), title="Dice per region")
+    figure.savefig(path, format="png")
