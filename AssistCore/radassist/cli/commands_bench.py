@@ -14,6 +14,11 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     io_parser.add_argument("--data", default=None, help="sample data folder")
     io_parser.add_argument("--repeats", type=int, default=5)
     io_parser.set_defaults(handler=run_bench_io)
+    brain_parser = targets.add_parser(
+        "brain", parents=[common], help="BrainTumorLabel vs MONAI's BraTS bundle recipe on one real case"
+    )
+    brain_parser.add_argument("--data", default=None, help="sample data folder")
+    brain_parser.set_defaults(handler=run_bench_brain)
 
 
 def measure_import_seconds(module: str = "assistcore", repeats: int = 3) -> float:
@@ -43,4 +48,23 @@ def run_bench_io(args: argparse.Namespace) -> int:
         for key, value in results.items()
     )
     emit(args, results, text)
+    return 0
+
+
+def run_bench_brain(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from assistcore.paths import require_sample_data_dir
+
+    from ..bench_brain import run_brain_benchmark
+    from .main import emit
+
+    data_dir = Path(args.data) if args.data else require_sample_data_dir()
+    results = run_brain_benchmark(data_dir)
+    lines = []
+    for name, numbers in results.items():
+        lines.append(
+            name + ": " + ", ".join(f"{key} {value:.2f}" for key, value in numbers.items() if isinstance(value, float))
+        )
+    emit(args, results, "\n".join(lines))
     return 0
