@@ -172,6 +172,20 @@ def _phantom_sample(seed: int, spacing_mm: float):
     return prepared.array, labels.astype(np.int64)
 
 
+def _case_sample(folder: Path, spacing_mm: float):
+    """A real annotated case of the training layout: <ID>_<role>.nii.gz and <ID>_seg.nii.gz (BraTS 2021)."""
+    from ..image_io import read_image
+    from .inputs import load_case, match_files_in_folder
+    from .regions import from_convention
+
+    case = load_case(match_files_in_folder(folder), required_roles=REQUIRED)
+    prepared = prepare(case.images, spacing_mm)
+    segmentation = read_image(next(folder.glob("*_seg.nii.gz")))
+    labels = segmentation.with_array(from_convention(segmentation.array_kji, "brats2021"))
+    labels = resample_to_reference(labels, prepared.working, "nearest").array_kji
+    return prepared.array, labels.astype(np.int64)
+
+
 def _random_patch(array: np.ndarray, labels: np.ndarray, size: int, rng: np.random.Generator):
     """A patch of ``size``^3 (padded if needed), centred on tumour two times out of three."""
     shape = np.array(labels.shape)
@@ -192,6 +206,7 @@ def train_brain_model(
     seed: int = 0,
     validation_phantoms: int = 12,
     progress: Callable[[str, float, str], None] | None = None,
+    data_dir: Path | None = None,
 ) -> TrainingResult:
     """Train the network on freshly generated phantoms; write ``model.pt`` and return validation Dice.
 
@@ -209,11 +224,19 @@ def train_brain_model(
     output_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     pool = []
-    for index in range(n_phantoms):
+    case_folders = sorted(path for path in data_dir.iterdir() if path.is_dir()) if data_dir else []
+    count = len(case_folders) if data_dir else n_phantoms
+    for index in range(count):
         spacing = STANDARD_SPACING_MM if index % 3 else FAST_SPACING_MM
-        pool.append(_phantom_sample(seed * 100000 + index, spacing))
+        pool.append(
+            _case_sample(case_folders[index], spacing) if data_dir else _phantom_sample(seed * 100000 + index, spacing)
+        )
         if progress:
-            progress("phantoms", (index + 1) / n_phantoms, f"{index + 1}/{n_phantoms}")
+            progress("phantoms", (index + 1) / count, f"{index + 1}/{count}")
+    if not pool:
+        from ..errors import InputError
+
+        raise InputError(f"No training cases in {data_dir}.", "Export accepted cases with `brain export-training`.")
     network = build_network(NETWORK)
     optimiser = torch.optim.AdamW(network.parameters(), lr=2e-3, weight_decay=1e-5)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, steps)

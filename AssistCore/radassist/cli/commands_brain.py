@@ -39,6 +39,9 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     train.add_argument("--steps", type=int, default=900)
     train.add_argument("--patch-size", type=int, default=48)
     train.add_argument("--seed", type=int, default=0)
+    train.add_argument(
+        "--data", help="training layout of annotated cases (from `brain export-training`), used instead of phantoms"
+    )
     train.set_defaults(handler=run_train)
     agree = actions.add_parser("agree", parents=[common], help="agreement of two label files of one case")
     agree.add_argument("--a", required=True, help="label file of annotator A")
@@ -55,6 +58,24 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     evaluate.add_argument("--ref-convention", choices=["brats2021", "brats2023"], default="brats2021")
     evaluate.add_argument("--out", required=True, help="folder for metrics.csv, metrics.json and dice.png")
     evaluate.set_defaults(handler=run_evaluate)
+    prelabel = actions.add_parser("prelabel", parents=[common], help="pre-label a batch into the worklist")
+    prelabel.add_argument("--worklist", required=True, help="SQLite worklist file (created if missing)")
+    prelabel.add_argument("--cases", required=True, help="folder with one sub-folder per case (NIfTI files by role)")
+    prelabel.add_argument("--model", help="model id")
+    prelabel.add_argument("--device", default="auto")
+    prelabel.add_argument("--fast", action="store_true")
+    prelabel.set_defaults(handler=run_prelabel)
+    queue = actions.add_parser("queue", parents=[common], help="the worklist queue, most uncertain first")
+    queue.add_argument("--worklist", required=True)
+    queue.set_defaults(handler=run_queue)
+    export = actions.add_parser(
+        "export-training",
+        parents=[common],
+        help="copy accepted cases into the training layout `brain train --data` reads",
+    )
+    export.add_argument("--worklist", required=True)
+    export.add_argument("--out", required=True)
+    export.set_defaults(handler=run_export_training)
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -219,3 +240,78 @@ def _plot_dice(rows, path) -> None:
     axes.set_xticks(range(1, len(regions) + 1), regions)
     axes.set(ylabel="Dice", ylim=(0, 1), title="Dice per region")
     figure.savefig(path, format="png")
+
+
+def run_prelabel(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from assistcore.brain.inputs import match_files_in_folder
+    from assistcore.brain.worklist import WorkflowError, Worklist
+    from assistcore.errors import RadAssistError
+    from assistcore.models.runner import ProgressEvent
+
+    from ..brain_app import label_case_to_folder
+    from .main import emit
+    from .progress import TerminalProgress
+
+    worklist = Worklist(args.worklist)
+    folders = sorted(path for path in Path(args.cases).iterdir() if path.is_dir())
+    records = []
+    with TerminalProgress("prelabel") as bar:
+        for index, folder in enumerate(folders):
+            case_id = folder.name
+            try:
+                paths = match_files_in_folder(folder)
+                report = label_case_to_folder(
+                    paths,
+                    folder / "prelabel",
+                    {"model_id": args.model, "device": args.device, "fast": args.fast},
+                    case_id=case_id,
+                )
+                labels = folder / "prelabel" / f"{case_id}_flair_seg-brats2021.nii.gz"
+                model = report["model"]
+                worklist.add_prelabelled(
+                    case_id, folder, labels, report["uncertainty"], model["model_id"], model["model_version"]
+                )
+                records.append({"case_id": case_id, "uncertainty": round(report["uncertainty"], 4), "status": "ok"})
+            except (RadAssistError, WorkflowError) as error:  # one bad case does not stop the batch
+                records.append({"case_id": case_id, "uncertainty": None, "status": f"skipped: {error}"})
+            bar(ProgressEvent("prelabel", (index + 1) / len(folders), case_id))
+    emit(args, records, "\n".join(f"{r['case_id']}: {r['status']} (uncertainty {r['uncertainty']})" for r in records))
+    return 0 if any(r["status"] == "ok" for r in records) else 1
+
+
+def run_queue(args: argparse.Namespace) -> int:
+    from assistcore.brain.worklist import Worklist
+    from assistcore.metrics import format_table
+
+    from .main import emit
+
+    rows = [
+        {"case_id": c.case_id, "status": c.status.value, "uncertainty": c.uncertainty, "annotator": c.annotator or ""}
+        for c in Worklist(args.worklist).queue()
+    ]
+    emit(args, rows, format_table(rows) if rows else "queue empty")
+    return 0
+
+
+def run_export_training(args: argparse.Namespace) -> int:
+    import shutil
+    from pathlib import Path
+
+    from assistcore.atomic import atomic_directory
+    from assistcore.brain.inputs import match_files_in_folder
+    from assistcore.brain.worklist import CaseStatus, Worklist
+
+    from .main import emit
+
+    accepted = Worklist(args.worklist).cases(CaseStatus.ACCEPTED)
+    with atomic_directory(Path(args.out)) as staging:
+        for case in accepted:
+            target = staging / case.case_id
+            target.mkdir()
+            for role, path in match_files_in_folder(case.folder).items():
+                shutil.copy2(path, target / f"{case.case_id}_{role}{''.join(path.suffixes)}")
+            shutil.copy2(case.labels_path, target / f"{case.case_id}_seg.nii.gz")
+    emit(args, [c.case_id for c in accepted], f"{len(accepted)} accepted case(s) exported to {args.out}")
+    return 0
