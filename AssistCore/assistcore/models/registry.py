@@ -411,8 +411,9 @@ def monai_bundle_to_card(folder: Path, source: str | os.PathLike[str] | None = N
             if isinstance(inferer.get("sw_batch_size"), int)
             else 1,
         }
+    # MONAI names the bundle folder (and the zip's top folder) after the model: the id; "name" is for people
     name = str(metadata.get("name") or folder.name)
-    bundle_id = re.sub(r"[^a-z0-9_.-]+", "_", name.lower()).strip("_.-") or "bundle"
+    bundle_id = re.sub(r"[^a-z0-9_.-]+", "_", folder.name.lower()).strip("_.-") or "bundle"
     output_keys = {name.strip().lower() for name in output_names}
     card = {
         "id": bundle_id[:100],
