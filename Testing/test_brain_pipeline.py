@@ -132,3 +132,52 @@ def test_raw_clinical_grids_are_registered_onto_flair(with_random_model, real_da
     assert {report["alignment"][role]["action"] for role in ("t1", "t1c", "t2")} == {"registered"}
     labels = read_image(tmp_path / "o" / "FG6692_flair_seg-brats2021.nii.gz")
     assert labels.same_grid(read_image(folder / next(folder.glob("MRHR_FLAIR*")).name))
+
+
+@pytest.mark.slow
+def test_annotation_loop_prelabel_queue_review_export_and_retrain(with_random_model, tmp_path, capsys):
+    """Model pre-labels a batch, the queue serves the most uncertain case, accepted cases feed training."""
+    from assistcore.brain.worklist import Worklist
+    from assistcore.phantoms.brain import generate_brain_phantom, write_phantom_case
+
+    cases = tmp_path / "cases"
+    for seed in (11, 12):
+        written = write_phantom_case(generate_brain_phantom(seed, spacing_mm=3.0), cases / f"P{seed}", f"P{seed}")
+        written["seg"].unlink()  # cases arrive without labels
+    database = tmp_path / "worklist.db"
+    assert main(["brain", "prelabel", "--worklist", str(database), "--cases", str(cases), "--fast", "--json"]) == 0
+    prelabelled = json.loads(capsys.readouterr().out)
+    assert [record["status"] for record in prelabelled] == ["ok", "ok"]
+    worklist = Worklist(database)
+    queue = worklist.queue()
+    assert [case.uncertainty for case in queue] == sorted((case.uncertainty for case in queue), reverse=True)
+    case = worklist.claim_next("annotator")
+    worklist.save_labels(case.case_id, "annotator", case.revision, case.labels_path)
+    worklist.submit(case.case_id, "annotator")
+    worklist.review(case.case_id, "reviewer", accept=True)
+    training = tmp_path / "training"
+    assert main(["brain", "export-training", "--worklist", str(database), "--out", str(training)]) == 0
+    exported = sorted(path.name for path in (training / case.case_id).iterdir())
+    assert f"{case.case_id}_seg.nii.gz" in exported and f"{case.case_id}_flair.nii.gz" in exported
+    model_dir = tmp_path / "retrained"
+    assert (
+        main(
+            [
+                "brain",
+                "train",
+                "--data",
+                str(training),
+                "--out",
+                str(model_dir),
+                "--steps",
+                "2",
+                "--patch-size",
+                "32",
+                "--validation-phantoms",
+                "1",
+            ]
+        )
+        == 0
+    )
+    card = json.loads((model_dir / "model_card.json").read_text())
+    assert "--data" in card["training"]["command"]

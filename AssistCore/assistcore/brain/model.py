@@ -159,6 +159,7 @@ class TrainingResult:
     seconds: float
     final_loss: float
     validation: dict = field(default_factory=dict)
+    validation_n: int = 0
 
 
 def _phantom_sample(seed: int, spacing_mm: float):
@@ -276,7 +277,8 @@ def train_brain_model(
                 dices[label].append(value)
         dices["whole_tumor"].append(dice_per_label((predicted > 0).astype(int), (labels > 0).astype(int), [1])[1])
     validation = {str(key): round(float(np.mean(values)), 3) if values else None for key, values in dices.items()}
-    return TrainingResult(weights_path, steps, time.perf_counter() - started, float(np.mean(recent[-50:])), validation)
+    seconds = time.perf_counter() - started
+    return TrainingResult(weights_path, steps, seconds, float(np.mean(recent[-50:])), validation, validation_phantoms)
 
 
 def write_training_log(result: TrainingResult, path: Path, command: str) -> None:
@@ -378,7 +380,7 @@ def brain_model_card(
                 "dataset": "fresh synthetic phantoms (seeds not used in training)",
                 "metric": f"dice_{name}",
                 "value": value,
-                "n": 12,
+                "n": result.validation_n,
             }
             for name, value in result.validation.items()
         ],

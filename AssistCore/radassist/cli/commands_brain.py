@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import shlex
-import sys
 
 
 def register(subparsers, common: argparse.ArgumentParser) -> None:
@@ -39,6 +38,7 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     train.add_argument("--steps", type=int, default=900)
     train.add_argument("--patch-size", type=int, default=48)
     train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--validation-phantoms", type=int, default=12, help="fresh phantoms for the card's Dice")
     train.add_argument(
         "--data", help="training layout of annotated cases (from `brain export-training`), used instead of phantoms"
     )
@@ -90,7 +90,7 @@ def run_train(args: argparse.Namespace) -> int:
     from .progress import TerminalProgress
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    command = "radassist " + " ".join(shlex.quote(part) for part in sys.argv[1:])
+    command = "radassist " + " ".join(shlex.quote(part) for part in args.command_line)
     out = Path(args.out)
     with atomic_directory(out) as staging, TerminalProgress("brain train") as bar:
         from assistcore.models.runner import ProgressReporter

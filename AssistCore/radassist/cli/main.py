@@ -66,6 +66,7 @@ def emit(args: argparse.Namespace, payload: Any, text: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.command_line = list(sys.argv[1:] if argv is None else argv)  # recorded in model cards and reports
     if not getattr(args, "handler", None):
         parser.print_help()
         return EXIT_USAGE
