@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ..atomic import write_text_atomic
 from ..brain import model as brain_model
 from ..brain.qa import estimate_brain_mask, run_qa
 from ..brain.regions import EDEMA, LabelConvention, to_convention
@@ -139,16 +140,34 @@ def export_labels(
     result: BrainResult, folder: Path, case_id: str, convention: LabelConvention | str = LabelConvention.BRATS2021
 ) -> dict[str, Path]:
     """Label NIfTI files named patient ID + sequence + content, and the ``<ID>_labels.json`` sidecar."""
+    sequence = result.provenance["parameters"]["reference_sequence"]
+    return export_label_files(
+        result.labels_kji, result.reference, folder, case_id, sequence, convention, result.provenance
+    )
+
+
+def export_label_files(
+    labels_kji: np.ndarray,
+    reference: Image,
+    folder: Path,
+    case_id: str,
+    sequence: str,
+    convention: LabelConvention | str,
+    provenance: dict,
+) -> dict[str, Path]:
+    """Write internal labels in ``convention`` as ``<case_id>_<sequence>_<content>.nii.gz`` plus the sidecar.
+
+    Used by the command line and by Slicer's Export button (labels edited in the Segment Editor).
+    """
     from ..image_io import write_image
     from ..labels import load_label_table
 
     convention = LabelConvention(convention)
-    sequence = result.provenance["parameters"]["reference_sequence"]
+    folder.mkdir(parents=True, exist_ok=True)
     files = {}
-    for content, array in to_convention(result.labels_kji, convention).items():
+    for content, array in to_convention(labels_kji, convention).items():
         name = f"{case_id}_{sequence}_{'seg-' + convention.value if content == 'labels' else content}.nii.gz"
-        files[content] = write_image(result.reference.with_array(array), folder / name)
-    definitions = load_label_table("brain_tumor_labels")
+        files[content] = write_image(reference.with_array(array), folder / name)
     values = {LabelConvention.BRATS2021: {1: 1, 2: 2, 3: 4}, LabelConvention.BRATS2023: {1: 1, 2: 2, 3: 3}}
     sidecar = {
         "case_id": case_id,
@@ -156,13 +175,13 @@ def export_labels(
         "files": {content: path.name for content, path in files.items()},
         "labels": [
             {**label.to_dict(), "value": values[convention][label.value]} if convention in values else label.to_dict()
-            for label in definitions
+            for label in load_label_table("brain_tumor_labels")
         ],
         "regions": {"whole_tumor": [1, 2, 3], "tumor_body": [1, 3], "enhancing": [3], "non_enhancing": [1]},
-        "provenance": result.provenance,
+        "provenance": provenance,
     }
     sidecar_path = folder / f"{case_id}_labels.json"
-    sidecar_path.write_text(json.dumps(sidecar, indent=2), encoding="utf-8")
+    write_text_atomic(sidecar_path, json.dumps(sidecar, indent=2))
     files["sidecar"] = sidecar_path
     return files
 

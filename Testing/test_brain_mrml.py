@@ -1,0 +1,65 @@
+"""BrainTumorLabel in MRML (slicer-core): coded segmentation with provenance, QA and export of edited labels."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("slicer")
+
+from assistcore.image_io import read_image
+from assistcore.labels import parse_slicer_terminology_string
+from assistcore.pipelines.brain_tumor import BrainResult
+from AssistCoreLib.brainTumor import (
+    PROVENANCE_ATTRIBUTE,
+    addBrainResultToScene,
+    exportSegmentation,
+    qaForSegmentation,
+)
+from AssistCoreLib.headless import createHeadlessScene
+from AssistCoreLib.segmentations import segmentLabelDefinitions
+
+pytestmark = pytest.mark.mrml
+
+
+@pytest.fixture
+def a_brain_result(an_oblique_image):
+    labels = np.zeros(an_oblique_image.shape_kji, np.uint8)
+    labels[2:5, 3:9, 2:8] = 2
+    labels[3:5, 4:7, 3:6] = 3
+    labels[3, 5, 4] = 1
+    provenance = {"model_id": "m", "parameters": {"reference_sequence": "flair"}}
+    return BrainResult(labels, an_oblique_image, 0.1, {}, provenance)
+
+
+def test_result_becomes_a_coded_segmentation_next_to_its_sequences(a_brain_result, an_oblique_image):
+    scene, logics = createHeadlessScene()
+    segmentation, volumes = addBrainResultToScene(scene, logics, a_brain_result, {"flair": an_oblique_image}, "C1")
+    definitions = segmentLabelDefinitions(segmentation)
+    assert [(d["name"], d["value"]) for d in definitions] == [
+        ("Non-enhancing tumor", 1),
+        ("Edema", 2),
+        ("Enhancing tumor", 3),
+    ]
+    assert parse_slicer_terminology_string(definitions[1]["terminology"])["type"].code == "79654002"  # edema
+    assert json.loads(segmentation.GetAttribute(PROVENANCE_ATTRIBUTE))["model_id"] == "m"
+    assert segmentation.GetNodeReference("referenceImageGeometryRef") is volumes["flair"]
+
+
+def test_qa_and_export_use_the_segmentation_as_edited(a_brain_result, an_oblique_image, tmp_path):
+    scene, logics = createHeadlessScene()
+    segmentation, volumes = addBrainResultToScene(scene, logics, a_brain_result, {"flair": an_oblique_image}, "C1")
+    qa = qaForSegmentation(scene, logics, segmentation, volumes["flair"])
+    (lesion,) = qa["lesions"]
+    voxel_ml = float(np.prod(an_oblique_image.spacing_mm)) / 1000
+    assert lesion["volume_ml"] == pytest.approx((a_brain_result.labels_kji > 0).sum() * voxel_ml)
+    files = exportSegmentation(scene, logics, segmentation, volumes["flair"], tmp_path, "C1", "flair", "brats2021")
+    exported = read_image(files["labels"])
+    assert files["labels"].name == "C1_flair_seg-brats2021.nii.gz"
+    assert exported.same_grid(an_oblique_image)
+    expected = a_brain_result.labels_kji.copy()
+    expected[expected == 3] = 4
+    np.testing.assert_array_equal(exported.array_kji, expected)
+    assert json.loads(files["sidecar"].read_text())["provenance"]["edited_in"] == "3D Slicer Segment Editor"
