@@ -56,7 +56,11 @@ class BrainTumorLabelWidget(AssistantWidget, ScriptedLoadableModuleWidget, VTKOb
     def setup(self) -> None:
         ScriptedLoadableModuleWidget.setup(self)
         self.logic = BrainTumorLabelLogic()
+        self.segmentationNode = None
         self.setupAssistantWidget()
+        self.ui.editButton.connect("clicked(bool)", self.onEditButton)
+        self.ui.qaButton.connect("clicked(bool)", self.onQAButton)
+        self.ui.exportButton.connect("clicked(bool)", self.onExportButton)
 
     def inputsReady(self) -> bool:
         parameters = self._parameterNode
@@ -77,7 +81,36 @@ class BrainTumorLabelWidget(AssistantWidget, ScriptedLoadableModuleWidget, VTKOb
         )
 
     def onResult(self, result) -> None:
-        self.logic.showResult(result)
+        self.segmentationNode = self.logic.showResult(result)
+        for button in (self.ui.editButton, self.ui.qaButton, self.ui.exportButton):
+            button.enabled = self.segmentationNode is not None
+
+    def onEditButton(self) -> None:
+        with slicer.util.tryWithErrorDisplay(_("Could not open the Segment Editor."), waitCursor=True):
+            slicer.util.selectModule("SegmentEditor")
+            editor = slicer.modules.segmenteditor.widgetRepresentation().self().editor
+            editor.setSegmentationNode(self.segmentationNode)
+            editor.setSourceVolumeNode(self._parameterNode.flairVolume)
+
+    def onQAButton(self) -> None:
+        with slicer.util.tryWithErrorDisplay(_("QA failed."), waitCursor=True):
+            report = self.logic.qa(
+                self.segmentationNode,
+                self._parameterNode.flairVolume,
+                self._parameterNode.tumorType == "extra-axial",
+                self.ui.qualityGradeSpinBox.value,
+            )
+            self.ui.qaTextEdit.setPlainText(formatQA(report))
+
+    def onExportButton(self) -> None:
+        with slicer.util.tryWithErrorDisplay(_("Export failed."), waitCursor=True):
+            files = self.logic.export(
+                self.segmentationNode,
+                self._parameterNode.flairVolume,
+                self.ui.exportDirectoryButton.directory,
+                self.ui.conventionComboBox.currentText,
+            )
+            slicer.util.infoDisplay(_("Exported:") + "\n" + "\n".join(str(path) for path in files.values()))
 
 
 class BrainTumorLabelLogic(ScriptedLoadableModuleLogic):
@@ -102,11 +135,45 @@ class BrainTumorLabelLogic(ScriptedLoadableModuleLogic):
         nodes = {"t1c": t1cVolume, "flair": flairVolume, "t1": t1Volume, "t2": t2Volume}
         return startPipeline("brain_tumor", nodes, ["t1c", "flair"], {"model_id": modelId, "device": device, **options})
 
-    def showResult(self, result) -> None:
-        """Turn the pipeline's result into nodes (done by the assistant's own adapter in BrainTumorLabelLib)."""
+    def showResult(self, result):
+        """Turn the pipeline's result into a segmentation node next to the reference volume; return it."""
         from BrainTumorLabelLib import showResult
 
-        showResult(slicer.mrmlScene, result)
+        return showResult(slicer.mrmlScene, result)
+
+    def qa(self, segmentationNode, referenceNode, extraAxial: bool = False, imageQualityGrade=None) -> dict:
+        """Consensus QA on the segmentation as edited (lesions, nesting, islands, outside brain, abrupt ends)."""
+        from AssistCoreLib.brainTumor import qaForSegmentation
+
+        return qaForSegmentation(
+            slicer.mrmlScene, sceneLogics(), segmentationNode, referenceNode, extraAxial, imageQualityGrade
+        )
+
+    def export(self, segmentationNode, referenceNode, folder: str, convention: str = "brats2021") -> dict:
+        """NIfTI label files named patient ID + sequence + content, with the provenance sidecar."""
+        from AssistCoreLib.brainTumor import exportSegmentation
+
+        caseId = referenceNode.GetAttribute("RadAssist.patient_id") or referenceNode.GetName()
+        return exportSegmentation(
+            slicer.mrmlScene, sceneLogics(), segmentationNode, referenceNode, folder, caseId, "flair", convention
+        )
+
+
+def sceneLogics():
+    from AssistCoreLib.headless import HeadlessLogics
+
+    return HeadlessLogics(None, None, slicer.modules.segmentations.logic(), None, None, None)
+
+
+def formatQA(report: dict) -> str:
+    lines = [f"{len(report['lesions'])} lesion(s); QA {'passed' if report['passed'] else 'found problems'}"]
+    lines += [
+        f"  lesion {lesion['index']}: {lesion['volume_ml']:.2f} mL, axial slices "
+        f"{lesion['first_axial_slice']}-{lesion['last_axial_slice']}"
+        for lesion in report["lesions"][:20]
+    ]
+    lines += [f"  [{flag['severity']}] {flag['message']}" for flag in report["flags"][:50]]
+    return "\n".join(lines)
 
 
 class BrainTumorLabelTest(ScriptedLoadableModuleTest):

@@ -3,7 +3,7 @@
 from AssistCoreLib.brainTumor import addBrainResultToScene
 
 
-def showResult(scene, result) -> None:
+def showResult(scene, result):
     """Add the tumour segmentation next to the reference volume the user selected."""
     import slicer
 
@@ -11,7 +11,10 @@ def showResult(scene, result) -> None:
 
     logics = HeadlessLogics(None, None, slicer.modules.segmentations.logic(), None, None, None)
     referenceNode = _findReferenceNode(scene, result)
-    addBrainResultToScene(scene, logics, result, {}, result.provenance.get("case_id", "case"), referenceNode)
+    segmentation, _ = addBrainResultToScene(
+        scene, logics, result, {}, result.provenance.get("case_id", "case"), referenceNode
+    )
+    return segmentation
 
 
 def _findReferenceNode(scene, result):
