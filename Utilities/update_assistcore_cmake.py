@@ -1,4 +1,6 @@
-"""Rewrite the file lists in AssistCore/CMakeLists.txt from the files on disk: `python Utilities/update_assistcore_cmake.py`.
+"""Rewrite the file lists in AssistCore/CMakeLists.txt from the files on disk.
+
+Run `python Utilities/update_assistcore_cmake.py`.
 
 Testing/test_extension_layout.py fails when a file is missing from the lists; this brings them up to date.
 """
@@ -13,9 +15,11 @@ CORE = Path(__file__).resolve().parents[1] / "AssistCore"
 
 def main() -> None:
     cmake = CORE / "CMakeLists.txt"
-    scripts = ["AssistCore.py"] + sorted(
-        str(path.relative_to(CORE)) for package in ("assistcore", "AssistCoreLib") for path in (CORE / package).rglob("*.py")
+    packages = ("assistcore", "AssistCoreLib")
+    python_files = sorted(
+        str(path.relative_to(CORE)) for package in packages for path in (CORE / package).rglob("*.py")
     )
+    scripts = ["AssistCore.py", *python_files]
     resources = sorted(str(path.relative_to(CORE)) for path in (CORE / "assistcore").rglob("*.json"))
     text = cmake.read_text()
     for name, items in (("SCRIPTS", scripts), ("RESOURCES", resources)):
