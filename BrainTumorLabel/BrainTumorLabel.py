@@ -184,6 +184,7 @@ class BrainTumorLabelTest(ScriptedLoadableModuleTest):
         self.setUp()
         self.test_running_without_input_is_refused_with_a_clear_error()
         self.test_input_volume_converts_to_an_image_with_its_geometry()
+        self.test_bundled_model_labels_a_phantom_into_a_coded_segmentation()
 
     def test_running_without_input_is_refused_with_a_clear_error(self):
         from AssistCoreLib.selfTests import checkRunWithoutInputIsRefused
@@ -194,3 +195,17 @@ class BrainTumorLabelTest(ScriptedLoadableModuleTest):
         from AssistCoreLib.selfTests import checkVolumeConvertsWithItsGeometry
 
         checkVolumeConvertsWithItsGeometry(self, slicer.mrmlScene)
+
+    def test_bundled_model_labels_a_phantom_into_a_coded_segmentation(self):
+        from assistcore.phantoms.brain import generate_brain_phantom
+        from AssistCoreLib.volumes import imageToVolumeNode
+
+        phantom = generate_brain_phantom(1, spacing_mm=3.0, tumor_type="intra-axial")
+        nodes = {role: imageToVolumeNode(slicer.mrmlScene, image, role) for role, image in phantom.images.items()}
+        logic = BrainTumorLabelLogic()
+        handle = logic.start(nodes["t1c"], nodes["flair"], nodes["t1"], nodes["t2"], fast=True)
+        self.assertTrue(handle.wait(300))
+        segmentation = logic.showResult(handle.result())
+        self.assertEqual(segmentation.GetSegmentation().GetNumberOfSegments(), 3)
+        report = logic.qa(segmentation, nodes["flair"])
+        self.assertIn("lesions", report)
