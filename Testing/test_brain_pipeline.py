@@ -181,3 +181,32 @@ def test_annotation_loop_prelabel_queue_review_export_and_retrain(with_random_mo
     )
     card = json.loads((model_dir / "model_card.json").read_text())
     assert "--data" in card["training"]["command"]
+
+
+def test_an_imported_monai_brats_bundle_labels_a_case(a_phantom_case, tmp_path, monkeypatch, capsys):
+    """MONAI's brats_mri_segmentation layout: channels T1c, T1, T2, FLAIR; sigmoid outputs TC, WT, ET."""
+    from model_fixtures import make_monai_bundle
+
+    monkeypatch.setenv("RADASSIST_USER_MODELS", str(tmp_path / "user"))
+    bundle = make_monai_bundle(tmp_path / "brats_mri_segmentation")
+    assert main(["models", "import", str(bundle)]) == 0
+    capsys.readouterr()
+    out = tmp_path / "out"
+    args = ["brain", *_args(a_phantom_case), "--out", str(out), "--model", "brats_mri_segmentation", "--fast"]
+    assert main([*args, "--json"]) == 0, capsys.readouterr().err
+    report = json.loads(capsys.readouterr().out)
+    assert report["model"]["model_id"] == "brats_mri_segmentation"
+    assert report["model"]["parameters"]["sequences_used"] == ["t1c", "t1", "t2", "flair"]  # the bundle's order
+    labels = read_image(out / "PH007_flair_seg-brats2021.nii.gz")
+    assert labels.same_grid(read_image(a_phantom_case["flair"])) and set(np.unique(labels.array_kji)) <= {0, 1, 2, 4}
+
+
+def test_region_outputs_become_nested_labels():
+    from assistcore.brain.model import labels_from_region_probabilities
+
+    tc = np.array([0.9, 0.9, 0.1, 0.1])
+    wt = np.array([0.9, 0.9, 0.9, 0.1])
+    et = np.array([0.9, 0.1, 0.1, 0.1])
+    probabilities = np.stack([tc, wt, et]).reshape(3, 1, 1, 4)
+    labels = labels_from_region_probabilities(probabilities, ["TC", "WT", "ET"])
+    assert labels.ravel().tolist() == [3, 1, 2, 0]

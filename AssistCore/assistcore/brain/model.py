@@ -80,8 +80,12 @@ def _take(array: np.ndarray, box: tuple[slice, ...]) -> np.ndarray:
     return out
 
 
-def prepare(images: dict[str, Image], spacing_mm: float) -> Prepared:
-    """Resample the given sequences (all on one grid) to ``spacing_mm``, crop to the head, normalise."""
+def prepare(images: dict[str, Image], spacing_mm: float, channel_roles: tuple[str, ...] = CHANNELS) -> Prepared:
+    """Resample the given sequences (all on one grid) to ``spacing_mm``, crop to the head, normalise.
+
+    :param channel_roles: the network's input channel order (ours: T1, T1c, T2, FLAIR; MONAI's BraTS bundle:
+        T1c, T1, T2, FLAIR); missing roles become zero channels.
+    """
     reference = images[REQUIRED[-1]] if REQUIRED[-1] in images else next(iter(images.values()))
     resampled = {role: resample_to_spacing(image, (spacing_mm,) * 3) for role, image in images.items()}
     grid = next(iter(resampled.values()))
@@ -93,20 +97,28 @@ def prepare(images: dict[str, Image], spacing_mm: float) -> Prepared:
         _take(normalise_channel(resampled[role].array_kji.astype(np.float32)), box)
         if role in resampled
         else np.zeros(tuple(s.stop - s.start for s in box), np.float32)
-        for role in CHANNELS
+        for role in channel_roles
     ]
     start_ijk = np.array([box[2].start, box[1].start, box[0].start], dtype=float)
     origin = grid.index_to_lps(start_ijk)[0]
     working = Image(
         np.zeros(channels[0].shape, np.uint8), grid.spacing_mm, tuple(origin), grid.direction_lps, reference.metadata
     )
-    return Prepared(np.stack(channels), working, tuple(role for role in CHANNELS if role in images))
+    return Prepared(np.stack(channels), working, tuple(role for role in channel_roles if role in images))
 
 
 def predict_probabilities(
-    network, prepared: Prepared, device: str, tta: bool = False, cancel_check: Callable[[], None] | None = None
+    network,
+    prepared: Prepared,
+    device: str,
+    tta: bool = False,
+    cancel_check: Callable[[], None] | None = None,
+    activation: str = "softmax",
 ) -> np.ndarray:
-    """Softmax (4, k, j, i) on the working grid; with ``tta`` averaged over the 8 axis flips."""
+    """Class probabilities (channels, k, j, i) on the working grid; with ``tta`` averaged over 8 axis flips.
+
+    ``activation``: softmax over exclusive classes (ours) or sigmoid per overlapping region (MONAI BraTS).
+    """
     import torch
 
     tensor = torch.from_numpy(prepared.array[None]).to(device)
@@ -117,37 +129,71 @@ def predict_probabilities(
             if cancel_check:
                 cancel_check()
             flipped = torch.flip(tensor, axes) if axes else tensor
-            probabilities = torch.softmax(network(flipped), dim=1)
+            logits = network(flipped)
+            probabilities = torch.sigmoid(logits) if activation == "sigmoid" else torch.softmax(logits, dim=1)
             probabilities = torch.flip(probabilities, axes) if axes else probabilities
             total = probabilities if total is None else total + probabilities
     return (total / len(flips))[0].float().cpu().numpy()
 
 
-def probabilities_to_reference(probabilities: np.ndarray, prepared: Prepared, reference: Image) -> np.ndarray:
-    """Resample each class probability onto the reference grid (linear) -> (4, k, j, i) float32."""
+def probabilities_to_reference(
+    probabilities: np.ndarray, prepared: Prepared, reference: Image, background_first: bool = True
+) -> np.ndarray:
+    """Resample each class probability onto the reference grid (linear) -> (channels, k, j, i) float32.
+
+    Outside the working crop the background channel (softmax outputs) is 1 and every other channel 0.
+    """
     return np.stack(
         [
             resample_to_reference(
                 prepared.working.with_array(channel.astype(np.float32)),
                 reference,
                 "linear",
-                default_value=1.0 if index == 0 else 0.0,
+                default_value=1.0 if index == 0 and background_first else 0.0,
             ).array_kji
             for index, channel in enumerate(probabilities)
         ]
     )
 
 
-def uncertainty_score(probabilities: np.ndarray) -> float:
-    """Mean normalised entropy over voxels any class other than background claims with p > 0.1.
+def labels_from_region_probabilities(
+    probabilities: np.ndarray, channel_names: list[str], threshold: float = 0.5
+) -> np.ndarray:
+    """Internal labels from sigmoid region channels named TC (tumour core), WT (whole tumour), ET (enhancing).
+
+    ET -> enhancing; TC outside ET -> non-enhancing; WT outside TC -> edema (the BraTS region definitions).
+    """
+    from ..errors import ModelError
+
+    index = {name.strip().lower(): position for position, name in enumerate(channel_names)}
+    if not {"tc", "wt", "et"} <= index.keys():
+        raise ModelError(
+            f"Region outputs {channel_names} do not name TC, WT and ET.",
+            "Use a model whose outputs are the BraTS regions or exclusive classes.",
+        )
+    core, whole, enhancing = (probabilities[index[name]] >= threshold for name in ("tc", "wt", "et"))
+    labels = np.zeros(core.shape, dtype=np.uint8)
+    labels[whole] = 2
+    labels[core] = 1
+    labels[enhancing] = 3
+    return labels
+
+
+def uncertainty_score(probabilities: np.ndarray, activation: str = "softmax") -> float:
+    """Mean normalised entropy over voxels any tumour class claims with p > 0.1.
 
     0 = confident everywhere it sees tumour; 1 = maximally unsure. Used to queue cases for annotation.
+    Softmax: entropy over the classes (background first); sigmoid: mean binary entropy of the regions.
     """
-    foreground = probabilities[1:].max(axis=0) > 0.1
+    tumour = probabilities[1:] if activation == "softmax" else probabilities
+    foreground = tumour.max(axis=0) > 0.1
     if not foreground.any():
         return 0.0
-    p = np.clip(probabilities[:, foreground], 1e-6, 1.0)
-    entropy = -(p * np.log(p)).sum(axis=0) / np.log(p.shape[0])
+    p = np.clip(probabilities[:, foreground], 1e-6, 1 - 1e-6)
+    if activation == "softmax":
+        entropy = -(p * np.log(p)).sum(axis=0) / np.log(p.shape[0])
+    else:
+        entropy = (-(p * np.log(p) + (1 - p) * np.log(1 - p)) / np.log(2)).mean(axis=0)
     return float(entropy.mean())
 
 

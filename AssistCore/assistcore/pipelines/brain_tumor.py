@@ -49,6 +49,22 @@ def _card_and_network(model_id: str | None, device: str):
     return entry.card, load_network(entry.card, choice.device), choice
 
 
+def _working_spacing_mm(card, fast: bool) -> float:
+    """The card's working spacing (ours: 2 mm, fast 3 mm); MONAI bundles work at 1 mm unless they say."""
+    for step in card.data.get("preprocessing", []):
+        if "spacing_mm" in step:
+            return float(step.get("fast_mode_spacing_mm", step["spacing_mm"]) if fast else step["spacing_mm"])
+    return brain_model.FAST_SPACING_MM if fast else 1.0
+
+
+def _activation(card) -> tuple[str, list[str]]:
+    """softmax (exclusive classes, background first) or sigmoid (BraTS regions) and the region channel names."""
+    for step in card.data.get("postprocessing", []):
+        if step.get("step") == "sigmoid_threshold":
+            return "sigmoid", list(step.get("channels", []))
+    return "softmax", []
+
+
 def run(
     images: dict[str, Image],
     options: dict[str, Any] | None = None,
@@ -79,9 +95,11 @@ def run(
     cancel_token.raise_if_cancelled()
 
     started = time.perf_counter()
-    spacing = brain_model.FAST_SPACING_MM if options.get("fast") else brain_model.STANDARD_SPACING_MM
+    spacing = _working_spacing_mm(card, bool(options.get("fast")))
+    channel_roles = tuple(channel["role"].lower() for channel in card.input_channels)
+    activation, region_channels = _activation(card)
     report("prepare", 0.0, f"resampling to {spacing} mm")
-    prepared = brain_model.prepare(images, spacing)
+    prepared = brain_model.prepare(images, spacing, channel_roles)
     timings["prepare"] = time.perf_counter() - started
     cancel_token.raise_if_cancelled()
 
@@ -98,15 +116,20 @@ def run(
 
     started = time.perf_counter()
     report("postprocess", 0.0, "probabilities onto the reference grid")
-    on_reference = brain_model.probabilities_to_reference(probabilities, prepared, reference)
-    labels = on_reference.argmax(axis=0).astype(np.uint8)
+    on_reference = brain_model.probabilities_to_reference(
+        probabilities, prepared, reference, background_first=activation == "softmax"
+    )
+    if activation == "softmax":
+        labels = on_reference.argmax(axis=0).astype(np.uint8)
+    else:
+        labels = brain_model.labels_from_region_probabilities(on_reference, region_channels)
     brain = estimate_brain_mask(reference)
     extra_axial = options.get("tumor_type", "intra-axial") == "extra-axial"
     if extra_axial:
         labels[(labels == EDEMA) & ~brain] = 0  # edema only in brain parenchyma (consensus, extra-axial)
     else:
         labels[~brain] = 0
-    uncertainty = brain_model.uncertainty_score(on_reference)
+    uncertainty = brain_model.uncertainty_score(on_reference, activation)
     timings["postprocess"] = time.perf_counter() - started
     cancel_token.raise_if_cancelled()
 
