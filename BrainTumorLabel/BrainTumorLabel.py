@@ -206,6 +206,6 @@ class BrainTumorLabelTest(ScriptedLoadableModuleTest):
         handle = logic.start(nodes["t1c"], nodes["flair"], nodes["t1"], nodes["t2"], fast=True)
         self.assertTrue(handle.wait(300))
         segmentation = logic.showResult(handle.result())
-        self.assertEqual(segmentation.GetSegmentation().GetNumberOfSegments(), 3)
+        self.assertEqual(segmentation.GetSegmentation().GetNumberOfSegments(), 4)  # the four consensus regions
         report = logic.qa(segmentation, nodes["flair"])
         self.assertIn("lesions", report)

@@ -38,14 +38,44 @@ def test_result_becomes_a_coded_segmentation_next_to_its_sequences(a_brain_resul
     scene, logics = createHeadlessScene()
     segmentation, volumes = addBrainResultToScene(scene, logics, a_brain_result, {"flair": an_oblique_image}, "C1")
     definitions = segmentLabelDefinitions(segmentation)
-    assert [(d["name"], d["value"]) for d in definitions] == [
-        ("Non-enhancing tumor", 1),
-        ("Edema", 2),
-        ("Enhancing tumor", 3),
+    assert [(d["name"], d["color_rgb"]) for d in definitions] == [
+        ("Whole tumor", (1.0, 1.0, 0.0)),  # consensus colours: yellow, red, purple, blue
+        ("Tumor body", (1.0, 0.0, 0.0)),
+        ("Enhancing tumor", pytest.approx((160 / 255, 32 / 255, 240 / 255))),
+        ("Non-enhancing tumor", pytest.approx((30 / 255, 100 / 255, 1.0))),
     ]
-    assert parse_slicer_terminology_string(definitions[1]["terminology"])["type"].code == "79654002"  # edema
+    assert parse_slicer_terminology_string(definitions[3]["terminology"])["type"].code == "6574001"  # necrosis
     assert json.loads(segmentation.GetAttribute(PROVENANCE_ATTRIBUTE))["model_id"] == "m"
     assert segmentation.GetNodeReference("referenceImageGeometryRef") is volumes["flair"]
+
+
+def test_regions_overlap_as_nested_segments_and_editing_one_out_of_nesting_is_flagged(a_brain_result, an_oblique_image):
+    from assistcore.labels import load_label_table
+    from AssistCoreLib.brainTumor import editedRegionMasks
+    from AssistCoreLib.segmentations import maskSegmentationNode, segmentationNodeToMasks
+
+    scene, logics = createHeadlessScene()
+    segmentation, volumes = addBrainResultToScene(scene, logics, a_brain_result, {"flair": an_oblique_image}, "C1")
+    masks = editedRegionMasks(scene, logics, segmentation, volumes["flair"])
+    assert masks["whole_tumor"].sum() == (a_brain_result.labels_kji > 0).sum()  # whole tumour kept whole
+    assert masks["tumor_body"].sum() == np.isin(a_brain_result.labels_kji, (1, 3)).sum()
+    # an annotator paints enhancing tumour outside the tumour body: QA must say so
+    edited = {
+        name: mask.copy()
+        for name, mask in segmentationNodeToMasks(scene, logics.segmentations, segmentation, volumes["flair"]).items()
+    }
+    edited["Enhancing tumor"][0, 0, 0] = True
+    editedNode = maskSegmentationNode(
+        scene,
+        logics.segmentations,
+        edited,
+        an_oblique_image,
+        load_label_table("brain_tumor_regions"),
+        "edited",
+        volumes["flair"],
+    )
+    qa = qaForSegmentation(scene, logics, editedNode, volumes["flair"])
+    assert any(flag["check"] == "nesting" and flag["region"] == "enhancing" for flag in qa["flags"])
 
 
 def test_qa_and_export_use_the_segmentation_as_edited(a_brain_result, an_oblique_image, tmp_path):

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import json
 
+from assistcore.brain.regions import labels_from_region_masks, region_masks
 from assistcore.labels import load_label_table
 
-from .segmentations import labelArrayToSegmentationNode
+from .segmentations import maskSegmentationNode, segmentationNodeToMasks
 from .volumes import imageToVolumeNode
 
 PROVENANCE_ATTRIBUTE = "RadAssist.Provenance"
+#: consensus region key (assistcore.brain.regions) -> segment name (assistcore/data/brain_tumor_regions.json)
+REGION_SEGMENTS = {
+    "whole_tumor": "Whole tumor",
+    "tumor_body": "Tumor body",
+    "enhancing": "Enhancing tumor",
+    "non_enhancing": "Non-enhancing tumor",
+}
 
 
 def addBrainResultToScene(scene, logics, result, images: dict, caseId: str, referenceNode=None):
@@ -19,12 +27,13 @@ def addBrainResultToScene(scene, logics, result, images: dict, caseId: str, refe
         for role, image in images.items():
             nodes[role] = imageToVolumeNode(scene, image, f"{caseId}_{role}")
         referenceNode = nodes[result.provenance["parameters"]["reference_sequence"]]
-    segmentation = labelArrayToSegmentationNode(
+    masks = {REGION_SEGMENTS[key]: mask for key, mask in region_masks(result.labels_kji).items()}
+    segmentation = maskSegmentationNode(
         scene,
         logics.segmentations,
-        result.labels_kji,
+        masks,
         result.reference,
-        load_label_table("brain_tumor_labels"),
+        load_label_table("brain_tumor_regions"),
         f"{caseId}_tumor",
         referenceNode,
     )
@@ -32,13 +41,18 @@ def addBrainResultToScene(scene, logics, result, images: dict, caseId: str, refe
     return segmentation, nodes
 
 
+def editedRegionMasks(scene, logics, segmentationNode, referenceNode) -> dict:
+    """The four consensus regions as the annotator left them: {region key: (k, j, i) bool}."""
+    byName = segmentationNodeToMasks(scene, logics.segmentations, segmentationNode, referenceNode)
+    return {key: byName[name] for key, name in REGION_SEGMENTS.items() if name in byName}
+
+
 def _editedLabels(scene, logics, segmentationNode, referenceNode):
     """Internal labels (1 non-enhancing, 2 edema, 3 enhancing) of a possibly edited segmentation."""
-    from .segmentations import segmentationNodeToLabelArray
     from .volumes import volumeNodeToImage
 
-    labels = segmentationNodeToLabelArray(scene, logics.segmentations, segmentationNode, referenceNode)
-    return volumeNodeToImage(referenceNode), labels
+    masks = editedRegionMasks(scene, logics, segmentationNode, referenceNode)
+    return volumeNodeToImage(referenceNode), labels_from_region_masks(masks)
 
 
 def qaForSegmentation(
@@ -47,8 +61,12 @@ def qaForSegmentation(
     """The consensus QA checks on the segmentation as the annotator left it."""
     from assistcore.brain.qa import run_qa
 
-    reference, labels = _editedLabels(scene, logics, segmentationNode, referenceNode)
-    return run_qa(labels, reference, extra_axial=extraAxial, image_quality_grade=imageQualityGrade).to_dict()
+    from .volumes import volumeNodeToImage
+
+    # QA on the region masks themselves, so that regions edited out of nesting are caught
+    masks = editedRegionMasks(scene, logics, segmentationNode, referenceNode)
+    reference = volumeNodeToImage(referenceNode)
+    return run_qa(masks, reference, extra_axial=extraAxial, image_quality_grade=imageQualityGrade).to_dict()
 
 
 def exportSegmentation(

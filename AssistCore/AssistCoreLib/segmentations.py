@@ -178,3 +178,60 @@ def segmentLabelDefinitions(segmentationNode) -> list[dict]:
             }
         )
     return result
+
+
+def maskSegmentationNode(
+    scene,
+    segmentationsLogic,
+    masks: dict[str, np.ndarray],
+    reference: Image,
+    labels: list[LabelDefinition],
+    name: str,
+    sourceVolumeNode,
+):
+    """A segmentation whose segments may overlap: one segment per mask (masks[label.name], (k, j, i) bool).
+
+    Overlapping segments live in separate layers, so nested regions (whole tumour around tumour body around
+    enhancing tumour) are each kept whole and edited independently in the Segment Editor.
+    """
+    segmentationNode = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", scene.GenerateUniqueName(name))
+    segmentationNode.CreateDefaultDisplayNodes()
+    segmentationNode.SetReferenceImageGeometryParameterFromVolumeNode(sourceVolumeNode)
+    segmentation = segmentationNode.GetSegmentation()
+    for label in labels:
+        mask = masks[label.name]
+        if mask.any():
+            labelmapNode = labelArrayToLabelmapNode(scene, mask.astype(np.uint8), reference, f"{name}_import")
+            before = segmentation.GetNumberOfSegments()
+            segmentationsLogic.ImportLabelmapToSegmentationNode(labelmapNode, segmentationNode)
+            scene.RemoveNode(labelmapNode)
+            segmentId = segmentation.GetNthSegmentID(before)
+            segmentation.GetSegment(segmentId).SetName(label.name)
+        else:
+            segmentId = segmentation.AddEmptySegment(label.name, label.name, label.color_rgb)
+        segment = segmentation.GetSegment(segmentId)
+        segment.SetColor(*label.color_rgb)
+        segment.SetTag(LABEL_VALUE_TAG, str(label.value))
+        segment.SetTag(TERMINOLOGY_TAG, label.slicer_terminology_string())
+    segmentationNode.SetNodeReferenceID("referenceImageGeometryRef", sourceVolumeNode.GetID())
+    placeNextTo(scene, segmentationNode, sourceVolumeNode)
+    return segmentationNode
+
+
+def segmentationNodeToMasks(scene, segmentationsLogic, segmentationNode, referenceVolumeNode) -> dict[str, np.ndarray]:
+    """Every segment as its own (k, j, i) bool mask on the reference grid, by segment name (overlaps kept)."""
+    import vtk
+
+    segmentation = segmentationNode.GetSegmentation()
+    masks = {}
+    for index in range(segmentation.GetNumberOfSegments()):
+        segmentId = segmentation.GetNthSegmentID(index)
+        ids = vtk.vtkStringArray()
+        ids.InsertNextValue(segmentId)
+        labelmapNode = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", scene.GenerateUniqueName("export"))
+        try:
+            segmentationsLogic.ExportSegmentsToLabelmapNode(segmentationNode, ids, labelmapNode, referenceVolumeNode)
+            masks[segmentation.GetSegment(segmentId).GetName()] = volumeNodeToImage(labelmapNode).array_kji > 0
+        finally:
+            scene.RemoveNode(labelmapNode)
+    return masks
