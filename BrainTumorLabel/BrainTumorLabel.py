@@ -62,6 +62,10 @@ class BrainTumorLabelWidget(AssistantWidget, ScriptedLoadableModuleWidget, VTKOb
         self.ui.qaButton.connect("clicked(bool)", self.onQAButton)
         self.ui.exportButton.connect("clicked(bool)", self.onExportButton)
 
+    def initializeParameterNode(self) -> None:
+        AssistantWidget.initializeParameterNode(self)
+        self.logic.autoMatchVolumes(self._parameterNode)
+
     def inputsReady(self) -> bool:
         parameters = self._parameterNode
         return parameters is not None and parameters.t1cVolume is not None and parameters.flairVolume is not None
@@ -140,6 +144,24 @@ class BrainTumorLabelLogic(ScriptedLoadableModuleLogic):
         from BrainTumorLabelLib import showResult
 
         return showResult(slicer.mrmlScene, result)
+
+    def autoMatchVolumes(self, parameters) -> None:
+        """Fill empty T1/T1c/T2/FLAIR selectors from the scene's volumes by series description or name."""
+        from assistcore.brain.inputs import match_roles
+        from assistcore.errors import InputError
+
+        volumes = {node.GetID(): node for node in slicer.util.getNodesByClass("vtkMRMLScalarVolumeNode")}
+        texts = {
+            nodeId: node.GetAttribute("RadAssist.series_description") or node.GetName()
+            for nodeId, node in volumes.items()
+        }
+        try:
+            matched = match_roles(texts)
+        except InputError:  # ambiguous: leave the choice to the user
+            return
+        for role, nodeId in matched.items():
+            if getattr(parameters, f"{role}Volume") is None:
+                setattr(parameters, f"{role}Volume", volumes[nodeId])
 
     def qa(self, segmentationNode, referenceNode, extraAxial: bool = False, imageQualityGrade=None) -> dict:
         """Consensus QA on the segmentation as edited (lesions, nesting, islands, outside brain, abrupt ends)."""
