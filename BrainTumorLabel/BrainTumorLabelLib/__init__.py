@@ -21,7 +21,9 @@ def _findReferenceNode(scene, result):
     """The scalar volume whose grid the labels lie on (the FLAIR or T1c the user selected)."""
     from AssistCoreLib.volumes import volumeNodeToImage
 
-    for node in scene.GetNodesByClass("vtkMRMLScalarVolumeNode"):
-        if volumeNodeToImage(node).same_grid(result.reference):
+    nodes = scene.GetNodesByClass("vtkMRMLScalarVolumeNode")
+    for index in range(nodes.GetNumberOfItems()):
+        node = nodes.GetItemAsObject(index)
+        if node.GetImageData() is not None and volumeNodeToImage(node).same_grid(result.reference):
             return node
     return None
