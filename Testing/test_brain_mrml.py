@@ -93,3 +93,23 @@ def test_qa_and_export_use_the_segmentation_as_edited(a_brain_result, an_oblique
     expected[expected == 3] = 4
     np.testing.assert_array_equal(exported.array_kji, expected)
     assert json.loads(files["sidecar"].read_text())["provenance"]["edited_in"] == "3D Slicer Segment Editor"
+
+
+def test_module_adapter_finds_the_volume_the_labels_lie_on(a_brain_result, an_oblique_image, monkeypatch):
+    import sys
+    from pathlib import Path
+
+    from assistcore.image import Image
+    from AssistCoreLib.volumes import imageToVolumeNode
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "BrainTumorLabel"))
+    sys.modules.pop("BrainTumorLabelLib", None)
+    import BrainTumorLabelLib
+
+    scene, _ = createHeadlessScene()
+    shifted = Image(
+        an_oblique_image.array_kji, an_oblique_image.spacing_mm, (0.0, 0.0, 0.0), an_oblique_image.direction_lps
+    )
+    imageToVolumeNode(scene, shifted, "t2")
+    imageToVolumeNode(scene, an_oblique_image, "flair")
+    assert BrainTumorLabelLib._findReferenceNode(scene, a_brain_result).GetName() == "flair"
