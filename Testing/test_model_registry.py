@@ -241,3 +241,17 @@ def test_importing_something_that_is_not_a_model_says_what_was_expected(model_fo
     (tmp_path / "notes.txt").write_text("hello")
     with pytest.raises(ModelError, match="neither a folder nor a zip"):
         ModelRegistry().import_model(tmp_path / "notes.txt")
+
+
+def test_importing_the_model_runtime_imports_no_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from assistcore.models import ModelRegistry, load_model_card, select_device, load_network, CancelToken\n"
+        "import assistcore.models.loader, assistcore.models.device, assistcore.models.runner\n"
+        "print(sorted(m for m in ('torch', 'monai', 'SimpleITK', 'jsonschema') if m in sys.modules))\n"
+    )
+    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert output.strip() == "[]"
