@@ -1,8 +1,16 @@
 """AssistCore: a hidden module whose folder holds the `assistcore` and `AssistCoreLib` packages.
 
-Slicer adds every scripted module's folder to ``sys.path`` when it loads the module, which makes both
-packages importable for the RadAssist modules. Python dependencies are checked and installed at the point
-of use (``AssistCoreLib.slicerDependencies.ensureRequirements``), never here at import.
+Slicer makes both packages importable for the RadAssist modules: when it registers a scripted module that
+is not built into Slicer (an installed extension, or a folder in Application Settings > Modules >
+Additional module paths), it appends the module's folder to ``sys.path`` (``ctkFactoryScriptedItem::load``
+in Base/QTGUI/qSlicerScriptedLoadableModuleFactory.cxx). Registration happens for every module before any
+module class is instantiated, so ``CRMAssist.py`` can import ``AssistCoreLib`` at its top whatever the
+order. In the built extension all scripted modules share one qt-scripted-modules folder anyway. The check
+below only matters when this file is executed without that registration (a script or a test runner).
+
+Python dependencies are checked and installed at the point of use, after asking
+(``AssistCoreLib.slicerDependencies.ensureRequirements``, called by each module's Run button), never here at
+import.
 """
 
 import os
@@ -11,16 +19,25 @@ import sys
 from slicer.i18n import tr as _
 from slicer.ScriptedLoadableModule import ScriptedLoadableModule
 
+MODULE_DIRECTORY = os.path.dirname(os.path.abspath(__file__))
+if MODULE_DIRECTORY not in sys.path:
+    sys.path.append(MODULE_DIRECTORY)  # append, as Slicer does: never shadow an installed package
+
 
 class AssistCore(ScriptedLoadableModule):
     def __init__(self, parent):
+        from AssistCoreLib.dependencies import REQUIREMENTS
+
         ScriptedLoadableModule.__init__(self, parent)
         self.parent.title = _("AssistCore")
         self.parent.categories = ["RadAssist"]
         self.parent.contributors = ["RadAssist contributors"]
-        self.parent.helpText = _("Shared core of the RadAssist assistants (hidden).")
+        self.parent.helpText = _(
+            "Shared core of the RadAssist assistants (CRMAssist, SpineAssist, BrainTumorLabel); it has no panel. "
+            "The assistants need PyTorch (install the PyTorch extension from the Extensions Manager) and these "
+            "Python packages: {packages}. The first time you press Run, an assistant offers to install the "
+            "missing ones; to install them yourself, run in the Python console: "
+            "slicer.util.pip_install({requirements})"
+        ).format(packages=", ".join(REQUIREMENTS.values()), requirements=list(REQUIREMENTS.values()))
         self.parent.acknowledgementText = _("Part of the RadAssist extension.")
         self.parent.hidden = True
-        moduleDirectory = os.path.dirname(os.path.abspath(__file__))
-        if moduleDirectory not in sys.path:  # also when loaded from an additional module path
-            sys.path.insert(0, moduleDirectory)

@@ -42,6 +42,7 @@ class BrainTumorLabelParameterNode:
     tumorType: Annotated[str, Choice(["intra-axial", "extra-axial"])] = "intra-axial"
     fastMode: bool = False
     testTimeAugmentation: bool = False
+    modelId: str = ""  # id of a model card in the registry; empty: the assistant's default model
     device: Annotated[str, Choice(["auto", "cuda", "mps", "cpu"])] = "auto"
 
 

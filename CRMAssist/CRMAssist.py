@@ -15,7 +15,7 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
-from AssistCoreLib.widgetHelpers import AssistantWidget
+from AssistCoreLib.widgetHelpers import DEVICE_CHOICES, AssistantWidget
 
 
 class CRMAssist(ScriptedLoadableModule):
@@ -37,7 +37,8 @@ class CRMAssist(ScriptedLoadableModule):
 class CRMAssistParameterNode:
     t2Volume: vtkMRMLScalarVolumeNode
     threshold: Annotated[float, WithinRange(0.0, 1.0)] = 0.7
-    device: Annotated[str, Choice(["auto", "cuda", "mps", "cpu"])] = "auto"
+    modelId: str = ""  # id of a model card in the registry; empty: the assistant's default model
+    device: Annotated[str, Choice(DEVICE_CHOICES)] = "auto"
 
 
 class CRMAssistWidget(AssistantWidget, ScriptedLoadableModuleWidget, VTKObservationMixin):
@@ -63,7 +64,8 @@ class CRMAssistWidget(AssistantWidget, ScriptedLoadableModuleWidget, VTKObservat
         )
 
     def onResult(self, result) -> None:
-        self.logic.showResult(result)
+        with slicer.util.tryWithErrorDisplay(_("Could not add the result to the scene."), waitCursor=True):
+            self.logic.showResult(result)
 
 
 class CRMAssistLogic(ScriptedLoadableModuleLogic):
@@ -72,11 +74,24 @@ class CRMAssistLogic(ScriptedLoadableModuleLogic):
     def getParameterNode(self):
         return CRMAssistParameterNode(super().getParameterNode())
 
-    def start(self, t2Volume, modelId: str = "", device: str = "auto", **options):
-        """Start the crm pipeline in a worker thread; returns a RunHandle to poll."""
+    def start(self, t2Volume, modelId: str = "", device: str = "auto", threshold: float = 0.7, **options):
+        """Start the crm pipeline (assistcore.pipelines.crm) in a worker thread; return its RunHandle.
+
+        :param t2Volume: the axial T2 scalar volume node.
+        :param modelId: a model card id; empty for the assistant's default model.
+        :param device: "auto" (CUDA, then MPS, then CPU), "cuda", "mps" or "cpu".
+        :param threshold: operating threshold on the CRM-positive probability (0.7 in the source study).
+        :raises InputError: no input volume.
+        :raises RadAssistError: this version of RadAssist has no crm pipeline.
+        """
         from AssistCoreLib.pipelines import startPipeline
 
-        return startPipeline("crm", {"t2": t2Volume}, ["t2"], {"model_id": modelId, "device": device, **options})
+        options = {"model_id": modelId, "device": device, "threshold": threshold, **options}
+        return startPipeline("crm", {"t2": t2Volume}, ["t2"], options)
+
+    def run(self, t2Volume, modelId: str = "", device: str = "auto", threshold: float = 0.7, **options):
+        """Like start() but wait for and return the pipeline's result (console, scripts; blocks the caller)."""
+        return self.start(t2Volume, modelId, device, threshold, **options).result(timeout=None)
 
     def showResult(self, result) -> None:
         """Turn the pipeline's result into nodes (done by the assistant's own adapter in CRMAssistLib)."""

@@ -15,7 +15,7 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
-from AssistCoreLib.widgetHelpers import AssistantWidget
+from AssistCoreLib.widgetHelpers import DEVICE_CHOICES, AssistantWidget
 
 
 class SpineAssist(ScriptedLoadableModule):
@@ -38,7 +38,8 @@ class SpineAssistParameterNode:
     sagittalT2: vtkMRMLScalarVolumeNode
     sagittalT1: vtkMRMLScalarVolumeNode
     axialT2: vtkMRMLScalarVolumeNode
-    device: Annotated[str, Choice(["auto", "cuda", "mps", "cpu"])] = "auto"
+    modelId: str = ""  # id of a model card in the registry; empty: the assistant's default model
+    device: Annotated[str, Choice(DEVICE_CHOICES)] = "auto"
 
 
 class SpineAssistWidget(AssistantWidget, ScriptedLoadableModuleWidget, VTKObservationMixin):
@@ -68,7 +69,8 @@ class SpineAssistWidget(AssistantWidget, ScriptedLoadableModuleWidget, VTKObserv
         )
 
     def onResult(self, result) -> None:
-        self.logic.showResult(result)
+        with slicer.util.tryWithErrorDisplay(_("Could not add the result to the scene."), waitCursor=True):
+            self.logic.showResult(result)
 
 
 class SpineAssistLogic(ScriptedLoadableModuleLogic):
@@ -78,11 +80,24 @@ class SpineAssistLogic(ScriptedLoadableModuleLogic):
         return SpineAssistParameterNode(super().getParameterNode())
 
     def start(self, sagittalT2, sagittalT1=None, axialT2=None, modelId: str = "", device: str = "auto", **options):
-        """Start the spine pipeline in a worker thread; returns a RunHandle to poll."""
+        """Start the spine pipeline (assistcore.pipelines.spine) in a worker thread; return its RunHandle.
+
+        :param sagittalT2: the sagittal T2 scalar volume node (required).
+        :param sagittalT1: the sagittal T1 volume node, or None.
+        :param axialT2: the axial T2 volume node (per-disc axial slices), or None.
+        :param modelId: a model card id; empty for the assistant's default model.
+        :param device: "auto" (CUDA, then MPS, then CPU), "cuda", "mps" or "cpu".
+        :raises InputError: no sagittal T2 volume.
+        :raises RadAssistError: this version of RadAssist has no spine pipeline.
+        """
         from AssistCoreLib.pipelines import startPipeline
 
         nodes = {"sagittal_t2": sagittalT2, "sagittal_t1": sagittalT1, "axial_t2": axialT2}
         return startPipeline("spine", nodes, ["sagittal_t2"], {"model_id": modelId, "device": device, **options})
+
+    def run(self, sagittalT2, sagittalT1=None, axialT2=None, modelId: str = "", device: str = "auto", **options):
+        """Like start() but wait for and return the pipeline's result (console, scripts; blocks the caller)."""
+        return self.start(sagittalT2, sagittalT1, axialT2, modelId, device, **options).result(timeout=None)
 
     def showResult(self, result) -> None:
         """Turn the pipeline's result into nodes (done by the assistant's own adapter in SpineAssistLib)."""

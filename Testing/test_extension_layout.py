@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import py_compile
 import re
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
@@ -11,6 +12,17 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 MODULES = ("CRMAssist", "SpineAssist", "BrainTumorLabel")
+WIDGET_HELPERS = ROOT / "AssistCore" / "AssistCoreLib" / "widgetHelpers.py"
+
+#: The inputs each module's parameter node must hold (the issue's list), with the defaults that matter.
+PARAMETERS = {
+    "CRMAssist": {"t2Volume", "modelId", "device", "threshold"},
+    "SpineAssist": {"sagittalT2", "sagittalT1", "axialT2", "modelId", "device"},
+    "BrainTumorLabel": {
+        "t1Volume", "t1cVolume", "t2Volume", "flairVolume", "tumorType", "modelId", "device", "fastMode",
+        "testTimeAugmentation",
+    },
+}  # fmt: skip
 
 
 def _cmake_listed(cmake_file: Path, module_name: str) -> set[str]:
@@ -21,12 +33,32 @@ def _cmake_listed(cmake_file: Path, module_name: str) -> set[str]:
     return listed
 
 
+def _class_body(module: str, name: str) -> ast.ClassDef:
+    tree = ast.parse((ROOT / module / f"{module}.py").read_text())
+    return next(node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == name)
+
+
+def _parameter_fields(module: str) -> dict[str, ast.AnnAssign]:
+    body = _class_body(module, f"{module}ParameterNode").body
+    return {node.target.id: node for node in body if isinstance(node, ast.AnnAssign)}
+
+
 def test_top_level_cmake_has_metadata_pytorch_dependency_and_every_module():
     text = (ROOT / "CMakeLists.txt").read_text()
     for key in ("HOMEPAGE", "CATEGORY", "CONTRIBUTORS", "DESCRIPTION", "ICONURL", "SCREENSHOTURLS"):
         assert re.search(rf'set\(EXTENSION_{key} "[^"]+"\)', text), key
     assert "set(EXTENSION_DEPENDS PyTorch)" in text
     assert re.findall(r"add_subdirectory\((\w+)\)", text) == ["AssistCore", *MODULES]
+    assert "find_package(Slicer REQUIRED)" in text and "include(${Slicer_USE_FILE})" in text
+    assert "include(${Slicer_EXTENSION_CPACK})" in text
+
+
+def test_extension_icon_and_screenshot_urls_point_at_files_in_the_repository():
+    text = (ROOT / "CMakeLists.txt").read_text()
+    for key in ("ICONURL", "SCREENSHOTURLS"):
+        for url in re.search(rf'set\(EXTENSION_{key} "([^"]+)"\)', text).group(1).split():
+            relative = url.split("/main/", 1)[1]
+            assert (ROOT / relative).is_file(), url
 
 
 @pytest.mark.parametrize("module", [*MODULES, "AssistCore"])
@@ -47,6 +79,43 @@ def test_every_script_and_resource_is_listed_in_the_module_cmake(module):
 
 
 @pytest.mark.parametrize("module", MODULES)
+def test_module_folder_has_its_lib_package_ui_icon_and_self_test_registration(module):
+    folder = ROOT / module
+    for relative in (
+        f"{module}.py",
+        f"{module}Lib/__init__.py",
+        f"Resources/UI/{module}.ui",
+        f"Resources/Icons/{module}.png",
+        "Testing/CMakeLists.txt",
+        "Testing/Python/CMakeLists.txt",
+    ):
+        assert (folder / relative).is_file(), relative
+    cmake = (folder / "CMakeLists.txt").read_text()
+    assert "slicerMacroBuildScriptedModule(" in cmake
+    assert re.search(r"slicer_add_python_unittest\(SCRIPT \$\{MODULE_NAME\}\.py\)", cmake)
+
+
+def test_assistcore_cmake_installs_the_bundled_models_where_the_registry_looks():
+    cmake = (ROOT / "AssistCore" / "CMakeLists.txt").read_text()
+    assert "../Resources/Models" in cmake
+    assert re.search(r"install\(DIRECTORY \$\{RADASSIST_MODELS_SOURCE_DIR\}", cmake)
+    assert "${Slicer_INSTALL_QTSCRIPTEDMODULES_LIB_DIR}/../Resources" in cmake
+
+
+@pytest.mark.parametrize(
+    "path",
+    [f"{m}/{m}.py" for m in MODULES]
+    + [f"{m}/{m}Lib/__init__.py" for m in MODULES]
+    + [
+        "AssistCore/AssistCore.py",
+        *(str(p.relative_to(ROOT)) for p in (ROOT / "AssistCore/AssistCoreLib").glob("*.py")),
+    ],
+)
+def test_slicer_side_python_files_compile(path, tmp_path):
+    py_compile.compile(str(ROOT / path), cfile=str(tmp_path / "compiled.pyc"), doraise=True)
+
+
+@pytest.mark.parametrize("module", MODULES)
 def test_module_file_follows_the_scripted_module_template(module):
     source = (ROOT / module / f"{module}.py").read_text()
     assert len(source.splitlines()) < 400
@@ -54,10 +123,57 @@ def test_module_file_follows_the_scripted_module_template(module):
     classes = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
     for suffix in ("", "Widget", "Logic", "Test", "ParameterNode"):
         assert module + suffix in classes, module + suffix
-    for needed in ("ScriptedLoadableModuleWidget", "ScriptedLoadableModuleLogic", "ScriptedLoadableModuleTest"):
-        assert needed in source
-    assert "@parameterNodeWrapper" in source and "slicer.i18n" in source
+    bases = {name: {ast.unparse(base) for base in node.bases} for name, node in classes.items()}
+    assert "ScriptedLoadableModule" in bases[module]
+    assert "ScriptedLoadableModuleWidget" in bases[f"{module}Widget"]
+    assert "ScriptedLoadableModuleLogic" in bases[f"{module}Logic"]
+    assert "ScriptedLoadableModuleTest" in bases[f"{module}Test"]
+    decorators = {ast.unparse(d) for d in classes[f"{module}ParameterNode"].decorator_list}
+    assert decorators == {"parameterNodeWrapper"}
+    for needed in ("tryWithErrorDisplay", "slicer.i18n", "self.parent.helpText = _(", '"AssistCore"'):
+        assert needed in source, needed
     assert "pip_install" not in source, "no pip installs in module files"
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_parameter_node_holds_the_inputs_the_module_needs(module):
+    fields = _parameter_fields(module)
+    assert PARAMETERS[module] <= set(fields), PARAMETERS[module] - set(fields)
+    assert ast.unparse(fields["device"].value) == "'auto'"
+    assert ast.unparse(fields["modelId"].value) == "''"
+    volumes = {name for name, node in fields.items() if ast.unparse(node.annotation) == "vtkMRMLScalarVolumeNode"}
+    assert volumes == {name for name in PARAMETERS[module] if name.endswith(("Volume", "T1", "T2"))}
+
+
+def test_crm_operating_threshold_defaults_to_the_source_study_value():
+    fields = _parameter_fields("CRMAssist")
+    assert ast.literal_eval(fields["threshold"].value) == 0.7
+    assert "WithinRange(0.0, 1.0)" in ast.unparse(fields["threshold"].annotation)
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_logic_starts_the_named_pipeline_with_plain_arguments(module):
+    logic = _class_body(module, f"{module}Logic")
+    methods = {node.name: node for node in logic.body if isinstance(node, ast.FunctionDef)}
+    assert {"getParameterNode", "start", "showResult"} <= set(methods)
+    start = ast.unparse(methods["start"])
+    assert "startPipeline(" in start
+    assert "_parameterNode" not in start and "self.ui" not in start, "the logic takes plain arguments"
+
+
+@pytest.mark.parametrize("module", ["CRMAssist", "SpineAssist"])
+def test_logic_run_waits_for_the_result_of_start(module):
+    logic = _class_body(module, f"{module}Logic")
+    run = next(node for node in logic.body if isinstance(node, ast.FunctionDef) and node.name == "run")
+    assert ".result(timeout=None)" in ast.unparse(run) and "self.start(" in ast.unparse(run)
+
+
+def test_assistcore_is_a_hidden_module_that_never_installs_at_import():
+    source = (ROOT / "AssistCore" / "AssistCore.py").read_text()
+    assert "self.parent.hidden = True" in source
+    assert "pip_install(" not in ast.unparse(
+        [node for node in ast.parse(source).body if not isinstance(node, ast.ClassDef)]
+    )
 
 
 def test_pip_install_appears_only_inside_a_function_of_the_slicer_installer():
@@ -65,16 +181,26 @@ def test_pip_install_appears_only_inside_a_function_of_the_slicer_installer():
         if ".venv" in path.parts:
             continue
         tree = ast.parse(path.read_text())
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Attribute) and node.attr == "pip_install":
-                assert path.name == "slicerDependencies.py", path
-        for node in tree.body:  # nothing at module level calls it
-            assert "pip_install" not in ast.unparse(node) or isinstance(node, ast.FunctionDef | ast.ClassDef), path
+        calls = [
+            node
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Call) and ast.unparse(node.func).split(".")[-1] == "pip_install"
+        ]
+        if not calls:
+            continue
+        assert path.relative_to(ROOT) == Path("AssistCore/AssistCoreLib/slicerDependencies.py"), path
+        inside_functions = {
+            id(node)
+            for function in ast.walk(tree)
+            if isinstance(function, ast.FunctionDef)
+            for node in ast.walk(function)
+        }
+        assert all(id(call) in inside_functions for call in calls), f"pip_install at module level in {path}"
 
 
 def test_widget_helpers_wrap_actions_in_try_with_error_display():
-    source = (ROOT / "AssistCore" / "AssistCoreLib" / "widgetHelpers.py").read_text()
-    assert source.count("tryWithErrorDisplay") >= 2
+    source = WIDGET_HELPERS.read_text()
+    assert "tryWithErrorDisplay" in source and "errorDisplay(" in source
 
 
 @pytest.mark.parametrize("module", MODULES)
@@ -83,9 +209,7 @@ def test_ui_file_is_a_qmrmlwidget_with_every_widget_the_code_uses(module):
     top = tree.getroot().find("widget")
     assert top.get("class") == "qMRMLWidget"
     names = {widget.get("name") for widget in tree.iter("widget")}
-    code = (ROOT / module / f"{module}.py").read_text() + (
-        ROOT / "AssistCore" / "AssistCoreLib" / "widgetHelpers.py"
-    ).read_text()
+    code = (ROOT / module / f"{module}.py").read_text() + WIDGET_HELPERS.read_text()
     used = set(re.findall(r"self\.ui\.(\w+)", code)) | set(re.findall(r'\("(\w+ComboBox)", "\w+"\)', code))
     assert used - names == set()
     bound = {
@@ -94,11 +218,31 @@ def test_ui_file_is_a_qmrmlwidget_with_every_widget_the_code_uses(module):
         for prop in widget.findall("property")
         if prop.get("name") == "SlicerParameterName"
     }
-    parameter_class = re.search(
-        rf"class {module}ParameterNode:(.*?)\n\n\n", (ROOT / module / f"{module}.py").read_text(), re.S
-    )
-    parameters = set(re.findall(r"^    (\w+):", parameter_class.group(1), re.M))
-    assert bound <= parameters, f"widgets bound to unknown parameters: {bound - parameters}"
+    assert bound <= set(_parameter_fields(module)), f"widgets bound to unknown parameters: {bound}"
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_ui_volume_selectors_are_bound_scalar_volume_combo_boxes(module):
+    tree = ElementTree.parse(ROOT / module / "Resources" / "UI" / f"{module}.ui")
+    selectors = [widget for widget in tree.iter("widget") if widget.get("class") == "qMRMLNodeComboBox"]
+    volumes = {name for name, node in _parameter_fields(module).items() if "vtkMRML" in ast.unparse(node.annotation)}
+    boundTo = set()
+    for selector in selectors:
+        properties = {prop.get("name"): prop for prop in selector.findall("property")}
+        assert [s.text for s in properties["nodeTypes"].iter("string")] == ["vtkMRMLScalarVolumeNode"]
+        boundTo.add(properties["SlicerParameterName"].find("string").text)
+    assert boundTo == volumes, "every volume parameter has exactly one selector"
+    sections = {
+        widget.find("property/string").text
+        for widget in tree.iter("widget")
+        if widget.get("class") == "ctkCollapsibleButton"
+    }
+    assert {"Inputs", "Model"} <= sections
+    classes = {widget.get("name"): widget.get("class") for widget in tree.iter("widget")}
+    for name, cls in (("modelComboBox", "QComboBox"), ("deviceComboBox", "QComboBox"), ("runButton", "QPushButton"),
+                      ("cancelButton", "QPushButton"), ("progressBar", "QProgressBar"), ("statusLabel", "QLabel"),
+                      ("demoWarningLabel", "QLabel")):  # fmt: skip
+        assert classes.get(name) == cls, name
 
 
 @pytest.mark.parametrize("icon", [f"{m}/Resources/Icons/{m}.png" for m in MODULES] + ["Resources/Icons/RadAssist.png"])
@@ -117,6 +261,29 @@ def test_dependency_check_reports_missing_packages(monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "monai" else real(name))
     assert dependencies.missingRequirements() == ["monai>=1.3"]
+
+
+def test_dependency_check_lists_every_missing_package_in_order_and_checks_only_those_asked(monkeypatch):
+    import importlib.util
+
+    from AssistCoreLib import dependencies
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    assert dependencies.missingRequirements() == list(dependencies.REQUIREMENTS.values())
+    assert dependencies.missingRequirements(["sklearn"]) == ["scikit-learn>=1.3"]
+    assert "torch" not in dependencies.REQUIREMENTS, "torch comes from the PyTorch extension, never from pip"
+
+
+def test_dependency_check_counts_a_module_imported_without_a_spec_as_present(monkeypatch):
+    import importlib.util
+
+    from AssistCoreLib import dependencies
+
+    def find_spec(name):
+        raise ValueError(f"{name}.__spec__ is None")
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    assert dependencies.missingRequirements() == []
 
 
 def test_pipeline_lookup_says_clearly_when_an_assistant_is_not_in_this_version():

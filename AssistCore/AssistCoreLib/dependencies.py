@@ -1,13 +1,16 @@
 """Python packages the core needs beyond what 3D Slicer ships, and which of them are missing.
 
-Pure (no Slicer import): the Slicer-side installer in ``slicerDependencies.py`` uses this list.
+Pure (no Slicer import, nothing installed, nothing imported to find out): the Slicer-side installer in
+``slicerDependencies.py`` and the AssistCore help text use this list.
 """
 
 from __future__ import annotations
 
 import importlib.util
 
-#: import name -> pip requirement. SimpleITK, numpy and VTK come with Slicer; torch with its PyTorch extension.
+#: import name -> pip requirement. numpy, SimpleITK and VTK always come with Slicer; recent Slicer
+#: releases also ship pydicom, scipy and Pillow (then they are simply found). torch is not listed: it must
+#: come from the PyTorch extension (see slicerDependencies.ensureTorch), never from a plain pip install.
 REQUIREMENTS = {
     "pydicom": "pydicom>=2.4",
     "jsonschema": "jsonschema>=4.18",
@@ -15,13 +18,25 @@ REQUIREMENTS = {
     "sklearn": "scikit-learn>=1.3",
     "matplotlib": "matplotlib>=3.7",
     "platformdirs": "platformdirs>=3.0",
+    "PIL": "pillow>=10.0",
     "tqdm": "tqdm>=4.60",
-    "monai": "monai>=1.3",
     "nibabel": "nibabel>=5.0",
+    "monai": "monai>=1.3",
 }
 
 
 def missingRequirements(importNames: list[str] | None = None) -> list[str]:
-    """pip requirements whose import name cannot be found (nothing is imported to find out)."""
-    names = importNames or list(REQUIREMENTS)
-    return [REQUIREMENTS[name] for name in names if importlib.util.find_spec(name) is None]
+    """pip requirements (in ``REQUIREMENTS`` order) whose import name cannot be found.
+
+    :param importNames: the import names to check (keys of ``REQUIREMENTS``); default: all of them.
+    :raises KeyError: an import name that is not in ``REQUIREMENTS``.
+    """
+    names = list(REQUIREMENTS) if importNames is None else importNames
+    return [REQUIREMENTS[name] for name in names if not _importable(name)]
+
+
+def _importable(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ValueError:  # already imported with no __spec__ (set up by an embedding app): it is there
+        return True

@@ -1,7 +1,16 @@
-"""GUI glue shared by the RadAssist module widgets. Imports Qt: only imported inside the Slicer app."""
+"""GUI glue shared by the RadAssist module widgets. Imports Qt: only imported inside the Slicer app.
+
+- :class:`RunController`: polls a RunHandle from a Qt timer (progress bar, status, Cancel, callbacks).
+- :func:`fillModelComboBox`: models from the registry, demo models labelled as such.
+- :data:`DEVICE_CHOICES` and :func:`choicesOf`: the device list bound to the parameter node.
+- :class:`AssistantWidget`: the widget behaviour the three modules share (mixed in before
+  ScriptedLoadableModuleWidget).
+"""
 
 from __future__ import annotations
 
+import logging
+import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -9,11 +18,20 @@ import qt
 import slicer
 from slicer.i18n import tr as _
 
+#: Device choices for the parameter nodes; "auto" is CUDA, then MPS, then CPU (assistcore.models.device).
+DEVICE_CHOICES = ["auto", "cuda", "mps", "cpu"]
+
+#: Milliseconds between two polls of a running pipeline: smooth progress, negligible GUI load.
+POLL_INTERVAL_MS = 100
+
 
 class RunController:
-    """Polls a RunHandle every 100 ms: progress bar, status text, Cancel button, then a done callback.
+    """Polls a RunHandle every 100 ms: progress bar, status text, Cancel button, then a callback.
 
-    Slicer's GUI thread never waits on the worker; the worker never touches Qt or the scene.
+    Slicer's GUI thread never waits on the worker; the worker never touches Qt or the scene. When the run
+    ends, ``onDone(result)`` is called on success; on failure the error is shown with
+    ``slicer.util.errorDisplay`` and ``onFailed(error)`` is called; a cancelled run only says so in the
+    status label and calls ``onFailed`` with the CancelledError.
     """
 
     def __init__(self, progressBar, statusLabel, runButton, cancelButton) -> None:
@@ -21,17 +39,22 @@ class RunController:
         self.runButton, self.cancelButton = runButton, cancelButton
         self.handle = None
         self.onDone: Callable[[Any], None] | None = None
+        self.onFailed: Callable[[BaseException], None] | None = None
         self.timer = qt.QTimer()
-        self.timer.setInterval(100)
-        self.timer.connect("timeout()", self._poll)
+        self.timer.setInterval(POLL_INTERVAL_MS)
+        self.timer.connect("timeout()", self.poll)
         self.cancelButton.connect("clicked(bool)", self.cancel)
+        self.cancelButton.setEnabled(False)
 
     @property
     def running(self) -> bool:
         return self.handle is not None
 
-    def start(self, handle, onDone: Callable[[Any], None]) -> None:
-        self.handle, self.onDone = handle, onDone
+    def start(
+        self, handle, onDone: Callable[[Any], None], onFailed: Callable[[BaseException], None] | None = None
+    ) -> None:
+        """Follow ``handle`` (an assistcore.models.runner.RunHandle) until it is done."""
+        self.handle, self.onDone, self.onFailed = handle, onDone, onFailed
         self.progressBar.setValue(0)
         self.statusLabel.setText(_("Starting..."))
         self.runButton.setEnabled(False)
@@ -39,36 +62,74 @@ class RunController:
         self.timer.start()
 
     def cancel(self) -> None:
+        """Ask the pipeline to stop at its next checkpoint; the timer keeps polling until it has."""
         if self.handle is not None:
             self.handle.cancel()
+            self.cancelButton.setEnabled(False)
             self.statusLabel.setText(_("Cancelling at the next step..."))
 
-    def _poll(self) -> None:
-        for event in self.handle.poll():
-            self.progressBar.setValue(round(event.fraction * 100))
-            self.statusLabel.setText(f"{event.stage}: {event.message}")
-        if not self.handle.done:
-            return
+    def stop(self) -> None:
+        """Cancel and stop polling without callbacks (the widget is being destroyed)."""
+        if self.handle is not None:
+            self.handle.cancel()
         self.timer.stop()
-        handle, self.handle = self.handle, None
+        self.handle = self.onDone = self.onFailed = None
+
+    def poll(self) -> None:
+        """Show the progress events that arrived since the last poll; finish once the run is done."""
+        if self.handle is None:
+            return
+        for event in self.handle.poll():
+            self.progressBar.setValue(max(0, min(100, round(event.fraction * 100))))
+            self.statusLabel.setText(f"{event.stage}: {event.message}" if event.message else event.stage)
+        if self.handle.done:
+            self._finish()
+
+    def _finish(self) -> None:
+        from assistcore.errors import CancelledError
+
+        self.timer.stop()
+        handle, onDone, onFailed = self.handle, self.onDone, self.onFailed
+        self.handle = self.onDone = self.onFailed = None
         self.cancelButton.setEnabled(False)
         self.runButton.setEnabled(True)
-        with slicer.util.tryWithErrorDisplay(_("The assistant failed."), waitCursor=True):
+        try:
             result = handle.result()
-            self.progressBar.setValue(100)
-            self.statusLabel.setText(_("Done."))
-            self.onDone(result)
+        except CancelledError as error:  # the user asked for it: no error box
+            self.progressBar.setValue(0)
+            self.statusLabel.setText(_("Cancelled; nothing was added to the scene."))
+            if onFailed is not None:
+                onFailed(error)
+            return
+        except Exception as error:
+            details = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+            logging.error("RadAssist run failed:\n%s", details)
+            self.statusLabel.setText(_("Failed: {error}").format(error=error))
+            slicer.util.errorDisplay(_("The assistant failed.") + "\n\n" + str(error), detailedText=details)
+            if onFailed is not None:
+                onFailed(error)
+            return
+        self.progressBar.setValue(100)
+        self.statusLabel.setText(_("Done."))
+        onDone(result)
 
 
 def fillModelComboBox(comboBox, assistant: str, warningLabel=None) -> None:
-    """Models for ``assistant`` (item data = model id); demo models are labelled as such, and the warning
-    label is shown while a demo model is selected."""
+    """Models for ``assistant`` (item text = the card's display name, item data = model id).
+
+    Demo models trained on synthetic data say so in their name ("(demo model, synthetic data - not for
+    clinical use)", from ModelCard.display_name), and ``warningLabel`` is shown while one is selected.
+    """
     from assistcore.models.registry import ModelRegistry
 
+    registry = ModelRegistry()
+    for problem in getattr(registry, "problems", []):  # broken cards are skipped, not hidden
+        logging.warning("RadAssist model folder: %s", problem)
+    entries = [entry for entry in registry.list() if entry.card.assistant == assistant]
     comboBox.clear()
-    entries = [entry for entry in ModelRegistry().list() if entry.card.assistant == assistant]
     for entry in entries:
         comboBox.addItem(entry.card.display_name, entry.card.id)
+        comboBox.setItemData(comboBox.count - 1, entry.card.intended_use, qt.Qt.ToolTipRole)
     if not entries:
         comboBox.addItem(_("No model found: import one (radassist models import)"), "")
     if warningLabel is not None:
@@ -97,9 +158,11 @@ def choicesOf(parameterNodeClass, parameterName: str) -> list[str]:
 class AssistantWidget:
     """Behaviour shared by the three module widgets (mixed in before ScriptedLoadableModuleWidget).
 
-    A subclass sets ``assistant`` (model cards' assistant name) and implements ``startRun()`` (returns a
-    RunHandle from its logic) and ``onResult(result)``; everything else (UI loading, parameter node
-    binding, model and device lists, Run/Cancel with progress) lives here.
+    A subclass sets ``assistant`` (model cards' assistant name) and implements ``inputsReady()``,
+    ``startRun()`` (returns a RunHandle from its logic) and ``onResult(result)``; UI loading, parameter
+    node binding, model and device lists, Run/Cancel with progress live here. The model combo box is not
+    bound by ``connectGui`` (its items come from the registry, not from a fixed Choice), so its model id is
+    kept in the parameter node's ``modelId`` by hand.
     """
 
     assistant = ""
@@ -107,7 +170,8 @@ class AssistantWidget:
     choiceComboBoxes = (("deviceComboBox", "device"),)
 
     def fillChoiceComboBoxes(self) -> None:
-        """Fill bound combo boxes with their Choice values when the GUI connector left them empty."""
+        """Fill bound combo boxes with their Choice values when the GUI connector left them empty
+        (Slicer's QComboBox connector fills them itself; older releases did not)."""
         for widgetName, parameterName in self.choiceComboBoxes:
             comboBox = getattr(self.ui, widgetName)
             if comboBox.count == 0:
@@ -123,6 +187,8 @@ class AssistantWidget:
         self._parameterNode = None
         self._parameterNodeGuiTag = None
         fillModelComboBox(self.ui.modelComboBox, self.assistant, self.ui.demoWarningLabel)
+        self.ui.modelComboBox.connect("currentIndexChanged(int)", self.onModelChanged)
+        self.ui.deviceComboBox.toolTip = _("auto: CUDA if available, then Apple MPS, then CPU")
         self.runController = RunController(
             self.ui.progressBar, self.ui.statusLabel, self.ui.runButton, self.ui.cancelButton
         )
@@ -133,17 +199,42 @@ class AssistantWidget:
 
     @property
     def selectedModelId(self) -> str:
+        if self._parameterNode is not None and hasattr(self._parameterNode, "modelId"):
+            return self._parameterNode.modelId
         return self.ui.modelComboBox.currentData or ""
+
+    def onModelChanged(self, index: int) -> None:
+        if self._parameterNode is not None and hasattr(self._parameterNode, "modelId"):
+            self._parameterNode.modelId = self.ui.modelComboBox.itemData(index) or ""
+
+    def showModelOfParameterNode(self) -> None:
+        """Select the parameter node's model in the combo box; record the combo's choice when it has none."""
+        if not hasattr(self._parameterNode, "modelId"):
+            return
+        index = self.ui.modelComboBox.findData(self._parameterNode.modelId) if self._parameterNode.modelId else -1
+        if index >= 0:
+            self.ui.modelComboBox.setCurrentIndex(index)
+        else:  # unknown or unset id (model removed since the scene was saved): use what is shown
+            self.onModelChanged(self.ui.modelComboBox.currentIndex)
 
     def onRunButton(self) -> None:
         from AssistCoreLib.slicerDependencies import ensureRequirements
 
         with slicer.util.tryWithErrorDisplay(_("Could not start the assistant."), waitCursor=True):
             if ensureRequirements(slicer.util.mainWindow()):
-                self.runController.start(self.startRun(), self.onResult)
+                self.runController.start(self.startRun(), self._onRunDone, self._onRunFailed)
+                self.updateRunButton()
+
+    def _onRunDone(self, result) -> None:
+        self.updateRunButton()
+        self.onResult(result)
+
+    def _onRunFailed(self, error) -> None:
+        self.updateRunButton()
 
     # ----- parameter node, as in Slicer's scripted-module template ---------------------------------
     def cleanup(self) -> None:
+        self.runController.stop()
         self.removeObservers()
 
     def enter(self) -> None:
@@ -172,6 +263,7 @@ class AssistantWidget:
         if self._parameterNode:
             self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
             self.fillChoiceComboBoxes()
+            self.showModelOfParameterNode()
             self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateRunButton)
             self.updateRunButton()
 
