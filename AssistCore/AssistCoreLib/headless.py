@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from typing import Any
+
+_processCache: dict[str, str] = {}
 
 
 @dataclass
@@ -17,12 +22,28 @@ class HeadlessLogics:
     tables: Any
 
 
+def processCacheDirectory() -> str:
+    """One temporary cache folder for every headless scene of this process, removed when the process exits.
+
+    Slicer stages .mrb contents in the scene's cache folder and removes them itself; one folder per scene
+    would leave an empty folder in the temporary directory for every scene ever made.
+    """
+    path = _processCache.get("path")
+    if path is None or not os.path.isdir(path):
+        path = _processCache["path"] = tempfile.mkdtemp(prefix="radassist-mrml-cache-")
+        atexit.register(shutil.rmtree, path, True)
+    return path
+
+
 def attachDataIOManager(scene, cacheDirectory: str | None = None) -> None:
-    """Give ``scene`` the data IO and cache managers that reading and writing .mrb bundles need."""
+    """Give ``scene`` the data IO and cache managers that reading and writing .mrb bundles need.
+
+    :param cacheDirectory: where Slicer stages bundle contents; default :func:`processCacheDirectory`.
+    """
     import slicer
 
     cache = slicer.vtkCacheManager()
-    cache.SetRemoteCacheDirectory(cacheDirectory or tempfile.mkdtemp(prefix="radassist-mrml-cache-"))
+    cache.SetRemoteCacheDirectory(cacheDirectory or processCacheDirectory())
     manager = slicer.vtkDataIOManager()
     manager.SetCacheManager(cache)
     scene.SetDataIOManager(manager)
@@ -38,6 +59,8 @@ def quietVTK() -> None:
 
     import vtk
 
+    if isinstance(vtk.vtkOutputWindow.GetInstance(), vtk.vtkFileOutputWindow):
+        return  # already redirected (every headless scene calls this)
     logFile = vtk.vtkFileOutputWindow()
     logFile.SetFileName(os.path.join(tempfile.gettempdir(), "radassist-vtk.log"))
     logFile.SetAppend(True)
@@ -46,7 +69,11 @@ def quietVTK() -> None:
 
 def createHeadlessScene() -> tuple[Any, HeadlessLogics]:
     """A new scene with application, colour, volumes, segmentations, subject hierarchy, markups and tables
-    logics registered (colours first: the volumes logic looks up colour nodes when it starts)."""
+    logics registered (colours first: the volumes logic looks up colour nodes when it starts), and a data
+    IO manager so the scene can be written to and read from .mrb bundles.
+
+    For tests, the command line and the web app; inside Slicer use ``slicer.mrmlScene`` and its logics.
+    """
     import slicer
 
     quietVTK()

@@ -8,7 +8,7 @@ import numpy as np
 
 from assistcore.annotations import Box, LabelledPoint
 
-from .volumes import RAS_FROM_LPS
+from .volumes import RAS_FROM_LPS, nodeToWorldMatrix, vtkMatrixToArray
 
 ATTRIBUTE_PREFIX = "RadAssist."
 
@@ -28,10 +28,21 @@ def boxToROINode(scene, box: Box, name: str):
     node.GetObjectToNodeMatrix().DeepCopy(matrix)
     node.SetSize(*box.size_mm)
     attributes = {"score": box.score, "label": box.label, "slice": box.slice_index, "model": box.model_id}
-    for key, value in {**attributes, **box.attributes}.items():
+    for key, value in {**box.attributes, **attributes}.items():
         if value is not None:
-            node.SetAttribute(ATTRIBUTE_PREFIX + key, json.dumps(value) if not isinstance(value, str) else value)
+            node.SetAttribute(ATTRIBUTE_PREFIX + key, _encode(value))
     return node
+
+
+def _encode(value) -> str:
+    """Node attributes are strings: plain text stays readable in Slicer's UI, anything else is JSON, and
+    text that would read back as JSON (a label "2", "true") is quoted so it comes back as text."""
+    if isinstance(value, str):
+        try:
+            json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return json.dumps(value)
 
 
 def _attribute(node, key: str):
@@ -45,12 +56,13 @@ def _attribute(node, key: str):
 
 
 def roiNodeToBox(node) -> Box:
-    """The box an ROI node shows (inverse of :func:`boxToROINode`)."""
-    matrix = node.GetObjectToNodeMatrix()
-    objectToNode = np.array([[matrix.GetElement(r, c) for c in range(4)] for r in range(4)])
-    axesLPS = RAS_FROM_LPS @ objectToNode[:3, :3]
-    centerLPS = RAS_FROM_LPS @ objectToNode[:3, 3]
-    size = node.GetSize()
+    """The box an ROI node shows (inverse of :func:`boxToROINode`), in world LPS: linear parent transforms
+    are included, so a box moved with its volume in Slicer comes back where it is displayed."""
+    world = nodeToWorldMatrix(node) @ vtkMatrixToArray(node.GetObjectToNodeMatrix())
+    scale = np.linalg.norm(world[:3, :3], axis=0)  # 1 unless a parent transform scales
+    axesLPS = RAS_FROM_LPS @ (world[:3, :3] / scale)
+    centerLPS = RAS_FROM_LPS @ world[:3, 3]
+    size = np.multiply(node.GetSize(), scale)
     known = {"score", "label", "slice", "model"}
     names = [
         name[len(ATTRIBUTE_PREFIX) :] for name in node.GetAttributeNames() or () if name.startswith(ATTRIBUTE_PREFIX)
@@ -60,32 +72,38 @@ def roiNodeToBox(node) -> Box:
         tuple(size),
         axesLPS,
         score=_attribute(node, "score"),
-        label=_attribute(node, "label") or "",
+        label=str(_attribute(node, "label") or ""),
         slice_index=_attribute(node, "slice"),
-        model_id=_attribute(node, "model") or "",
+        model_id=str(_attribute(node, "model") or ""),
         attributes={name: _attribute(node, name) for name in names if name not in known},
     )
 
 
 def pointsToFiducialNode(scene, points: list[LabelledPoint], name: str):
-    """A point-list markups node, one labelled control point per point (RAS)."""
+    """A point-list markups node, one labelled control point per point (RAS); a point's ``attributes`` go
+    into the node attribute ``RadAssist.pointAttributes`` (JSON list, one dict per point) when any is set."""
     node = scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", scene.GenerateUniqueName(name))
     for point in points:
         index = node.AddControlPoint(*(RAS_FROM_LPS @ np.asarray(point.position_lps)), point.label)
         node.SetNthControlPointDescription(index, point.description)
+    if any(point.attributes for point in points):
+        node.SetAttribute(ATTRIBUTE_PREFIX + "pointAttributes", json.dumps([point.attributes for point in points]))
     return node
 
 
 def fiducialNodeToPoints(node) -> list[LabelledPoint]:
+    """Every control point as a labelled point (label, description) in world LPS (parent transforms applied)."""
     points = []
+    attributes = _attribute(node, "pointAttributes") or []
     for index in range(node.GetNumberOfControlPoints()):
         ras = [0.0, 0.0, 0.0]
-        node.GetNthControlPointPosition(index, ras)
+        node.GetNthControlPointPositionWorld(index, ras)
         points.append(
             LabelledPoint(
                 tuple(RAS_FROM_LPS @ np.asarray(ras)),
                 node.GetNthControlPointLabel(index),
                 node.GetNthControlPointDescription(index),
+                dict(attributes[index]) if index < len(attributes) else {},
             )
         )
     return points

@@ -27,6 +27,29 @@ def segmentTag(segment, key: str) -> str:
     return str(value) if segment.GetTag(key, value) else ""
 
 
+def _nodeIds(scene) -> set[str]:
+    return {scene.GetNthNode(index).GetID() for index in range(scene.GetNumberOfNodes())}
+
+
+def _removeScratchNode(scene, node, existingIds: set[str]) -> None:
+    """Remove a temporary node together with the display, storage and colour nodes made for it.
+
+    Slicer's labelmap import/export adds a display node and a ``<segmentation>_ColorTable`` per call; a
+    plain ``RemoveNode`` leaves them behind, to pile up in the scene and in every saved .mrb.
+    """
+    dependents = [node.GetStorageNode()]
+    for index in range(node.GetNumberOfDisplayNodes()):
+        display = node.GetNthDisplayNode(index)
+        dependents.append(display)
+        color = display.GetColorNode() if display is not None else None
+        if color is not None and color.GetID() not in existingIds:
+            dependents.append(color)
+    scene.RemoveNode(node)
+    for dependent in dependents:
+        if dependent is not None and dependent.GetScene() is scene:
+            scene.RemoveNode(dependent)
+
+
 def labelColorTableNode(scene, labels: list[LabelDefinition], name: str):
     """A colour table whose entry ``value`` is named and coloured like the label with that value."""
     table = scene.AddNewNodeByClass("vtkMRMLColorTableNode", scene.GenerateUniqueName(name))
@@ -35,8 +58,40 @@ def labelColorTableNode(scene, labels: list[LabelDefinition], name: str):
     table.SetColor(0, "Background", 0.0, 0.0, 0.0, 0.0)
     for label in labels:
         table.SetColor(label.value, label.name, *label.color_rgb, 1.0)
+        # Slicer 5.8+ colour tables carry terminology per entry: a labelmap shown or re-imported with this
+        # table in Slicer gets the coded segments back.
+        table.SetTerminologyFromString(label.value, label.slicer_terminology_string())
     table.SetAttribute("Category", "RadAssist")
     return table
+
+
+def _checkLabelArray(label_kji: np.ndarray, reference: Image, labels: list[LabelDefinition], name: str) -> None:
+    """Refuse before any node is made: a wrong grid or values without a definition would give a wrong or
+    nameless segment (Slicer imports an unknown value as a segment named "" and exports it renumbered)."""
+    from assistcore.errors import GeometryError, ImageValueError, InputError
+
+    if not labels:
+        raise InputError(f"No label definitions given for segmentation {name!r}.", "Pass the label table.")
+    values = [label.value for label in labels]
+    if len(set(values)) != len(values) or min(values) <= 0:
+        raise InputError(f"Label values must be unique and positive, got {values}.", "Fix the label table.")
+    if tuple(label_kji.shape) != reference.shape_kji:
+        raise GeometryError(
+            f"Label array shape {tuple(label_kji.shape)} does not match the reference grid {reference.shape_kji}"
+            f" for segmentation {name!r}.",
+            "Resample the label map onto the reference image first.",
+        )
+    if not (np.issubdtype(label_kji.dtype, np.integer) or label_kji.dtype == np.bool_):
+        raise ImageValueError(
+            f"Label array for {name!r} has dtype {label_kji.dtype}; label maps hold integers.",
+            "Round and cast it to an integer type (e.g. numpy.uint8) first.",
+        )
+    unknown = sorted(set(np.unique(label_kji).tolist()) - {0, *values})
+    if unknown:
+        raise ImageValueError(
+            f"Label array for {name!r} holds values {unknown} that no label definition has (defined: {values}).",
+            "Add definitions for them or set those voxels to 0.",
+        )
 
 
 def _subjectHierarchy(scene):
@@ -73,21 +128,33 @@ def labelArrayToSegmentationNode(
 ):
     """A segmentation node with one segment per label definition (empty labels become empty segments).
 
-    :param label_kji: label map on ``reference``'s grid, values as in ``labels``.
-    :param sourceVolumeNode: the image it was made from: reference geometry and subject-hierarchy place.
+    Segments are in the label table's order; each carries its name, colour, ``TerminologyEntry`` tag and
+    its label value (tag ``RadAssist.LabelValue``); a colour table with the same values is referenced from
+    the node (``RadAssistLabelColorTable``) so export gives the same values back.
+
+    :param segmentationsLogic: ``vtkSlicerSegmentationsModuleLogic`` (``slicer.modules.segmentations.logic()``
+        in Slicer, ``createHeadlessScene()[1].segmentations`` headless).
+    :param label_kji: label map (k, j, i), integer, on ``reference``'s grid, values 0 or as in ``labels``.
+    :param reference: the image whose grid ``label_kji`` is on (LPS geometry).
+    :param sourceVolumeNode: the volume it was made from: reference geometry and subject-hierarchy place.
+    :raises GeometryError: shape differs from ``reference``; :raises ImageValueError: undefined values.
     """
+    _checkLabelArray(label_kji, reference, labels, name)
     segmentationNode = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", scene.GenerateUniqueName(name))
     segmentationNode.CreateDefaultDisplayNodes()
-    referenceNode = sourceVolumeNode or imageToVolumeNode(scene, reference.with_array(label_kji * 0), f"{name}_grid")
-    segmentationNode.SetReferenceImageGeometryParameterFromVolumeNode(referenceNode)
     colorTable = labelColorTableNode(scene, labels, f"{name}_labels")
+    existingIds = _nodeIds(scene)
+    referenceNode = sourceVolumeNode or imageToVolumeNode(
+        scene, reference.with_array(np.zeros(label_kji.shape, np.uint8)), f"{name}_grid"
+    )
+    segmentationNode.SetReferenceImageGeometryParameterFromVolumeNode(referenceNode)
     labelmapNode = labelArrayToLabelmapNode(scene, label_kji, reference, f"{name}_import")
     labelmapNode.CreateDefaultDisplayNodes()
     labelmapNode.GetDisplayNode().SetAndObserveColorNodeID(colorTable.GetID())
     segmentationsLogic.ImportLabelmapToSegmentationNode(labelmapNode, segmentationNode)
-    scene.RemoveNode(labelmapNode)
+    _removeScratchNode(scene, labelmapNode, existingIds)
     if sourceVolumeNode is None:
-        scene.RemoveNode(referenceNode)
+        _removeScratchNode(scene, referenceNode, existingIds)
     segmentation = segmentationNode.GetSegmentation()
     for index, label in enumerate(labels):
         segmentId = segmentation.GetSegmentIdBySegmentName(label.name)
@@ -105,52 +172,73 @@ def labelArrayToSegmentationNode(
     return segmentationNode
 
 
-def segmentationNodeToLabelArray(scene, segmentationsLogic, segmentationNode, referenceVolumeNode) -> np.ndarray:
+def segmentationNodeToLabelArray(
+    scene, segmentationsLogic, segmentationNode, referenceVolumeNode, labels: list[LabelDefinition] | None = None
+) -> np.ndarray:
     """Export every segment to a label map (k, j, i) on ``referenceVolumeNode``'s grid with the original values.
 
-    Values come from the node's label colour table (segment name -> value); segments added later in the
-    Segment Editor without a value get the next free values.
+    Values by segment name, first found of: ``labels`` (when given), the node's label colour table, the
+    segment's ``RadAssist.LabelValue`` tag; segments with none of these (added later in the Segment Editor)
+    get the next free values. Empty segments export as no voxels. Where segments overlap, the one later in
+    the segment list wins (Slicer's export order). Nothing is left in the scene.
     """
     import vtk
 
     segmentation = segmentationNode.GetSegmentation()
-    colorTable = segmentationNode.GetNodeReference(COLOR_TABLE_REFERENCE)
     segmentIds = vtk.vtkStringArray()
     segmentation.GetSegmentIDs(segmentIds)
-    if colorTable is None or any(
-        colorTable.GetColorIndexByName(segmentation.GetSegment(segmentIds.GetValue(i)).GetName()) < 0
-        for i in range(segmentIds.GetNumberOfValues())
-    ):
-        colorTable = _colorTableFromSegmentTags(scene, segmentation, segmentIds)
+    existingIds = _nodeIds(scene)
+    colorTable = _exportColorTable(scene, segmentationNode, segmentIds, labels)
     labelmapNode = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", scene.GenerateUniqueName("export"))
     try:
-        segmentationsLogic.ExportSegmentsToLabelmapNode(
+        exported = segmentationsLogic.ExportSegmentsToLabelmapNode(
             segmentationNode,
             segmentIds,
             labelmapNode,
             referenceVolumeNode,
-            0,
-            colorTable,  # 0 = reference extent
+            0,  # vtkSegmentation::EXTENT_REFERENCE_GEOMETRY: the reference volume's full grid
+            colorTable,
         )
+        if not exported:
+            from assistcore.errors import GeometryError
+
+            raise GeometryError(
+                f"Slicer could not export segmentation {segmentationNode.GetName()} onto"
+                f" {referenceVolumeNode.GetName()}.",
+                "Check that the reference volume holds image data and the segmentation is not empty of segments.",
+            )
         return volumeNodeToImage(labelmapNode).array_kji
     finally:
-        scene.RemoveNode(labelmapNode)
+        _removeScratchNode(scene, labelmapNode, existingIds)
+        scene.RemoveNode(colorTable)
 
 
-def _colorTableFromSegmentTags(scene, segmentation, segmentIds):
+def _exportColorTable(scene, segmentationNode, segmentIds, labels: list[LabelDefinition] | None):
+    """A temporary colour table: segment name -> label value (see :func:`segmentationNodeToLabelArray`)."""
+    segmentation = segmentationNode.GetSegmentation()
+    byName = {label.name: label.value for label in labels or ()}
+    labelTable = segmentationNode.GetNodeReference(COLOR_TABLE_REFERENCE)
     values: dict[str, int] = {}
     colors = {}
     for index in range(segmentIds.GetNumberOfValues()):
         segment = segmentation.GetSegment(segmentIds.GetValue(index))
+        name = segment.GetName()
+        colors[name] = segment.GetColor()
+        tableValue = labelTable.GetColorIndexByName(name) if labelTable is not None else -1
         tag = segmentTag(segment, LABEL_VALUE_TAG)
-        if tag:
-            values[segment.GetName()] = int(tag)
-        colors[segment.GetName()] = segment.GetColor()
+        if name in byName:
+            values[name] = byName[name]
+        elif tableValue > 0:
+            values[name] = tableValue
+        elif tag:
+            values[name] = int(tag)
     nextValue = max(values.values(), default=0) + 1
     for name in colors:
         if name not in values:
             values[name], nextValue = nextValue, nextValue + 1
     table = scene.AddNewNodeByClass("vtkMRMLColorTableNode", scene.GenerateUniqueName("export_labels"))
+    table.SetHideFromEditors(True)
+    table.SetSaveWithScene(False)
     table.SetTypeToUser()
     table.SetNumberOfColors(max(values.values(), default=0) + 1)
     table.SetColor(0, "Background", 0.0, 0.0, 0.0, 0.0)
@@ -201,10 +289,11 @@ def maskSegmentationNode(
     for label in labels:
         mask = masks[label.name]
         if mask.any():
+            existingIds = _nodeIds(scene)
             labelmapNode = labelArrayToLabelmapNode(scene, mask.astype(np.uint8), reference, f"{name}_import")
             before = segmentation.GetNumberOfSegments()
             segmentationsLogic.ImportLabelmapToSegmentationNode(labelmapNode, segmentationNode)
-            scene.RemoveNode(labelmapNode)
+            _removeScratchNode(scene, labelmapNode, existingIds)
             segmentId = segmentation.GetNthSegmentID(before)
             segmentation.GetSegment(segmentId).SetName(label.name)
         else:
@@ -228,10 +317,11 @@ def segmentationNodeToMasks(scene, segmentationsLogic, segmentationNode, referen
         segmentId = segmentation.GetNthSegmentID(index)
         ids = vtk.vtkStringArray()
         ids.InsertNextValue(segmentId)
+        existingIds = _nodeIds(scene)
         labelmapNode = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", scene.GenerateUniqueName("export"))
         try:
             segmentationsLogic.ExportSegmentsToLabelmapNode(segmentationNode, ids, labelmapNode, referenceVolumeNode)
             masks[segmentation.GetSegment(segmentId).GetName()] = volumeNodeToImage(labelmapNode).array_kji > 0
         finally:
-            scene.RemoveNode(labelmapNode)
+            _removeScratchNode(scene, labelmapNode, existingIds)
     return masks

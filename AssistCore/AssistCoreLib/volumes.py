@@ -25,6 +25,34 @@ def ijkToRASMatrix(image: Image):
     return matrix
 
 
+def vtkMatrixToArray(matrix) -> np.ndarray:
+    """A vtkMatrix4x4 as a 4x4 float64 numpy array."""
+    return np.array([[matrix.GetElement(row, column) for column in range(4)] for row in range(4)])
+
+
+def nodeToWorldMatrix(node) -> np.ndarray:
+    """4x4 from the node's own RAS to world RAS: identity, or the product of its linear parent transforms.
+
+    A volume or markup put under a transform in Slicer (registration, manual alignment) is displayed where
+    the transform puts it; reading its raw geometry without the transform would silently misplace it.
+    """
+    transformNode = node.GetParentTransformNode()
+    if transformNode is None:
+        return np.eye(4)
+    if not transformNode.IsTransformToWorldLinear():
+        from assistcore.errors import GeometryError
+
+        raise GeometryError(
+            f"Node {node.GetName()} is under the non-linear transform {transformNode.GetName()}.",
+            "Harden the transform (Data module: right-click the node, Harden transform) and try again.",
+        )
+    import vtk
+
+    matrix = vtk.vtkMatrix4x4()
+    transformNode.GetMatrixTransformToWorld(matrix)
+    return vtkMatrixToArray(matrix)
+
+
 def _imageData(array_kji: np.ndarray):
     import vtk
     from vtkmodules.util import numpy_support
@@ -63,7 +91,11 @@ def labelArrayToLabelmapNode(scene, label_kji: np.ndarray, reference: Image, nam
 
 
 def volumeNodeToImage(node) -> Image:
-    """The node's voxels (k, j, i) and geometry in LPS, metadata from its RadAssist attributes."""
+    """The node's voxels (k, j, i) and geometry in LPS, metadata from its RadAssist attributes.
+
+    Geometry is where Slicer shows the volume: linear parent transforms are included (non-linear ones raise
+    :class:`GeometryError`); voxels are copied, dtype kept.
+    """
     import vtk
     from vtkmodules.util import numpy_support
 
@@ -78,7 +110,7 @@ def volumeNodeToImage(node) -> Image:
     array = array.reshape((slices, rows, columns) if components == 1 else (slices, rows, columns, components)).copy()
     matrix = vtk.vtkMatrix4x4()
     node.GetIJKToRASMatrix(matrix)
-    matrixRAS = np.array([[matrix.GetElement(r, c) for c in range(4)] for r in range(4)])
+    matrixRAS = nodeToWorldMatrix(node) @ vtkMatrixToArray(matrix)
     matrixLPS = RAS_FROM_LPS @ matrixRAS[:3, :]
     spacing = np.linalg.norm(matrixLPS[:, :3], axis=0)
     direction = matrixLPS[:, :3] / spacing
