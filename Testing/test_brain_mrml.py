@@ -113,3 +113,20 @@ def test_module_adapter_finds_the_volume_the_labels_lie_on(a_brain_result, an_ob
     imageToVolumeNode(scene, shifted, "t2")
     imageToVolumeNode(scene, an_oblique_image, "flair")
     assert BrainTumorLabelLib._findReferenceNode(scene, a_brain_result).GetName() == "flair"
+
+
+@pytest.mark.parametrize("table", ["brain_tumor_labels", "brain_tumor_regions"])
+def test_brain_segment_codes_are_in_the_slicer_terminology_they_name(table):
+    """Slicer's terminology picker must find every code (checked against the lists trame-slicer ships)."""
+    import importlib.util
+    from pathlib import Path
+
+    from assistcore.labels import load_label_table, terminology_problems
+
+    spec = importlib.util.find_spec("trame_slicer")
+    if spec is None:
+        pytest.skip("trame-slicer (with Slicer's terminology lists) not installed")
+    folder = Path(next(iter(spec.submodule_search_locations))) / "resources" / "terminologies"
+    files = sorted(folder.glob("SegmentationCategoryTypeModifier-*.term.json"))
+    assert files, f"no terminology lists in {folder}"
+    assert terminology_problems(load_label_table(table), files) == []
