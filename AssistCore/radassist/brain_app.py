@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -36,16 +35,21 @@ def label_case_to_folder(
         scene_note = _write_scene(result, case, staging / "scene.mrb")
         timings = {"read_and_register": round(load_seconds, 3), "write": round(time.perf_counter() - write_started, 3)}
         timings["total"] = round(time.perf_counter() - started, 3)
-        report_path = write_report(result, staging, case.case_id, case.alignment, case.sources, timings)
-        report = json.loads(report_path.read_text())
-        report["files"] = sorted(
+        written = sorted(
             [path.name for path in files.values()]
             + [f"overlays/{p.name}" for p in overlays]
             + ["report.json"]
             + (["scene.mrb"] if not scene_note else [])
         )
-        report["scene_note"] = scene_note
-        report_path.write_text(json.dumps(report, indent=2))
+        report = write_report(
+            result,
+            staging,
+            case.case_id,
+            case.alignment,
+            case.sources,
+            timings,
+            extra={"files": written, "scene_note": scene_note},
+        )
     return report
 
 

@@ -216,8 +216,10 @@ def write_report(
     alignment: dict | None = None,
     sources: dict | None = None,
     extra_timings: dict | None = None,
-) -> Path:
-    """``report.json``: regions, lesions (volume mL, axial slice range), QA flags, uncertainty, model, timings."""
+    extra: dict | None = None,
+) -> dict:
+    """Write ``report.json`` (regions, lesions with mL and axial slice range, QA flags, uncertainty, model,
+    timings, plus ``extra`` entries such as the file list) and return it."""
     report = {
         "case_id": case_id,
         "reference_grid": {
@@ -238,10 +240,12 @@ def write_report(
         "note": "Demo model trained on synthetic data: not for clinical use."
         if result.provenance["synthetic_demo_model"]
         else "",
+        **(extra or {}),
     }
-    path = folder / "report.json"
-    path.write_text(json.dumps(report, indent=2, default=float), encoding="utf-8")
-    return path
+    # through json once so the returned dict is exactly what was written (numpy floats become floats)
+    text = json.dumps(report, indent=2, default=float)
+    write_text_atomic(folder / "report.json", text)
+    return json.loads(text)
 
 
 def write_overlays(result: BrainResult, images: dict[str, Image], folder: Path, case_id: str) -> list[Path]:
