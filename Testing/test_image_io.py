@@ -450,3 +450,16 @@ def test_real_oblique_dicom_round_trips_through_nifti_and_nrrd(prostatex_t2_dir,
 def test_real_colour_ultrasound_dicom_is_refused(real_data_dir):
     with pytest.raises(GeometryError, match="examples_ybr_color.dcm is a colour"):
         read_image(real_data_dir / "us_cine_dicom" / "examples_ybr_color.dcm")
+
+
+def test_atomically_written_files_and_folders_get_normal_permissions_not_private_temp_ones(tmp_path):
+    import os
+    import stat
+
+    from assistcore.atomic import _UMASK, atomic_directory, write_text_atomic
+
+    written = write_text_atomic(tmp_path / "report.json", "{}")
+    with atomic_directory(tmp_path / "results") as staging:
+        (staging / "a.txt").write_text("x")
+    assert stat.S_IMODE(os.stat(written).st_mode) == 0o666 & ~_UMASK
+    assert stat.S_IMODE(os.stat(tmp_path / "results").st_mode) == 0o777 & ~_UMASK

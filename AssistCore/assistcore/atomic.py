@@ -10,6 +10,21 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
+def _read_umask() -> int:
+    # os.umask can only be read by setting it; done once, at import, before worker threads create files
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return umask
+
+
+_UMASK = _read_umask()
+
+
+def _default_mode(directory: bool) -> int:
+    """What ``open``/``mkdir`` give under the umask (mkstemp/mkdtemp make private 0600/0700 files)."""
+    return (0o777 if directory else 0o666) & ~_UMASK
+
+
 @contextlib.contextmanager
 def atomic_path(final_path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``final_path``; rename it into place only if the block succeeds.
@@ -25,6 +40,8 @@ def atomic_path(final_path: str | os.PathLike[str]) -> Iterator[Path]:
     temporary = Path(temporary_name)
     try:
         yield temporary
+        if temporary.exists():
+            os.chmod(temporary, _default_mode(directory=False))  # results readable like any other file
         os.replace(temporary, final)
     finally:
         if temporary.exists():
@@ -43,6 +60,7 @@ def atomic_directory(final_dir: str | os.PathLike[str]) -> Iterator[Path]:
     temporary = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
     try:
         yield temporary
+        os.chmod(temporary, _default_mode(directory=True))
         if final.exists():
             old = final.with_name(f".{final.name}.old-{os.getpid()}")
             os.replace(final, old)

@@ -121,6 +121,15 @@ class Image:
         metadata = replace(self.metadata, **metadata_changes) if metadata_changes else self.metadata
         return Image(array_kji, self.spacing_mm, self.origin_lps, self.direction_lps.copy(), metadata)
 
+    def crop(self, box_kji: tuple[slice, slice, slice]) -> Image:
+        """The sub-image ``array_kji[box_kji]`` (slices with steps of 1) on the same physical positions.
+
+        Only the origin changes: it moves to the box's first voxel, so every cropped voxel keeps its LPS position.
+        """
+        starts = [0 if s.start is None else int(s.start) for s in box_kji]
+        origin = self.index_to_lps(np.array([starts[2], starts[1], starts[0]], dtype=float))[0]
+        return Image(self.array_kji[box_kji], self.spacing_mm, tuple(origin), self.direction_lps.copy(), self.metadata)
+
     # ----- SimpleITK bridge -----------------------------------------------------------------
     def to_sitk(self) -> sitk.Image:
         """A SimpleITK image with the same voxels and geometry (metadata not carried)."""

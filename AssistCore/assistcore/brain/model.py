@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..arrays import bounding_box
 from ..image import Image
 from ..resample import resample_to_reference, resample_to_spacing
 
@@ -59,16 +60,13 @@ def normalise_channel(values: np.ndarray) -> np.ndarray:
 
 def _crop_box(mask: np.ndarray, margin: int = 2) -> tuple[slice, ...]:
     """Bounding box of ``mask`` with a margin, grown to multiples of SIZE_MULTIPLE (may pad beyond the array)."""
-    if not mask.any():
-        mask = np.ones_like(mask)
-    box = []
-    for axis in range(3):
-        positions = np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != axis)))
-        start, stop = positions[0] - margin, positions[-1] + 1 + margin
-        length = int(np.ceil((stop - start) / SIZE_MULTIPLE) * SIZE_MULTIPLE)
-        centre = (start + stop) // 2
-        box.append(slice(centre - length // 2, centre - length // 2 + length))
-    return tuple(box)
+    box = bounding_box(mask, margin, clip=False) or tuple(slice(0, n) for n in mask.shape)
+    grown = []
+    for found in box:
+        length = int(np.ceil((found.stop - found.start) / SIZE_MULTIPLE) * SIZE_MULTIPLE)
+        centre = (found.start + found.stop) // 2
+        grown.append(slice(centre - length // 2, centre - length // 2 + length))
+    return tuple(grown)
 
 
 def _take(array: np.ndarray, box: tuple[slice, ...]) -> np.ndarray:
@@ -107,6 +105,38 @@ def prepare(images: dict[str, Image], spacing_mm: float, channel_roles: tuple[st
     return Prepared(np.stack(channels), working, tuple(role for role in channel_roles if role in images))
 
 
+TTA_FLIPS: tuple[tuple[int, ...], ...] = ((), (2,), (3,), (4,), (2, 3), (2, 4), (3, 4), (2, 3, 4))
+
+
+def predict_runs(
+    network,
+    prepared: Prepared,
+    device: str,
+    tta: bool = False,
+    cancel_check: Callable[[], None] | None = None,
+    activation: str = "softmax",
+) -> list[np.ndarray]:
+    """Class probabilities (channels, k, j, i) on the working grid, one array per test-time-augmentation run.
+
+    Without ``tta`` one run; with it one run per axis flip of :data:`TTA_FLIPS` (8), each flipped back.
+    ``activation``: softmax over exclusive classes (ours) or sigmoid per overlapping region (MONAI BraTS).
+    """
+    import torch
+
+    tensor = torch.from_numpy(prepared.array[None]).to(device)
+    runs = []
+    with torch.inference_mode():
+        for axes in TTA_FLIPS if tta else TTA_FLIPS[:1]:
+            if cancel_check:
+                cancel_check()
+            flipped = torch.flip(tensor, axes) if axes else tensor
+            logits = network(flipped)
+            probabilities = torch.sigmoid(logits) if activation == "sigmoid" else torch.softmax(logits, dim=1)
+            probabilities = torch.flip(probabilities, axes) if axes else probabilities
+            runs.append(probabilities[0].float().cpu().numpy())
+    return runs
+
+
 def predict_probabilities(
     network,
     prepared: Prepared,
@@ -115,25 +145,39 @@ def predict_probabilities(
     cancel_check: Callable[[], None] | None = None,
     activation: str = "softmax",
 ) -> np.ndarray:
-    """Class probabilities (channels, k, j, i) on the working grid; with ``tta`` averaged over 8 axis flips.
+    """Class probabilities (channels, k, j, i) on the working grid; with ``tta`` the mean over 8 axis flips."""
+    runs = predict_runs(network, prepared, device, tta, cancel_check, activation)
+    return runs[0] if len(runs) == 1 else np.mean(runs, axis=0)
 
-    ``activation``: softmax over exclusive classes (ours) or sigmoid per overlapping region (MONAI BraTS).
+
+def tumour_box_on_reference(
+    probabilities: np.ndarray,
+    prepared: Prepared,
+    reference: Image,
+    activation: str = "softmax",
+    threshold: float = 0.02,
+    margin_voxels: int = 2,
+) -> tuple[slice, slice, slice] | None:
+    """The (k, j, i) box of the reference grid that holds every voxel any tumour class could claim.
+
+    Working voxels where a tumour probability exceeds ``threshold``, grown by ``margin_voxels`` (so linear
+    interpolation at the box edge only blends sub-threshold values), mapped through their 8 corners onto the
+    reference grid. Outside the box the labels are background for sure; None when no voxel reaches it.
+    Resampling only this box is what keeps post-processing fast on full-resolution grids.
     """
-    import torch
-
-    tensor = torch.from_numpy(prepared.array[None]).to(device)
-    flips = [()] + ([(2,), (3,), (4,), (2, 3), (2, 4), (3, 4), (2, 3, 4)] if tta else [])
-    total = None
-    with torch.inference_mode():
-        for axes in flips:
-            if cancel_check:
-                cancel_check()
-            flipped = torch.flip(tensor, axes) if axes else tensor
-            logits = network(flipped)
-            probabilities = torch.sigmoid(logits) if activation == "sigmoid" else torch.softmax(logits, dim=1)
-            probabilities = torch.flip(probabilities, axes) if axes else probabilities
-            total = probabilities if total is None else total + probabilities
-    return (total / len(flips))[0].float().cpu().numpy()
+    tumour = probabilities[1:] if activation == "softmax" else probabilities
+    candidate = tumour.max(axis=0) > threshold
+    box = bounding_box(candidate, margin_voxels, clip=False)
+    if box is None:
+        return None
+    ends_kji = [(found.start, found.stop - 1) for found in box]
+    corners_ijk = np.array([[i, j, k] for k in ends_kji[0] for j in ends_kji[1] for i in ends_kji[2]], dtype=float)
+    on_reference_ijk = reference.lps_to_index(prepared.working.index_to_lps(corners_ijk))
+    start_ijk = np.maximum(np.floor(on_reference_ijk.min(axis=0)).astype(int) - 1, 0)
+    stop_ijk = np.minimum(np.ceil(on_reference_ijk.max(axis=0)).astype(int) + 2, np.array(reference.size_ijk))
+    if np.any(stop_ijk <= start_ijk):
+        return None
+    return tuple(slice(int(start_ijk[axis]), int(stop_ijk[axis])) for axis in (2, 1, 0))  # type: ignore[return-value]
 
 
 def probabilities_to_reference(
@@ -141,6 +185,7 @@ def probabilities_to_reference(
 ) -> np.ndarray:
     """Resample each class probability onto the reference grid (linear) -> (channels, k, j, i) float32.
 
+    ``reference`` may be a crop of the full grid (:meth:`Image.crop` with :func:`tumour_box_on_reference`).
     Outside the working crop the background channel (softmax outputs) is 1 and every other channel 0.
     """
     return np.stack(
@@ -197,6 +242,40 @@ def uncertainty_score(probabilities: np.ndarray, activation: str = "softmax") ->
     return float(entropy.mean())
 
 
+def labels_from_probabilities(probabilities: np.ndarray, activation: str, region_channels: list[str]) -> np.ndarray:
+    """Internal labels (0..3) from softmax classes (argmax) or sigmoid BraTS regions (thresholded at 0.5)."""
+    if activation == "softmax":
+        return probabilities.argmax(axis=0).astype(np.uint8)
+    return labels_from_region_probabilities(probabilities, region_channels)
+
+
+def tta_disagreement(
+    runs: list[np.ndarray], activation: str = "softmax", region_channels: list[str] | None = None
+) -> float:
+    """How much test-time-augmentation runs disagree: 1 - mean Dice of each run's regions against the consensus.
+
+    Regions: whole tumour (any label), tumour core (non-enhancing + enhancing) and enhancing, each compared
+    between one run's labels and the labels of the mean probabilities, averaged over runs and over the regions
+    either side holds. 0 = every flip gives the same labels; 1 = no overlap at all. 0 for one run or no tumour.
+    """
+    if len(runs) < 2:
+        return 0.0
+    channels = list(region_channels or [])
+
+    def regions(probabilities: np.ndarray) -> list[np.ndarray]:
+        labels = labels_from_probabilities(probabilities, activation, channels)
+        return [labels > 0, (labels == 1) | (labels == 3), labels == 3]
+
+    consensus = regions(np.mean(runs, axis=0))
+    dices = []
+    for run in runs:
+        for run_region, consensus_region in zip(regions(run), consensus):
+            both = int(run_region.sum()) + int(consensus_region.sum())
+            if both:
+                dices.append(2.0 * int((run_region & consensus_region).sum()) / both)
+    return float(1.0 - np.mean(dices)) if dices else 0.0
+
+
 # ----- training on phantoms ------------------------------------------------------------------------
 @dataclass
 class TrainingResult:
@@ -206,6 +285,8 @@ class TrainingResult:
     final_loss: float
     validation: dict = field(default_factory=dict)
     validation_n: int = 0
+    #: the card's ``exported_program`` entry (``model.pt2``), or None when export failed
+    exported_program: dict | None = None
 
 
 def _phantom_sample(seed: int, spacing_mm: float):
@@ -234,12 +315,19 @@ def _case_sample(folder: Path, spacing_mm: float):
 
 
 def _random_patch(array: np.ndarray, labels: np.ndarray, size: int, rng: np.random.Generator):
-    """A patch of ``size``^3 (padded if needed), centred on tumour two times out of three."""
+    """A patch of ``size``^3 (padded if needed) centred on a voxel of a class drawn uniformly from those present.
+
+    Class-balanced like MONAI's RandCropByLabelClasses with equal ratios: small classes (non-enhancing tumour
+    is often a few hundred voxels beside thousands of edema) are seen as often as large ones.
+    """
     shape = np.array(labels.shape)
-    if rng.random() < 0.67 and labels.any():
-        centre = np.argwhere(labels > 0)[rng.integers((labels > 0).sum())]
+    present = [int(value) for value in np.unique(labels)]
+    chosen = present[rng.integers(len(present))]
+    if chosen == 0 and rng.random() < 0.5:
+        centre = np.array([rng.integers(n) for n in shape])  # anywhere, including outside the head
     else:
-        centre = np.array([rng.integers(n) for n in shape])
+        positions = np.argwhere(labels == chosen)
+        centre = positions[rng.integers(len(positions))]
     start = np.clip(centre - size // 2, 0, np.maximum(shape - size, 0))
     box = tuple(slice(int(s), int(s) + size) for s in start)
     return np.stack([_take(channel, box) for channel in array]), _take(labels, box)
@@ -313,6 +401,7 @@ def train_brain_model(
     weights_path = output_dir / "model.pt"
     torch.save(network.state_dict(), weights_path)
     network.eval()
+    exported = _export_for_cpu(network, output_dir / "model.pt2")
     dices = {1: [], 2: [], 3: [], "whole_tumor": []}
     for index in range(validation_phantoms):
         array, labels = _phantom_sample(seed * 100000 + 1000 + index, STANDARD_SPACING_MM)
@@ -324,7 +413,25 @@ def train_brain_model(
         dices["whole_tumor"].append(dice_per_label((predicted > 0).astype(int), (labels > 0).astype(int), [1])[1])
     validation = {str(key): round(float(np.mean(values)), 3) if values else None for key, values in dices.items()}
     seconds = time.perf_counter() - started
-    return TrainingResult(weights_path, steps, seconds, float(np.mean(recent[-50:])), validation, validation_phantoms)
+    return TrainingResult(
+        weights_path, steps, seconds, float(np.mean(recent[-50:])), validation, validation_phantoms, exported
+    )
+
+
+def _export_for_cpu(network, path: Path) -> dict | None:
+    """The ``model.pt2`` card entry (CPU inference without importing MONAI), or None if export fails.
+
+    A failed export is not fatal: the state-dict weights are the model; the card then has no program.
+    """
+    from ..models.exporting import export_program
+
+    try:
+        return export_program(network, NETWORK["in_channels"], path, SIZE_MULTIPLE)
+    except Exception as error:  # torch.export raises many types; training results must not be lost
+        import logging
+
+        logging.getLogger(__name__).warning("model not exported for CPU (%s); the weights still work", error)
+        return None
 
 
 def write_training_log(result: TrainingResult, path: Path, command: str) -> None:
@@ -410,6 +517,7 @@ def brain_model_card(
             "format": "state_dict",
             "size_bytes": result.weights_path.stat().st_size,
         },
+        **({"exported_program": result.exported_program} if result.exported_program else {}),
         "training": {
             "command": command,
             "seed": seed,

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from ..arrays import bounding_box, box_start
 from ..errors import InputError
 from ..image import Image
 from .regions import region_masks
@@ -94,15 +95,38 @@ def estimate_brain_mask(image: Image) -> np.ndarray:
     of unstripped images), but enough to catch labels in the air or outside the head.
     """
     import SimpleITK as sitk
-    from scipy import ndimage
 
     array = np.nan_to_num(image.array_kji.astype(np.float32))
     nonzero = array != 0
     if 0.02 < nonzero.mean() < 0.6:  # a stripped brain in a zero background
-        return ndimage.binary_fill_holes(nonzero)
+        return _fill_holes(nonzero)
     foreground = sitk.OtsuThreshold(sitk.GetImageFromArray(array), 0, 1)
     largest = sitk.RelabelComponent(sitk.ConnectedComponent(foreground), sortByObjectSize=True) == 1
-    return ndimage.binary_fill_holes(sitk.GetArrayFromImage(largest).astype(bool))
+    return _fill_holes(sitk.GetArrayFromImage(largest).astype(bool))
+
+
+def _fill_holes(mask: np.ndarray) -> np.ndarray:
+    """``binary_fill_holes`` inside the mask's bounding box: the same result (background touching the box edge
+    touches the outside), several times faster on a head in a large field of view."""
+    from scipy import ndimage
+
+    filled = np.zeros_like(mask, dtype=bool)
+    box = bounding_box(mask)
+    if box is not None:
+        filled[box] = ndimage.binary_fill_holes(mask[box])
+    return filled
+
+
+def _components(mask: np.ndarray) -> tuple[np.ndarray, int, tuple[slice, ...], np.ndarray]:
+    """26-connected components of ``mask`` labelled inside its bounding box (fast on full-resolution grids).
+
+    :returns: (component labels of ``mask[box]``, count, box, the box's start (k, j, i) to add to positions).
+    """
+    from scipy import ndimage
+
+    box = bounding_box(mask) or tuple(slice(0, 0) for _ in mask.shape)
+    components, count = ndimage.label(mask[box], structure=np.ones((3, 3, 3), dtype=bool))
+    return components, int(count), box, box_start(box)
 
 
 def _as_region_masks(labels_or_masks: np.ndarray | dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -120,23 +144,25 @@ def list_lesions(masks: dict[str, np.ndarray], image: Image) -> list[Lesion]:
     from scipy import ndimage
 
     whole = masks["whole_tumor"]
-    components, count = ndimage.label(whole, structure=np.ones((3, 3, 3), dtype=bool))
+    components, count, box, start_kji = _components(whole)
     if count == 0:
         return []
     axis = axial_array_axis(image)
     voxel_ml = voxel_volume_ml(image)
     sizes = np.bincount(components.ravel(), minlength=count + 1)
-    region_sizes = {name: np.bincount(components[mask & whole], minlength=count + 1) for name, mask in masks.items()}
-    centroids_kji = ndimage.center_of_mass(whole, components, range(1, count + 1))
-    centroids_lps = image.index_to_lps(np.asarray(centroids_kji, dtype=float).reshape(-1, 3)[:, ::-1])
+    region_sizes = {
+        name: np.bincount(components[(mask & whole)[box]], minlength=count + 1) for name, mask in masks.items()
+    }
+    centroids_kji = np.asarray(ndimage.center_of_mass(whole[box], components, range(1, count + 1)), dtype=float)
+    centroids_lps = image.index_to_lps((centroids_kji.reshape(-1, 3) + start_kji)[:, ::-1])
     lesions = []
     for component, bounds in enumerate(ndimage.find_objects(components), start=1):
         lesions.append(
             Lesion(
                 index=0,
                 volume_ml=float(sizes[component] * voxel_ml),
-                first_axial_slice=int(bounds[axis].start),
-                last_axial_slice=int(bounds[axis].stop - 1),
+                first_axial_slice=int(bounds[axis].start + start_kji[axis]),
+                last_axial_slice=int(bounds[axis].stop - 1 + start_kji[axis]),
                 centroid_lps=[round(float(v), 2) for v in centroids_lps[component - 1]],
                 region_volumes_ml={name: float(counts[component] * voxel_ml) for name, counts in region_sizes.items()},
             )
@@ -168,7 +194,7 @@ def check_islands(masks: dict[str, np.ndarray], image: Image, min_volume_ml: flo
     voxel_ml = voxel_volume_ml(image)
     axis = axial_array_axis(image)
     for name, mask in masks.items():
-        components, count = ndimage.label(mask, structure=np.ones((3, 3, 3), dtype=bool))
+        components, count, _box, start_kji = _components(mask)
         if count == 0:
             continue
         sizes = np.bincount(components.ravel())[1:]
@@ -182,7 +208,7 @@ def check_islands(masks: dict[str, np.ndarray], image: Image, min_volume_ml: flo
                     f"{name}: island of {sizes[component - 1]} voxels "
                     f"({sizes[component - 1] * voxel_ml * 1000:.1f} mm^3) below {min_volume_ml * 1000:.0f} mm^3.",
                     int(sizes[component - 1]),
-                    int(bounds[component - 1][axis].start),
+                    int(bounds[component - 1][axis].start + start_kji[axis]),
                 )
             )
     return flags
@@ -220,7 +246,7 @@ def check_abrupt_ends(masks: dict[str, np.ndarray], image: Image) -> list[QaFlag
 
     axis = axial_array_axis(image)
     in_plane_mm2 = float(np.prod([s for index, s in enumerate(image.spacing_mm[::-1]) if index != axis]))
-    components, _count = ndimage.label(masks["whole_tumor"], structure=np.ones((3, 3, 3), dtype=bool))
+    components, _count, _box, start_kji = _components(masks["whole_tumor"])
     flags = []
     for component, bounds in enumerate(ndimage.find_objects(components), start=1):
         in_lesion = components[bounds] == component
@@ -231,7 +257,7 @@ def check_abrupt_ends(masks: dict[str, np.ndarray], image: Image) -> list[QaFlag
             continue
         for end, area in (("first", areas_mm2[0]), ("last", areas_mm2[-1])):
             if area >= ABRUPT_END_FRACTION * largest and len(areas_mm2) > 1:
-                slice_index = bounds[axis].start if end == "first" else bounds[axis].stop - 1
+                slice_index = start_kji[axis] + (bounds[axis].start if end == "first" else bounds[axis].stop - 1)
                 flags.append(
                     QaFlag(
                         "abrupt_end",

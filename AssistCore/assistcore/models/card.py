@@ -44,11 +44,12 @@ def card_problems(data: dict) -> list[tuple[str, str]]:
                 (f"labels/{index}/value", f"label value {label['value']} is also used by labels/{seen[label['value']]}")
             )
         seen.setdefault(label["value"], index)
-    weights_file = data.get("weights", {}).get("file", "")
-    for pure in (PurePosixPath(weights_file), PureWindowsPath(weights_file)):
-        if pure.is_absolute() or pure.drive or ".." in pure.parts:
-            problems.append(("weights/file", f"{weights_file!r} must be a path inside the model folder"))
-            break
+    for section in ("weights", "exported_program"):
+        file_name = data.get(section, {}).get("file", "")
+        for pure in (PurePosixPath(file_name), PureWindowsPath(file_name)):
+            if pure.is_absolute() or pure.drive or ".." in pure.parts:
+                problems.append((f"{section}/file", f"{file_name!r} must be a path inside the model folder"))
+                break
     inference, network = data.get("inference", {}), data.get("network", {})
     spatial_dims = network.get("spatial_dims")
     if "roi_size" in inference and isinstance(spatial_dims, int) and len(inference["roi_size"]) != spatial_dims:
@@ -183,6 +184,12 @@ class ModelCard:
     @property
     def weights_sha256(self) -> str:
         return self.data["weights"]["sha256"]
+
+    @property
+    def exported_program_path(self) -> Path | None:
+        """The optional ``torch.export`` program of the same network and weights (runs without MONAI), or None."""
+        entry = self.data.get("exported_program")
+        return (self.folder / entry["file"]).resolve() if entry else None
 
     @property
     def weights_format(self) -> str:

@@ -86,22 +86,8 @@ def load_state_dict_file(path, device: str = "cpu") -> dict:
     return _unwrap_state_dict(state, path)
 
 
-def load_network(card, device: str = "cpu", cache: bool = True) -> Any:
-    """The card's network on ``device`` with its weights, in eval mode.
-
-    The weights are checked against their sha256 before they are read. With ``cache`` the same object is
-    returned for the same model, weights and device, so a second case skips building and loading.
-
-    :param card: a :class:`~assistcore.models.card.ModelCard`.
-    :param device: a torch device string ("cpu", "cuda", "cuda:1", "mps"), e.g. from ``select_device``.
-    :raises ChecksumError: the weights file differs from the card's sha256 (nothing was loaded).
-    :raises ModelError: missing file, weights not fitting the network, unbuildable network config.
-    """
-    key = (card.id, card.weights_sha256, str(device))
-    if cache:
-        with _cache_lock:
-            if key in _cache:
-                return _cache[key]
+def _network_from_weights(card, device: str) -> Any:
+    """Verified weights (state dict into the card's network config, or TorchScript) on ``device``, eval mode."""
     path = verify_weights(card)
     if card.weights_format == "torchscript":
         import torch
@@ -120,7 +106,36 @@ def load_network(card, device: str = "cpu", cache: bool = True) -> Any:
                 "The card's network section must describe the architecture the weights were trained with.",
             ) from error
         network = network.to(device)
-    network.eval()
+    return network.eval()
+
+
+def load_network(card, device: str = "cpu", cache: bool = True) -> Any:
+    """The card's network on ``device`` with its weights, in eval mode.
+
+    On the CPU a card's exported program (``model.pt2``, see :mod:`.exporting`) is preferred: the same network
+    without importing MONAI. The weights, and the program, are checked against their sha256 before they are
+    read. With ``cache`` the same object is
+    returned for the same model, weights and device, so a second case skips building and loading.
+
+    :param card: a :class:`~assistcore.models.card.ModelCard`.
+    :param device: a torch device string ("cpu", "cuda", "cuda:1", "mps"), e.g. from ``select_device``.
+    :raises ChecksumError: the weights file differs from the card's sha256 (nothing was loaded).
+    :raises ModelError: missing file, weights not fitting the network, unbuildable network config.
+    """
+    key = (card.id, card.weights_sha256, str(device))
+    if cache:
+        with _cache_lock:
+            if key in _cache:
+                return _cache[key]
+    network = None
+    if card.exported_program_path is not None and str(device) == "cpu":
+        from .exporting import load_exported_program
+        from .weights import verify_exported_program
+
+        # the same network and weights without importing MONAI (seconds of a fresh process)
+        network = load_exported_program(verify_exported_program(card), str(device))
+    if network is None:
+        network = _network_from_weights(card, device)
     if cache:
         with _cache_lock:
             network = _cache.setdefault(key, network)  # two threads loading at once share the first

@@ -24,7 +24,7 @@ from ..atomic import atomic_directory
 from ..errors import ChecksumError, ModelError
 from ..paths import REPOSITORY_ROOT
 from .card import CARD_FILE_NAME, ModelCard, load_model_card, validate_card_data
-from .weights import sha256_of, verify_weights
+from .weights import sha256_of, verify_exported_program, verify_weights
 
 #: Where a model was found, in search order; later sources win over earlier ones.
 SOURCES = ("bundled", "user", "env")
@@ -151,9 +151,19 @@ class ModelRegistry:
             card = entry.card
             try:
                 verify_weights(card)
+                verify_exported_program(card)
             except ChecksumError as error:
-                actual = getattr(error, "actual", "")
-                results.append(VerifyResult(card.id, False, card.weights_sha256, actual, card.weights_path, str(error)))
+                # the error names the failing file: the weights or the exported program
+                results.append(
+                    VerifyResult(
+                        card.id,
+                        False,
+                        getattr(error, "expected", card.weights_sha256),
+                        getattr(error, "actual", ""),
+                        getattr(error, "path", card.weights_path),
+                        str(error),
+                    )
+                )
             except ModelError as error:
                 results.append(VerifyResult(card.id, False, card.weights_sha256, "", card.weights_path, str(error)))
             else:
@@ -190,6 +200,7 @@ class ModelRegistry:
             if (folder / CARD_FILE_NAME).is_file():
                 card = load_model_card(folder)
                 verify_weights(card)
+                verify_exported_program(card)
                 card_data = card.data
             else:
                 card_data = monai_bundle_to_card(folder, source=path)

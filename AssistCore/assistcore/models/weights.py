@@ -42,35 +42,50 @@ def forget_verified() -> None:
         _verified.clear()
 
 
-def verify_weights(card) -> Path:
-    """Check that the card's weights file exists and matches its sha256; return the file's path.
+def verify_file(path: str | os.PathLike[str], expected_sha256: str, model_id: str, what: str = "Weights file") -> Path:
+    """Check that ``path`` exists and matches ``expected_sha256``; return it as a Path.
 
     A file verified once is not hashed again in this process until its size or time stamps change.
 
-    :param card: a :class:`~assistcore.models.card.ModelCard`.
     :raises ModelError: the file is missing.
     :raises ChecksumError: the hash differs; the error names the file, the expected and the actual hash
         (also as attributes ``path``, ``expected``, ``actual``).
     """
-    path = Path(card.weights_path)
+    path = Path(path)
     if not path.is_file():
         raise ModelError(
-            f"Weights file of model {card.id} is missing: {path}.",
+            f"{what} of model {model_id} is missing: {path}.",
             "Copy the model folder again or re-import it (`radassist models import PATH --overwrite`).",
         )
     key = _file_key(path)
     with _verified_lock:
-        if _verified.get(key) == card.weights_sha256:
+        if _verified.get(key) == expected_sha256:
             return path
     actual = sha256_of(path)
-    if actual != card.weights_sha256:
+    if actual != expected_sha256:
         error = ChecksumError(
-            f"Weights file {path} of model {card.id} fails its checksum: expected sha256 {card.weights_sha256}, "
-            f"got {actual}.",
+            f"{what} {path} of model {model_id} fails its checksum: expected sha256 {expected_sha256}, got {actual}.",
             VERIFY_HINT,
         )
-        error.path, error.expected, error.actual = path, card.weights_sha256, actual
+        error.path, error.expected, error.actual = path, expected_sha256, actual
         raise error
     with _verified_lock:
         _verified[key] = actual
     return path
+
+
+def verify_weights(card) -> Path:
+    """Check that the card's weights file exists and matches its sha256; return the file's path.
+
+    :param card: a :class:`~assistcore.models.card.ModelCard`.
+    :raises ModelError: the file is missing.
+    :raises ChecksumError: the hash differs (see :func:`verify_file`).
+    """
+    return verify_file(card.weights_path, card.weights_sha256, card.id)
+
+
+def verify_exported_program(card) -> Path | None:
+    """Check the card's optional exported program (``model.pt2``) like the weights; None when it has none."""
+    if card.exported_program_path is None:
+        return None
+    return verify_file(card.exported_program_path, card.data["exported_program"]["sha256"], card.id, "Exported program")

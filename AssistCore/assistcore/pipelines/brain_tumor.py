@@ -73,8 +73,9 @@ def run(
 ) -> BrainResult:
     """Label one case whose sequences are already on one grid (the reference: FLAIR, else T1c).
 
-    Options: ``model_id``, ``device`` (auto), ``fast`` (3 mm instead of 2 mm), ``tta`` (8 flips),
-    ``tumor_type`` (intra-axial | extra-axial).
+    Options: ``model_id``, ``device`` (auto), ``fast`` (3 mm instead of 2 mm), ``tta`` (8 flips, averaged;
+    the uncertainty is then their disagreement, see :func:`~assistcore.brain.model.tta_disagreement`, else the
+    mean entropy), ``tumor_type`` (intra-axial | extra-axial).
     """
     options = dict(options or {})
     cancel_token = cancel_token or CancelToken()
@@ -105,31 +106,35 @@ def run(
 
     started = time.perf_counter()
     report("infer", 0.0, f"network on {device_choice.device}")
-    probabilities = brain_model.predict_probabilities(
-        network,
-        prepared,
-        device_choice.device,
-        tta=bool(options.get("tta")),
-        cancel_check=cancel_token.raise_if_cancelled,
-    )
+    tta = bool(options.get("tta"))
+    runs = brain_model.predict_runs(
+        network, prepared, device_choice.device, tta=tta, cancel_check=cancel_token.raise_if_cancelled,
+        activation=activation,
+    )  # fmt: skip
+    probabilities = runs[0] if len(runs) == 1 else np.mean(runs, axis=0)
     timings["infer"] = time.perf_counter() - started
 
     started = time.perf_counter()
     report("postprocess", 0.0, "probabilities onto the reference grid")
-    on_reference = brain_model.probabilities_to_reference(
-        probabilities, prepared, reference, background_first=activation == "softmax"
-    )
-    if activation == "softmax":
-        labels = on_reference.argmax(axis=0).astype(np.uint8)
-    else:
-        labels = brain_model.labels_from_region_probabilities(on_reference, region_channels)
+    labels = np.zeros(reference.shape_kji, dtype=np.uint8)
+    uncertainty, uncertainty_method = 0.0, "tta_disagreement" if tta else "entropy"
+    box = brain_model.tumour_box_on_reference(probabilities, prepared, reference, activation)
+    if box is not None:  # only the part of the grid a tumour class could claim is resampled
+        in_box = brain_model.probabilities_to_reference(
+            probabilities, prepared, reference.crop(box), background_first=activation == "softmax"
+        )
+        labels[box] = brain_model.labels_from_probabilities(in_box, activation, region_channels)
+        uncertainty = (
+            brain_model.tta_disagreement(runs, activation, region_channels)
+            if tta
+            else brain_model.uncertainty_score(in_box, activation)
+        )
     brain = estimate_brain_mask(reference)
     extra_axial = options.get("tumor_type", "intra-axial") == "extra-axial"
     if extra_axial:
         labels[(labels == EDEMA) & ~brain] = 0  # edema only in brain parenchyma (consensus, extra-axial)
     else:
         labels[~brain] = 0
-    uncertainty = brain_model.uncertainty_score(on_reference, activation)
     timings["postprocess"] = time.perf_counter() - started
     cancel_token.raise_if_cancelled()
 
@@ -149,7 +154,8 @@ def run(
         "parameters": {
             "fast": bool(options.get("fast")),
             "working_spacing_mm": spacing,
-            "tta": bool(options.get("tta")),
+            "tta": tta,
+            "uncertainty_method": uncertainty_method,
             "tumor_type": "extra-axial" if extra_axial else "intra-axial",
             "sequences_used": list(prepared.present),
             "reference_sequence": reference_role,
@@ -235,6 +241,7 @@ def write_report(
         "lesions": result.qa["lesions"],
         "qa": {"passed": result.qa["passed"], "flags": result.qa["flags"], "axial_axis": result.qa["axial_axis"]},
         "uncertainty": result.uncertainty,
+        "uncertainty_method": result.provenance["parameters"].get("uncertainty_method", "entropy"),
         "model": result.provenance,
         "seconds_per_stage": {**result.seconds_per_stage, **(extra_timings or {})},
         "note": "Demo model trained on synthetic data: not for clinical use."

@@ -265,7 +265,8 @@ def run_prelabel(args: argparse.Namespace) -> int:
                 report = label_case_to_folder(
                     paths,
                     folder / "prelabel",
-                    {"model_id": args.model, "device": args.device, "fast": args.fast},
+                    # TTA always: the queue's uncertainty is the disagreement between the 8 flipped runs
+                    {"model_id": args.model, "device": args.device, "fast": args.fast, "tta": True},
                     case_id=case_id,
                 )
                 labels = folder / "prelabel" / f"{case_id}_flair_seg-brats2021.nii.gz"
