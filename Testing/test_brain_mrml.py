@@ -115,8 +115,8 @@ def test_module_adapter_finds_the_volume_the_labels_lie_on(a_brain_result, an_ob
     assert BrainTumorLabelLib._findReferenceNode(scene, a_brain_result).GetName() == "flair"
 
 
-@pytest.mark.parametrize("table", ["brain_tumor_labels", "brain_tumor_regions"])
-def test_brain_segment_codes_are_in_the_slicer_terminology_they_name(table):
+@pytest.mark.parametrize("table", ["brain_tumor_labels", "brain_tumor_regions", "crm_labels"])
+def test_segment_codes_are_in_the_slicer_terminology_they_name(table):
     """Slicer's terminology picker must find every code (checked against the lists trame-slicer ships)."""
     import importlib.util
     from pathlib import Path

@@ -55,6 +55,16 @@ class SliceDisplay:
             y = height - y
         return x, y
 
+    def unmap_point(self, x: float, y: float, size_ji: tuple[int, int]) -> tuple[float, float]:
+        """Voxel-edge coordinates (i, j) of screen pixel coordinates (x, y): the inverse of :meth:`map_point`."""
+        rows, columns = size_ji
+        width, height = (rows, columns) if self.transpose else (columns, rows)
+        if self.flip_x:
+            x = width - x
+        if self.flip_y:
+            y = height - y
+        return (y, x) if self.transpose else (x, y)
+
 
 def slice_display(image: Image) -> SliceDisplay:
     """Radiological screen orientation for k-slices of ``image`` (see the module docstring)."""

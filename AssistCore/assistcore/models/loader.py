@@ -36,6 +36,9 @@ def build_network(network_config: dict) -> Any:
     Short MONAI names (``"SegResNet"``) and full paths (``"monai.networks.nets.SegResNet"``) both work.
     The network has random weights.
     """
+    direct = _build_plain_target(network_config)
+    if direct is not None:
+        return direct
     from monai.bundle import ConfigParser
 
     try:
@@ -45,6 +48,42 @@ def build_network(network_config: dict) -> Any:
     except Exception as error:  # ConfigParser raises many types; say which config failed
         raise ModelError(
             f"Cannot build network {network_config.get('_target_')!r} from its config ({error}).",
+            "Check the card's network section (a MONAI-style config with _target_ and arguments).",
+        ) from error
+
+
+def _is_plain_value(value: Any) -> bool:
+    """No MONAI config syntax inside: ``@`` references, ``$`` expressions, ``%`` macros, nested ``_target_``."""
+    if isinstance(value, str):
+        return not value.startswith(("@", "$", "%"))
+    if isinstance(value, dict):
+        return "_target_" not in value and all(_is_plain_value(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return all(_is_plain_value(v) for v in value)
+    return True
+
+
+def _build_plain_target(network_config: dict) -> Any | None:
+    """Call a full dotted ``_target_`` outside MONAI (torchvision, ours) with plain arguments, else None.
+
+    Importing MONAI costs seconds of a fresh process; a torchvision detector needs none of it. Short names
+    and MONAI config syntax still go through MONAI's ConfigParser.
+    """
+    import importlib
+
+    target = network_config.get("_target_", "")
+    arguments = {key: value for key, value in network_config.items() if key != "_target_"}
+    if not isinstance(target, str) or "." not in target or target.startswith("monai."):
+        return None
+    if not all(_is_plain_value(value) for value in arguments.values()):
+        return None
+    module_name, _, attribute = target.rpartition(".")
+    try:
+        factory = getattr(importlib.import_module(module_name), attribute)
+        return factory(**copy.deepcopy(arguments))
+    except (ImportError, AttributeError, TypeError, ValueError) as error:
+        raise ModelError(
+            f"Cannot build network {target!r} from its config ({error}).",
             "Check the card's network section (a MONAI-style config with _target_ and arguments).",
         ) from error
 

@@ -1,0 +1,199 @@
+"""The CRM detector: torchvision Faster R-CNN on axial T2 slices shown in radiological orientation.
+
+Each slice is turned to the screen orientation a radiologist reads it in (:func:`assistcore.pictures.slice_display`:
+patient's right on the left, anterior at the top), so the network sees every series the same way however it
+was stored, and boxes drawn on displayed slices (LabelImg, the study's tool) train it directly. Boxes come
+back as voxel-edge coordinates (i0, j0, i1, j1) of the stored slice.
+
+Intensities: one window per series, the 0.5th to 99.5th percentile of its voxels mapped to 0..1, the grey
+value copied into 3 channels; the network then normalises with its ``image_mean``/``image_std`` (0.5/0.25).
+Slices keep their native pixel size (``min_size``/``max_size`` follow each series).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..image import Image
+from ..pictures import SliceDisplay, slice_display
+
+#: backbone name -> the card's network ``_target_``
+BACKBONES = {
+    "mobilenet_v3_fpn": "torchvision.models.detection.fasterrcnn_mobilenet_v3_large_fpn",
+    "resnet50_fpn": "torchvision.models.detection.fasterrcnn_resnet50_fpn",
+    "vgg16": "assistcore.crm.detector.fasterrcnn_vgg16",
+}
+DEFAULT_BACKBONE = "mobilenet_v3_fpn"
+CLASS_NAMES = ("background", "CRM+")
+IMAGE_MEAN, IMAGE_STD = [0.5, 0.5, 0.5], [0.25, 0.25, 0.25]
+WINDOW_PERCENTILES = (0.5, 99.5)
+
+
+def network_config(backbone: str = DEFAULT_BACKBONE, image_size: int = 384) -> dict:
+    """The card's ``network`` section: a torchvision Faster R-CNN with random initial weights (no download).
+
+    Fewer region proposals at test time than torchvision's defaults (300 before, 100 after NMS): the box
+    head's cost grows with them, and a slice holds a few CRM regions at most.
+    """
+    if backbone not in BACKBONES:
+        from ..errors import InputError
+
+        raise InputError(f"Unknown backbone {backbone!r}.", f"Use one of {', '.join(BACKBONES)}.")
+    config: dict[str, Any] = {
+        "_target_": BACKBONES[backbone],
+        "num_classes": len(CLASS_NAMES),
+        "min_size": image_size,
+        "max_size": image_size,
+        "image_mean": IMAGE_MEAN,
+        "image_std": IMAGE_STD,
+        "box_score_thresh": 0.01,
+        "box_detections_per_img": 20,
+        "rpn_pre_nms_top_n_test": 300,
+        "rpn_post_nms_top_n_test": 100,
+    }
+    if backbone != "vgg16":
+        config.update({"weights": None, "weights_backbone": None})
+    return config
+
+
+def fasterrcnn_vgg16(num_classes: int = 2, **kwargs: Any):
+    """Faster R-CNN on a VGG16 backbone (conv5_3, stride 16, 512 channels) as in the source study.
+
+    torchvision has no builder for it; this one follows the original Faster R-CNN: one feature map, anchors
+    of 3 sizes x 3 aspect ratios, RoI align 7x7. Random initial weights (nothing is downloaded).
+    """
+    import torchvision
+    from torchvision.models.detection import FasterRCNN
+    from torchvision.models.detection.anchor_utils import AnchorGenerator
+    from torchvision.ops import MultiScaleRoIAlign
+
+    backbone = torchvision.models.vgg16(weights=None).features[:-1]  # drop the last max-pool: stride 16
+    backbone.out_channels = 512
+    anchors = AnchorGenerator(sizes=((32, 64, 128),), aspect_ratios=((0.5, 1.0, 2.0),))
+    pooler = MultiScaleRoIAlign(featmap_names=["0"], output_size=7, sampling_ratio=2)
+    return FasterRCNN(backbone, num_classes, rpn_anchor_generator=anchors, box_roi_pool=pooler, **kwargs)
+
+
+def window(volume: np.ndarray) -> tuple[float, float]:
+    """The series' intensity window: its 0.5th and 99.5th percentiles over finite voxels."""
+    finite = volume[np.isfinite(volume)]
+    if finite.size == 0:
+        return 0.0, 1.0
+    low, high = np.percentile(finite, WINDOW_PERCENTILES)
+    return float(low), float(high if high > low else low + 1.0)
+
+
+def display_slice(image: Image, slice_index: int, display: SliceDisplay, low: float, high: float) -> np.ndarray:
+    """One k-slice in screen orientation, windowed to 0..1 float32, shape (screen_y, screen_x)."""
+    plane = np.nan_to_num(image.array_kji[slice_index].astype(np.float32), nan=low)
+    return np.ascontiguousarray(np.clip((display.apply(plane) - low) / (high - low), 0.0, 1.0), dtype=np.float32)
+
+
+@dataclass
+class SliceDetections:
+    """Boxes of one slice after NMS: voxel-edge coordinates (i0, j0, i1, j1) of the stored slice, scores 0..1."""
+
+    slice_index: int
+    boxes_ij: np.ndarray  # (N, 4) float: i0, j0, i1, j1
+    scores: np.ndarray  # (N,)
+    seconds: float = 0.0
+    attributes: dict = field(default_factory=dict)
+
+    @property
+    def max_score(self) -> float:
+        return float(self.scores.max()) if len(self.scores) else 0.0
+
+
+_size_lock = threading.Lock()
+
+
+def detect_pictures(
+    network,
+    pictures: list[np.ndarray],
+    device: str = "cpu",
+    batch_size: int = 4,
+    cancel_check: Callable[[], None] | None = None,
+    progress: Callable[[float, str], None] | None = None,
+) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    """Boxes (N, 4) screen x0, y0, x1, y1, scores (N,) and seconds per picture, for 0..1 pictures (y, x).
+
+    Pictures of one size per call run ``batch_size`` at a time at their native size (the network's resize
+    is set to that size for the call).
+    """
+    import time
+
+    import torch
+
+    results: list[tuple[np.ndarray, np.ndarray, float]] = []
+    if not pictures:
+        return results
+    height, width = pictures[0].shape
+    with _size_lock:  # the transform's size is set per call; one call at a time per process
+        transform = network.transform
+        transform.min_size, transform.max_size = (min(height, width),), max(height, width)
+        with torch.inference_mode():
+            for start in range(0, len(pictures), batch_size):
+                if cancel_check:
+                    cancel_check()
+                batch = pictures[start : start + batch_size]
+                began = time.perf_counter()
+                outputs = network([torch.from_numpy(p).expand(3, -1, -1).to(device) for p in batch])
+                seconds = (time.perf_counter() - began) / len(batch)
+                for output in outputs:
+                    boxes = output["boxes"].float().cpu().numpy().reshape(-1, 4)
+                    results.append((boxes, output["scores"].float().cpu().numpy(), seconds))
+                if progress:
+                    done = start + len(batch)
+                    progress(min(1.0, done / len(pictures)), f"picture {done}/{len(pictures)}")
+    return results
+
+
+def detect_slices(
+    network,
+    image: Image,
+    slice_indices: list[int] | None = None,
+    device: str = "cpu",
+    batch_size: int = 4,
+    cancel_check: Callable[[], None] | None = None,
+    progress: Callable[[float, str], None] | None = None,
+) -> list[SliceDetections]:
+    """Run the detector on k-slices of ``image`` (all by default) and return their boxes, stored orientation.
+
+    Slices are turned to screen orientation and windowed (the module docstring), detected at native size,
+    and the boxes mapped back to voxel-edge (i, j) coordinates of the stored slice.
+    """
+    indices = list(range(image.shape_kji[0])) if slice_indices is None else list(slice_indices)
+    display = slice_display(image)
+    low, high = window(image.array_kji)
+    size_ji = image.shape_kji[1:]
+    pictures = [display_slice(image, k, display, low, high) for k in indices]
+    found = detect_pictures(network, pictures, device, batch_size, cancel_check, progress)
+    return [
+        SliceDetections(k, screen_boxes_to_voxel(boxes, display, size_ji), scores, seconds)
+        for k, (boxes, scores, seconds) in zip(indices, found)
+    ]
+
+
+def screen_boxes_to_voxel(boxes_xy: np.ndarray, display: SliceDisplay, size_ji: tuple[int, int]) -> np.ndarray:
+    """(N, 4) screen boxes (x0, y0, x1, y1) -> voxel-edge boxes (i0, j0, i1, j1) with i0 <= i1, j0 <= j1."""
+    out = np.zeros((len(boxes_xy), 4), dtype=np.float64)
+    for row, (x0, y0, x1, y1) in enumerate(boxes_xy):
+        i_a, j_a = display.unmap_point(float(x0), float(y0), size_ji)
+        i_b, j_b = display.unmap_point(float(x1), float(y1), size_ji)
+        out[row] = (min(i_a, i_b), min(j_a, j_b), max(i_a, i_b), max(j_a, j_b))
+    return out
+
+
+def voxel_boxes_to_screen(boxes_ij: np.ndarray, display: SliceDisplay, size_ji: tuple[int, int]) -> np.ndarray:
+    """(N, 4) voxel-edge boxes (i0, j0, i1, j1) -> screen boxes (x0, y0, x1, y1), the inverse of the above."""
+    out = np.zeros((len(boxes_ij), 4), dtype=np.float64)
+    for row, (i0, j0, i1, j1) in enumerate(boxes_ij):
+        x_a, y_a = display.map_point(float(i0), float(j0), size_ji)
+        x_b, y_b = display.map_point(float(i1), float(j1), size_ji)
+        out[row] = (min(x_a, x_b), min(y_a, y_b), max(x_a, x_b), max(y_a, y_b))
+    return out
