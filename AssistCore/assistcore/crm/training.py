@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .data import SliceSample
-from .detector import CLASS_NAMES, DEFAULT_BACKBONE, detect_pictures, network_config
+from .detector import DEFAULT_BACKBONE, detect_pictures, network_config
 
 
 @dataclass
@@ -202,8 +202,55 @@ def evaluate_detector(network, cases: Sequence[EvaluationCase], threshold: float
     }  # fmt: skip
 
 
-def class_names() -> tuple[str, ...]:
-    return CLASS_NAMES
+def voc_evaluation_cases(folder) -> list[EvaluationCase]:
+    """A LabelImg folder as evaluation cases: pictures grouped by patient (file name up to its last ``_``)."""
+    from pathlib import Path
+
+    from .data import read_voc_folder
+
+    by_patient: dict[str, EvaluationCase] = {}
+    for sample in read_voc_folder(folder):
+        stem = Path(sample.source).stem
+        patient = stem.rsplit("_", 1)[0] if "_" in stem else stem
+        case = by_patient.setdefault(patient, EvaluationCase(patient, [], []))
+        case.pictures.append(sample.picture)
+        case.truth_boxes.append(sample.boxes_xy)
+    return list(by_patient.values())
+
+
+def _phantom_slices(seed: int):
+    """One pelvis phantom as (case id, samples of its evaluated slices in screen orientation)."""
+    from ..phantoms.pelvis import generate_pelvis_phantom
+    from .data import volume_slice_samples
+
+    phantom = generate_pelvis_phantom(seed)
+    boxes: dict[int, list] = {}
+    for box in phantom.boxes:
+        k, i0, j0, i1, j1 = box.voxel_corners(phantom.t2)
+        boxes.setdefault(int(k), []).append([i0, j0, i1, j1])
+    first, last = phantom.evaluated_slices
+    slices = range(first, last + 1)
+    arrays = {k: np.array(v, float) for k, v in boxes.items()}
+    return f"phantom{seed}", volume_slice_samples(phantom.t2, arrays, slices, case_id=f"phantom{seed}")
+
+
+def phantom_samples(n_cases: int, seed: int = 0) -> list[SliceSample]:
+    """Training pictures from ``n_cases`` phantoms (seeds ``seed`` .. ``seed + n_cases - 1``), evaluated slices."""
+    samples: list[SliceSample] = []
+    for index in range(n_cases):
+        samples += _phantom_slices(seed + index)[1]
+    return samples
+
+
+def phantom_evaluation_cases(n_cases: int, seed: int = 1000) -> list[EvaluationCase]:
+    """``n_cases`` fresh phantoms as evaluation cases (choose seeds the training did not use)."""
+    cases = []
+    for index in range(n_cases):
+        case_id, samples = _phantom_slices(seed + index)
+        cases.append(EvaluationCase(case_id, [s.picture for s in samples], [s.boxes_xy for s in samples]))
+    return cases
+
+
 
 
 def crm_model_card(

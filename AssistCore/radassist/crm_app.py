@@ -1,0 +1,62 @@
+"""The CRMAssist job behind `radassist crm` (and the demo): an axial T2 series in, a folder of results out."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from assistcore.atomic import atomic_directory
+from assistcore.image_io import read_image
+from assistcore.pipelines.crm import run, write_outputs
+
+
+def detect_case_to_folder(
+    t2_path: str | Path,
+    out: Path,
+    options: dict[str, Any],
+    case_id: str | None = None,
+    series_uid: str | None = None,
+    progress: Callable | None = None,
+    cancel_token=None,
+) -> dict:
+    """Read the series, detect, write boxes.json, slices.csv, report.json, overlays/ and scene.mrb atomically."""
+    import json
+
+    started = time.perf_counter()
+    image = read_image(t2_path, series_uid=series_uid, require_finite=True)
+    read_seconds = time.perf_counter() - started
+    result = run({"t2": image}, options, progress=progress, cancel_token=cancel_token)
+    case_id = case_id or _case_id(image, Path(t2_path))
+    with atomic_directory(out) as staging:
+        write_started = time.perf_counter()
+        scene_note = _write_scene(result, case_id, staging / "scene.mrb")
+        result.seconds_per_stage["read"] = round(read_seconds, 3)
+        result.seconds_per_stage["write_scene"] = round(time.perf_counter() - write_started, 3)
+        result.seconds_per_stage["total"] = round(time.perf_counter() - started, 3)
+        extra = {"files": [] if scene_note else ["scene.mrb"], "scene_note": scene_note}
+        files = write_outputs(result, staging, case_id, extra=extra)
+        report = json.loads(files["report"].read_text())
+    return report
+
+
+def _case_id(image, path: Path) -> str:
+    metadata = image.metadata
+    for value in (getattr(metadata, "patient_id", ""), path.stem.replace(".nii", "")):
+        if value:
+            return "".join(c if c.isalnum() or c in "-_." else "_" for c in str(value))
+    return "case"
+
+
+def _write_scene(result, case_id: str, path: Path) -> str:
+    try:
+        from AssistCoreLib.crm import addCrmResultToScene
+        from AssistCoreLib.headless import createHeadlessScene
+        from AssistCoreLib.scenes import saveSceneBundle
+    except ImportError as error:
+        return f"scene.mrb not written: slicer-core missing ({error})"
+    scene, _logics = createHeadlessScene()
+    addCrmResultToScene(scene, result, case_id)
+    saveSceneBundle(scene, path)
+    return ""
