@@ -51,7 +51,13 @@ class CRMAssistWidget(AssistantWidget, ScriptedLoadableModuleWidget, VTKObservat
     def setup(self) -> None:
         ScriptedLoadableModuleWidget.setup(self)
         self.logic = CRMAssistLogic()
+        self.resultNodes = None
         self.setupAssistantWidget()
+        self.ui.thresholdSlider.connect("valueChanged(double)", self.onThresholdChanged)
+        self.ui.acceptButton.connect("clicked(bool)", lambda: self.onReview("accept"))
+        self.ui.rejectButton.connect("clicked(bool)", lambda: self.onReview("reject"))
+        self.ui.exportButton.connect("clicked(bool)", self.onExportButton)
+        self.ui.slicesTableView.connect("selectionChanged()", self.onSliceSelected)
 
     def inputsReady(self) -> bool:
         parameters = self._parameterNode
@@ -65,7 +71,46 @@ class CRMAssistWidget(AssistantWidget, ScriptedLoadableModuleWidget, VTKObservat
 
     def onResult(self, result) -> None:
         with slicer.util.tryWithErrorDisplay(_("Could not add the result to the scene."), waitCursor=True):
-            self.logic.showResult(result)
+            self.resultNodes = self.logic.showResult(result, self._parameterNode.t2Volume)
+            self.ui.slicesTableView.setMRMLTableNode(self.resultNodes["table"])
+            self.onThresholdChanged(self.ui.thresholdSlider.value)
+            for widget in (self.ui.acceptButton, self.ui.rejectButton, self.ui.exportButton):
+                widget.enabled = True
+
+    def onThresholdChanged(self, value: float) -> None:
+        if not self.resultNodes:
+            return
+        verdict = self.logic.setThreshold(self.resultNodes, value)
+        self.ui.verdictLabel.text = (
+            _("CRM-positive risk on slices {slices} (maximum probability {maximum:.2f})").format(
+                slices=", ".join(str(k) for k in verdict["slices_involved"]), maximum=verdict["max_probability"]
+            )
+            if verdict["crm_positive_risk"]
+            else _("No box reaches {threshold:.2f} (maximum probability {maximum:.2f})").format(
+                threshold=value, maximum=verdict["max_probability"]
+            )
+        )
+
+    def selectedSlice(self):
+        rows = self.ui.slicesTableView.selectedMRMLTableRowIndices()
+        return int(rows[0]) if rows else None
+
+    def onSliceSelected(self) -> None:
+        row = self.selectedSlice()
+        if row is not None and self._parameterNode.t2Volume is not None:
+            self.logic.jumpToSlice(self._parameterNode.t2Volume, row)
+
+    def onReview(self, decision: str) -> None:
+        with slicer.util.tryWithErrorDisplay(_("Could not record the review."), waitCursor=True):
+            row = self.selectedSlice()
+            if row is None:
+                raise ValueError(_("Select a slice in the table first."))
+            self.logic.review(self.resultNodes, row, decision)
+
+    def onExportButton(self) -> None:
+        with slicer.util.tryWithErrorDisplay(_("Export failed."), waitCursor=True):
+            files = self.logic.export(self.resultNodes, self.ui.exportDirectoryButton.directory)
+            slicer.util.infoDisplay(_("Exported:") + "\n" + "\n".join(str(path) for path in files.values()))
 
 
 class CRMAssistLogic(ScriptedLoadableModuleLogic):
@@ -93,11 +138,35 @@ class CRMAssistLogic(ScriptedLoadableModuleLogic):
         """Like start() but wait for and return the pipeline's result (console, scripts; blocks the caller)."""
         return self.start(t2Volume, modelId, device, threshold, **options).result(timeout=None)
 
-    def showResult(self, result) -> None:
-        """Turn the pipeline's result into nodes (done by the assistant's own adapter in CRMAssistLib)."""
+    def showResult(self, result, volumeNode=None) -> dict:
+        """ROIs (one per box, coloured by probability) and the slice table; returns {"volume", "rois", "table"}."""
         from CRMAssistLib import showResult
 
-        showResult(slicer.mrmlScene, result)
+        return showResult(slicer.mrmlScene, result, volumeNode)
+
+    def setThreshold(self, nodes: dict, threshold: float) -> dict:
+        """Show boxes at or above ``threshold``, hide the rest; returns the verdict at that threshold."""
+        from AssistCoreLib.crm import setThreshold
+
+        return setThreshold(nodes["rois"], nodes["table"], threshold)
+
+    def review(self, nodes: dict, sliceIndex: int, decision: str) -> None:
+        """Record accept/reject for one slice in the table (saved with the scene and exported)."""
+        from AssistCoreLib.crm import setReview
+
+        setReview(nodes["table"], sliceIndex, decision)
+
+    def export(self, nodes: dict, folder: str) -> dict:
+        """Boxes (with reviews) as JSON and the slice table as CSV into ``folder``."""
+        from AssistCoreLib.crm import exportReview
+
+        return exportReview(nodes["rois"], nodes["table"], folder)
+
+    def jumpToSlice(self, volumeNode, sliceIndex: int) -> None:
+        """Centre the slice views on k-slice ``sliceIndex`` of the volume."""
+        from CRMAssistLib import sliceCenterRAS
+
+        slicer.modules.markups.logic().JumpSlicesToLocation(*sliceCenterRAS(volumeNode, sliceIndex), True)
 
 
 class CRMAssistTest(ScriptedLoadableModuleTest):
@@ -108,6 +177,7 @@ class CRMAssistTest(ScriptedLoadableModuleTest):
         self.setUp()
         self.test_running_without_input_is_refused_with_a_clear_error()
         self.test_input_volume_converts_to_an_image_with_its_geometry()
+        self.test_bundled_model_marks_a_phantom_and_the_threshold_hides_boxes()
 
     def test_running_without_input_is_refused_with_a_clear_error(self):
         from AssistCoreLib.selfTests import checkRunWithoutInputIsRefused
@@ -118,3 +188,17 @@ class CRMAssistTest(ScriptedLoadableModuleTest):
         from AssistCoreLib.selfTests import checkVolumeConvertsWithItsGeometry
 
         checkVolumeConvertsWithItsGeometry(self, slicer.mrmlScene)
+
+    def test_bundled_model_marks_a_phantom_and_the_threshold_hides_boxes(self):
+        from assistcore.phantoms.pelvis import generate_pelvis_phantom
+        from AssistCoreLib.volumes import imageToVolumeNode
+
+        phantom = generate_pelvis_phantom(3, crm_positive=True)
+        volume = imageToVolumeNode(slicer.mrmlScene, phantom.t2, "phantom_T2")
+        logic = CRMAssistLogic()
+        handle = logic.start(volume, threshold=0.5)
+        self.assertTrue(handle.wait(300))
+        nodes = logic.showResult(handle.result(), volume)
+        self.assertEqual(nodes["table"].GetNumberOfRows(), phantom.t2.shape_kji[0])
+        hidden = logic.setThreshold(nodes, 1.01)
+        self.assertFalse(hidden["crm_positive_risk"])
