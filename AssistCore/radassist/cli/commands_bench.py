@@ -19,6 +19,10 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     )
     brain_parser.add_argument("--data", default=None, help="sample data folder")
     brain_parser.set_defaults(handler=run_bench_brain)
+    crm_parser = targets.add_parser("crm", parents=[common], help="CRMAssist on the real 19-slice ProstateX series")
+    crm_parser.add_argument("--data", default=None, help="sample data folder")
+    crm_parser.add_argument("--model", default=None, help="model id (default: the crm model of highest precedence)")
+    crm_parser.set_defaults(handler=run_bench_crm)
 
 
 def measure_import_seconds(module: str = "assistcore", repeats: int = 3) -> float:
@@ -66,5 +70,27 @@ def run_bench_brain(args: argparse.Namespace) -> int:
         lines.append(
             name + ": " + ", ".join(f"{key} {value:.2f}" for key, value in numbers.items() if isinstance(value, float))
         )
+    emit(args, results, "\n".join(lines))
+    return 0
+
+
+def run_bench_crm(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from assistcore.paths import require_sample_data_dir
+
+    from ..bench_crm import run_crm_benchmark
+    from .main import emit
+
+    data_dir = Path(args.data) if args.data else require_sample_data_dir()
+    results = run_crm_benchmark(data_dir, args.model)
+    lines = [
+        f"model {results['model']}: {results['slices']} slices of {'x'.join(map(str, results['slice_size']))}",
+        f"detector per slice (warm): {results['detector_s_per_slice']:.3f} s",
+        f"series folder -> report, first case in a fresh process: {results['first_case_s']:.2f} s "
+        f"({', '.join(f'{k} {v:.2f}' for k, v in results['first_case_stages_s'].items())})",
+        f"second case, same process: {results['second_case_s']:.2f} s",
+        f"peak memory: {results['peak_mb']:.0f} MB",
+    ]
     emit(args, results, "\n".join(lines))
     return 0
