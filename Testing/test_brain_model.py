@@ -189,3 +189,22 @@ def test_a_fresh_process_runs_the_exported_program_without_importing_monai(expor
     completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.split("\n")[-2] == "(1, 4, 16, 16, 16) False"
+
+
+@pytest.mark.models
+@pytest.mark.slow
+@pytest.mark.cli
+def test_models_export_adds_a_verified_program_to_a_state_dict_model(tmp_path, monkeypatch):
+    from model_fixtures import make_random_brain_model
+
+    from assistcore.models.card import load_model_card
+    from assistcore.models.weights import verify_exported_program
+    from radassist.cli.main import main
+
+    make_random_brain_model(tmp_path / "brain-random")
+    monkeypatch.setenv("RADASSIST_MODELS_PATH", str(tmp_path))
+    assert main(["models", "export", "brain-random"]) == 0
+    card = load_model_card(tmp_path / "brain-random")
+    assert card.data["exported_program"]["file"] == "model.pt2"
+    assert verify_exported_program(card) == (tmp_path / "brain-random" / "model.pt2").resolve()
+    assert main(["models", "verify", "brain-random"]) == 0

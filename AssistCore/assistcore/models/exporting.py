@@ -73,3 +73,37 @@ def load_exported_program(path: Path, device: str) -> Any | None:
     except Exception as error:  # version skew shows as many error types; the weights still work
         log.info("exported program %s not usable with torch %s (%s); using the weights", path, torch.__version__, error)
         return None
+
+
+def _size_multiple(card) -> int:
+    """The spatial multiple the card's preprocessing guarantees (its crop step), else 16 (4 halvings)."""
+    for step in card.preprocessing:
+        if "multiple_of" in step:
+            return int(step["multiple_of"])
+    return 16
+
+
+def add_exported_program(card) -> dict:
+    """Export a card's state-dict network to ``model.pt2`` beside its weights and record it in the card.
+
+    The card is rewritten atomically with the new ``exported_program`` entry; the weights are untouched
+    (and verified first). For 3D networks taking (1, channels, k, j, i).
+    """
+    import json
+
+    from ..atomic import write_text_atomic
+    from ..errors import ModelError
+    from .loader import network_from_weights
+
+    if card.weights_format != "state_dict" or card.network.get("spatial_dims", 3) != 3:
+        raise ModelError(
+            f"Model {card.id} is not a 3D network with state-dict weights; nothing to export.",
+            "Export works for 3D segmentation networks described by the card's network section.",
+        )
+    network = network_from_weights(card, "cpu")  # the weights, even if an older program exists
+    in_channels = int(card.network.get("in_channels", len(card.input_channels)))
+    entry = export_program(network, in_channels, card.folder / "model.pt2", _size_multiple(card))
+    data = dict(card.data)
+    data["exported_program"] = entry
+    write_text_atomic(card.card_path, json.dumps(data, indent=2) + "\n")
+    return entry

@@ -125,7 +125,7 @@ def load_state_dict_file(path, device: str = "cpu") -> dict:
     return _unwrap_state_dict(state, path)
 
 
-def _network_from_weights(card, device: str) -> Any:
+def network_from_weights(card, device: str) -> Any:
     """Verified weights (state dict into the card's network config, or TorchScript) on ``device``, eval mode."""
     path = verify_weights(card)
     if card.weights_format == "torchscript":
@@ -174,7 +174,7 @@ def load_network(card, device: str = "cpu", cache: bool = True) -> Any:
         # the same network and weights without importing MONAI (seconds of a fresh process)
         network = load_exported_program(verify_exported_program(card), str(device))
     if network is None:
-        network = _network_from_weights(card, device)
+        network = network_from_weights(card, device)
     if cache:
         with _cache_lock:
             network = _cache.setdefault(key, network)  # two threads loading at once share the first

@@ -1,4 +1,4 @@
-"""`radassist models list | verify | import`: the model registry from the command line."""
+"""`radassist models list | verify | import | export`: the model registry from the command line."""
 
 from __future__ import annotations
 
@@ -21,6 +21,11 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     import_parser.add_argument("path", help="folder or .zip holding model_card.json, or a MONAI bundle")
     import_parser.add_argument("--overwrite", action="store_true", help="replace a model with the same id")
     import_parser.set_defaults(handler=run_import)
+    export_parser = actions.add_parser(
+        "export", parents=[common], help="add a torch.export program (model.pt2) for fast CPU start-up"
+    )
+    export_parser.add_argument("model_id", help="a 3D segmentation model with state-dict weights")
+    export_parser.set_defaults(handler=run_export)
 
 
 def _entry_record(entry) -> dict:
@@ -85,4 +90,16 @@ def run_import(args: argparse.Namespace) -> int:
     entry = ModelRegistry().import_model(args.path, overwrite=args.overwrite)
     record = _entry_record(entry)
     emit(args, record, f"imported {record['id']} into {record['folder']}")
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from assistcore.models.exporting import add_exported_program
+    from assistcore.models.registry import ModelRegistry
+
+    from .main import emit
+
+    entry = ModelRegistry().get(args.model_id)
+    program = add_exported_program(entry.card)
+    emit(args, program, f"exported {entry.card.id} to {entry.folder / program['file']} ({program['size_bytes']} bytes)")
     return 0
