@@ -146,7 +146,7 @@ def make_random_crm_model(folder: Path, model_id: str = "crm-random") -> Path:
     """The CRM detector (MobileNetV3-FPN Faster R-CNN) with random weights and a complete card."""
     import torch
 
-    from assistcore.crm.detector import network_config
+    from assistcore.crm.detector import DEFAULT_BACKBONE, network_config
     from assistcore.crm.training import CrmTrainingResult, crm_model_card
     from assistcore.models.loader import build_network
 
@@ -155,6 +155,6 @@ def make_random_crm_model(folder: Path, model_id: str = "crm-random") -> Path:
     config = network_config()
     torch.save(build_network(config).state_dict(), folder / "model.pt")
     result = CrmTrainingResult(folder / "model.pt", 0, 0.0, float("nan"), config)
-    card = crm_model_card(result, "pytest fixture (random weights)", model_id, 0, "mobilenet_v3_fpn", "none", True)
+    card = crm_model_card(result, "pytest fixture (random weights)", model_id, 0, DEFAULT_BACKBONE, "none", True)
     (folder / "model_card.json").write_text(json.dumps(card, indent=2))
     return folder

@@ -37,7 +37,13 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     train = actions.add_parser("train", parents=[common], help="train the detector (on phantoms by default)")
     train.add_argument("--out", required=True, help="model folder to write (model.pt + model_card.json)")
     train.add_argument("--model-id", default="crm-demo")
-    train.add_argument("--backbone", choices=["mobilenet_v3_fpn", "resnet50_fpn", "vgg16"], default="mobilenet_v3_fpn")
+    train.add_argument(
+        "--backbone",
+        choices=["mobilenet_v3_lite", "mobilenet_v3_fpn", "resnet50_fpn", "vgg16"],
+        default="mobilenet_v3_lite",
+        help="mobilenet_v3_lite (CPU default, 21 MB), torchvision's mobilenet_v3_fpn or resnet50_fpn, or vgg16 "
+        "as in the source study",
+    )
     train.add_argument("--phantoms", type=int, default=48, help="phantom cases (used when no --voc/--coco)")
     train.add_argument("--voc", action="append", default=[], help="LabelImg folder (pictures + VOC XML); repeatable")
     train.add_argument("--coco", action="append", default=[], help="COCO JSON file (pictures beside it); repeatable")
