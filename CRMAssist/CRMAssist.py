@@ -190,10 +190,10 @@ class CRMAssistTest(ScriptedLoadableModuleTest):
         checkVolumeConvertsWithItsGeometry(self, slicer.mrmlScene)
 
     def test_bundled_model_marks_a_phantom_and_the_threshold_hides_boxes(self):
-        from assistcore.phantoms.pelvis import generate_pelvis_phantom
+        from assistcore.phantoms.rectum import generate_rectal_phantom
         from AssistCoreLib.volumes import imageToVolumeNode
 
-        phantom = generate_pelvis_phantom(3, crm_positive=True)
+        phantom = generate_rectal_phantom(3, crm_positive=True)
         volume = imageToVolumeNode(slicer.mrmlScene, phantom.t2, "phantom_T2")
         logic = CRMAssistLogic()
         handle = logic.start(volume, threshold=0.5)

@@ -142,12 +142,12 @@ def demo_crm(context: DemoContext) -> None:
     reported as found.
     """
     from assistcore.image_io import write_image
-    from assistcore.phantoms.pelvis import generate_pelvis_phantom
+    from assistcore.phantoms.rectum import generate_rectal_phantom
 
     from .bench_crm import prostatex_series
     from .crm_app import detect_case_to_folder
 
-    phantom = generate_pelvis_phantom(2024, crm_positive=True)
+    phantom = generate_rectal_phantom(2024, crm_positive=True)
     phantom_path = write_image(phantom.t2, context.output_dir / "crm" / "phantom_inputs" / "PHANTOM2024_t2.nii.gz")
     cases = {"PHANTOM2024": phantom_path, "ProstateX-0000": prostatex_series(context.data_dir)}
     section = {}

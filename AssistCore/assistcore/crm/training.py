@@ -220,10 +220,10 @@ def voc_evaluation_cases(folder) -> list[EvaluationCase]:
 
 def _phantom_slices(seed: int):
     """One pelvis phantom as (case id, samples of its evaluated slices in screen orientation)."""
-    from ..phantoms.pelvis import generate_pelvis_phantom
+    from ..phantoms.rectum import generate_rectal_phantom
     from .data import volume_slice_samples
 
-    phantom = generate_pelvis_phantom(seed)
+    phantom = generate_rectal_phantom(seed)
     boxes: dict[int, list] = {}
     for box in phantom.boxes:
         k, i0, j0, i1, j1 = box.voxel_corners(phantom.t2)
