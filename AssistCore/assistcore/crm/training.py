@@ -219,7 +219,7 @@ def voc_evaluation_cases(folder) -> list[EvaluationCase]:
 
 
 def _phantom_slices(seed: int):
-    """One pelvis phantom as (case id, samples of its evaluated slices in screen orientation)."""
+    """One rectal phantom as (case id, samples of its evaluated slices in screen orientation)."""
     from ..phantoms.rectum import generate_rectal_phantom
     from .data import volume_slice_samples
 

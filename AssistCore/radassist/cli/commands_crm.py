@@ -113,7 +113,7 @@ def _training_samples(args: argparse.Namespace):
         sources = ", ".join([f"VOC {v}" for v in args.voc] + [f"COCO {c}" for c in args.coco])
         return samples, f"{len(samples)} annotated pictures ({sources})", False
     samples = phantom_samples(args.phantoms, seed=args.seed * 100000)
-    text = f"{args.phantoms} synthetic pelvic T2 phantoms ({len(samples)} slices; assistcore.phantoms.pelvis, seeded)"
+    text = f"{args.phantoms} synthetic pelvic T2 phantoms ({len(samples)} slices; assistcore.phantoms.rectum, seeded)"
     return samples, text, True
 
 
