@@ -282,3 +282,32 @@ def test_rois_follow_the_threshold_reviews_are_kept_in_the_scene_and_exported(cr
     assert [row["review"] for row in tableNodeToRecords(nodes["table"]) if row["slice_index"] == slice_index] == [
         "reject"
     ]
+
+
+@pytest.mark.cli
+@pytest.mark.models
+def test_export_training_then_evaluate_gives_the_study_table_from_a_labelled_volume(crm_models, tmp_path, capsys):
+    from assistcore.image_io import write_image
+    from assistcore.phantoms.rectum import TUMOUR, generate_rectal_phantom
+    from radassist.cli.main import main
+
+    phantom = generate_rectal_phantom(2, crm_positive=True, matrix=192, n_slices=14)
+    t2 = write_image(phantom.t2, tmp_path / "R1_t2.nii.gz")
+    tumour = phantom.labels.with_array((phantom.labels.array_kji == TUMOUR).astype(np.uint8))
+    labels = write_image(tumour, tmp_path / "R1_tumour.nii.gz")
+    voc = tmp_path / "voc"
+    assert main(["crm", "export-training", "--t2", str(t2), "--labels", str(labels), "--case-id", "R1",
+                 "--out", str(voc)]) == 0  # fmt: skip
+    assert len(list(voc.glob("R1_*.png"))) == 14 == len(list(voc.glob("R1_*.xml")))
+    tumour_slices = int((phantom.labels.array_kji == TUMOUR).any(axis=(1, 2)).sum())
+    assert 0 < tumour_slices < 14  # both classes, so the AUC and its ROC curve exist
+    assert sum("<object>" in path.read_text() for path in voc.glob("*.xml")) == tumour_slices
+    capsys.readouterr()
+    out = tmp_path / "evaluation"
+    assert main(["crm", "evaluate", "--voc", str(voc), "--model", "crm-random", "--device", "cpu",
+                 "--out", str(out), "--json"]) == 0  # fmt: skip
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["images"] == 14 and metrics["patients"] == 1
+    assert metrics["per_image"]["tp"] + metrics["per_image"]["fn"] == tumour_slices
+    assert (out / "metrics.csv").read_text().splitlines()[0].startswith("level,n,accuracy,sensitivity")
+    assert metrics["per_image"]["auc"] is not None and (out / "roc.png").stat().st_size > 1000
