@@ -12,6 +12,8 @@ from assistcore.brain.inputs import load_case
 from assistcore.brain.model import REQUIRED
 from assistcore.pipelines.brain_tumor import export_labels, run, write_overlays, write_report
 
+from .scene_writer import SceneWriter
+
 
 def label_case_to_folder(
     paths: dict[str, Any],
@@ -23,16 +25,22 @@ def label_case_to_folder(
     progress: Callable | None = None,
     cancel_token=None,
 ) -> dict:
-    """Read, register onto the reference grid, label, export (NIfTI + sidecar), report, overlays, scene.mrb."""
+    """Read, register onto the reference grid, label, export (NIfTI + sidecar), report, overlays, scene.mrb.
+
+    The scene bundle is built by a :class:`~radassist.scene_writer.SceneWriter` started first, so that
+    slicer-core's import overlaps with the work in a fresh process.
+    """
     started = time.perf_counter()
-    case = load_case(paths, required_roles=REQUIRED, case_id=case_id, register=register)
-    load_seconds = time.perf_counter() - started
-    result = run(case.images, options, progress=progress, cancel_token=cancel_token)
-    with atomic_directory(out) as staging:
+    with SceneWriter() as scene_writer, atomic_directory(out) as staging:
+        case = load_case(paths, required_roles=REQUIRED, case_id=case_id, register=register)
+        load_seconds = time.perf_counter() - started
+        result = run(case.images, options, progress=progress, cancel_token=cancel_token)
         write_started = time.perf_counter()
         files = export_labels(result, staging, case.case_id, convention)
         overlays = write_overlays(result, case.images, staging, case.case_id)
-        scene_note = _write_scene(result, case, staging / "scene.mrb")
+        scene_note = scene_writer.write(
+            "radassist.brain_app:build_scene", staging / "scene.mrb", result, case.images, case.case_id
+        )
         timings = {"read_and_register": round(load_seconds, 3), "write": round(time.perf_counter() - write_started, 3)}
         timings["total"] = round(time.perf_counter() - started, 3)
         written = sorted(
@@ -53,14 +61,8 @@ def label_case_to_folder(
     return report
 
 
-def _write_scene(result, case, path: Path) -> str:
-    try:
-        from AssistCoreLib.brainTumor import addBrainResultToScene
-        from AssistCoreLib.headless import createHeadlessScene
-        from AssistCoreLib.scenes import saveSceneBundle
-    except ImportError as error:
-        return f"scene.mrb not written: slicer-core missing ({error})"
-    scene, logics = createHeadlessScene()
-    addBrainResultToScene(scene, logics, result, case.images, case.case_id)
-    saveSceneBundle(scene, path)
-    return ""
+def build_scene(scene, logics, result, images: dict, case_id: str) -> None:
+    """The brain case's scene: the sequences as volumes and the coded tumour segmentation (SceneWriter builder)."""
+    from AssistCoreLib.brainTumor import addBrainResultToScene
+
+    addBrainResultToScene(scene, logics, result, images, case_id)

@@ -11,6 +11,8 @@ from assistcore.atomic import atomic_directory
 from assistcore.image_io import read_image
 from assistcore.pipelines.crm import run, write_outputs
 
+from .scene_writer import SceneWriter
+
 
 def detect_case_to_folder(
     t2_path: str | Path,
@@ -25,13 +27,13 @@ def detect_case_to_folder(
     import json
 
     started = time.perf_counter()
-    image = read_image(t2_path, series_uid=series_uid, require_finite=True)
-    read_seconds = time.perf_counter() - started
-    result = run({"t2": image}, options, progress=progress, cancel_token=cancel_token)
-    case_id = case_id or _case_id(image, Path(t2_path))
-    with atomic_directory(out) as staging:
+    with SceneWriter() as scene_writer, atomic_directory(out) as staging:
+        image = read_image(t2_path, series_uid=series_uid, require_finite=True)
+        read_seconds = time.perf_counter() - started
+        result = run({"t2": image}, options, progress=progress, cancel_token=cancel_token)
+        case_id = case_id or _case_id(image, Path(t2_path))
         write_started = time.perf_counter()
-        scene_note = _write_scene(result, case_id, staging / "scene.mrb")
+        scene_note = scene_writer.write("radassist.crm_app:build_scene", staging / "scene.mrb", result, case_id)
         result.seconds_per_stage["read"] = round(read_seconds, 3)
         result.seconds_per_stage["write_scene"] = round(time.perf_counter() - write_started, 3)
         result.seconds_per_stage["total"] = round(time.perf_counter() - started, 3)
@@ -49,14 +51,8 @@ def _case_id(image, path: Path) -> str:
     return "case"
 
 
-def _write_scene(result, case_id: str, path: Path) -> str:
-    try:
-        from AssistCoreLib.crm import addCrmResultToScene
-        from AssistCoreLib.headless import createHeadlessScene
-        from AssistCoreLib.scenes import saveSceneBundle
-    except ImportError as error:
-        return f"scene.mrb not written: slicer-core missing ({error})"
-    scene, _logics = createHeadlessScene()
+def build_scene(scene, logics, result, case_id: str) -> None:
+    """The CRM case's scene: T2 volume, ROIs coloured by probability, slice table (SceneWriter builder)."""
+    from AssistCoreLib.crm import addCrmResultToScene
+
     addCrmResultToScene(scene, result, case_id)
-    saveSceneBundle(scene, path)
-    return ""
