@@ -90,7 +90,7 @@ def run_bench_crm(args: argparse.Namespace) -> int:
         f"series folder -> report, first case in a fresh process: {results['first_case_s']:.2f} s "
         f"({', '.join(f'{k} {v:.2f}' for k, v in results['first_case_stages_s'].items())})",
         f"second case, same process: {results['second_case_s']:.2f} s",
-        f"peak memory: {results['peak_mb']:.0f} MB",
+        f"peak memory: {results['peak_mb']:.0f} MB (scene writer helper: {results['scene_helper_peak_mb']:.0f} MB)",
     ]
     emit(args, results, "\n".join(lines))
     return 0
