@@ -63,7 +63,11 @@ def network_config(backbone: str = DEFAULT_BACKBONE, image_size: int = 384) -> d
 
 
 def fasterrcnn_mobilenet_v3_lite(
-    num_classes: int = 2, fpn_channels: int = 128, representation_size: int = 256, **kwargs: Any
+    num_classes: int = 2,
+    fpn_channels: int = 128,
+    representation_size: int = 256,
+    norm_groups: int = 8,
+    **kwargs: Any,
 ):
     """Faster R-CNN on MobileNetV3-Large with a slim FPN and box head: the CPU default (~5.6 M parameters).
 
@@ -71,8 +75,14 @@ def fasterrcnn_mobilenet_v3_lite(
     (19 M parameters, 76 MB); CRM boxes are one class on grey pictures, and this slimmer head keeps the
     weights under 25 MB and the CPU time per slice low. Feature levels at strides 16 and 32 plus a pooled
     level, anchors of 16-256 pixels (a few mm to a few cm at 0.5 mm pixels), 3 aspect ratios.
-    Random initial weights (nothing is downloaded).
+    Random initial weights (nothing is downloaded), so the backbone uses group normalisation
+    (``norm_groups`` groups) instead of batch normalisation: trained from scratch on small batches of crops,
+    batch statistics differ from whole slices at inference and batch norm's running averages then silence
+    the detector; group norm behaves the same in training and inference.
     """
+    import functools
+
+    import torch
     import torchvision
     from torchvision.models.detection import FasterRCNN
     from torchvision.models.detection.anchor_utils import AnchorGenerator
@@ -80,7 +90,8 @@ def fasterrcnn_mobilenet_v3_lite(
     from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
     from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
-    features = torchvision.models.mobilenet_v3_large(weights=None).features
+    norm = functools.partial(torch.nn.GroupNorm, norm_groups)
+    features = torchvision.models.mobilenet_v3_large(weights=None, norm_layer=norm).features
     # the blocks where the spatial size halves (as torchvision's _mobilenet_extractor picks them); torchvision
     # returns the last two, both at stride 32 (a 12 x 12 grid on a 384 slice); here stride 16 and 32
     stages = [0] + [i for i, block in enumerate(features) if getattr(block, "_is_cn", False)] + [len(features) - 1]
