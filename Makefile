@@ -33,6 +33,8 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/radassist bench io
+	$(BIN)/radassist bench brain
+	$(BIN)/radassist bench crm
 
 clean:
 	rm -rf $(DEMO_OUT) build *.egg-info AssistCore/*.egg-info
