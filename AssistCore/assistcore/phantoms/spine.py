@@ -551,7 +551,7 @@ def _paint_world(plan: dict[str, Any], world: _World) -> None:
     surfaces = {}
     for name, disc in discs.items():
         half_h = disc["focal_radius_h"]
-        sbox = world.box(disc["center"] - half_h - 0.5, disc["center"] + half_h + 0.5, 0.0, 0.0,
+        sbox = world.box(disc["center"] - half_h - 0.5, disc["center"] + half_h + 0.5, -1.0, 1.0,
                          -disc["width"] / 2, disc["width"] / 2)  # fmt: skip
         if not sbox:
             continue
