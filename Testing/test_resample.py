@@ -96,7 +96,9 @@ def test_rigid_registration_recovers_a_known_rotation_and_shift():
     assert abs(found.rotation_degrees - 5.0) < 1.0
     assert found.improved and found.metric_value < found.metric_initial
     again = register_rigid(moving, fixed)
-    np.testing.assert_allclose(again.parameters, found.parameters, atol=1e-3)  # repeatable (seeded sampling)
+    # repeatable (seeded sampling); ITK's threads may sum in another order under load, so compare where the
+    # two transforms put points, to a tenth of a millimetre
+    assert _max_point_error_mm(again, found.transform()) < 0.1
     rebuilt = found.transform()
     assert isinstance(rebuilt, sitk.Euler3DTransform)
     np.testing.assert_allclose(rebuilt.GetParameters(), found.parameters, atol=1e-12)
