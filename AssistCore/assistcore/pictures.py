@@ -147,6 +147,23 @@ def render_slice(
     return picture
 
 
+def tile_grid(rows: Sequence[Sequence]):
+    """One RGB PIL picture of ``rows`` of PIL pictures, left to right and top to bottom (montages, strips)."""
+    from PIL import Image as PILImage
+
+    width = max(sum(tile.width for tile in row) for row in rows)
+    height = sum(max(tile.height for tile in row) for row in rows)
+    canvas = PILImage.new("RGB", (width, height))
+    y = 0
+    for row in rows:
+        x = 0
+        for tile in row:
+            canvas.paste(tile, (x, y))
+            x += tile.width
+        y += max(tile.height for tile in row)
+    return canvas
+
+
 def _window_with_volume(image: Image, plane: np.ndarray) -> np.ndarray:
     """Window a plane with the volume's percentiles so all slices of a case share one window."""
     finite = image.array_kji[np.isfinite(image.array_kji)]

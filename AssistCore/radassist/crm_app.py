@@ -24,8 +24,6 @@ def detect_case_to_folder(
     cancel_token=None,
 ) -> dict:
     """Read the series, detect, write boxes.json, slices.csv, report.json, overlays/ and scene.mrb atomically."""
-    import json
-
     started = time.perf_counter()
     with SceneWriter() as scene_writer, atomic_directory(out) as staging:
         image = read_image(t2_path, series_uid=series_uid, require_finite=True)
@@ -38,8 +36,7 @@ def detect_case_to_folder(
         result.seconds_per_stage["write_scene"] = round(time.perf_counter() - write_started, 3)
         result.seconds_per_stage["total"] = round(time.perf_counter() - started, 3)
         extra = {"files": [] if scene_note else ["scene.mrb"], "scene_note": scene_note}
-        files = write_outputs(result, staging, case_id, extra=extra)
-        report = json.loads(files["report"].read_text())
+        _files, report = write_outputs(result, staging, case_id, extra=extra)
     return report
 
 

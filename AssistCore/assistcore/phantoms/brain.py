@@ -929,10 +929,9 @@ def render_phantom_montage(
 ) -> Path:
     """A PNG with one row per phantom: T1, T1c, T2, FLAIR and FLAIR with the labels, on the axial slice
     holding the most tumour (the middle slice when there is none). Written atomically."""
-    from PIL import Image as PILImage
     from PIL import ImageDraw
 
-    from ..pictures import render_slice, save_png
+    from ..pictures import render_slice, save_png, tile_grid
 
     rows = []
     for phantom in phantoms:
@@ -949,14 +948,4 @@ def render_phantom_montage(
         for role, tile in zip((*ROLES, "labels"), tiles):
             ImageDraw.Draw(tile).text((3, tile.height - 14), role, fill=(0, 255, 0))
         rows.append(tiles)
-    width = max(sum(tile.width for tile in row) for row in rows)
-    height = sum(max(tile.height for tile in row) for row in rows)
-    canvas = PILImage.new("RGB", (width, height))
-    y = 0
-    for row in rows:
-        x = 0
-        for tile in row:
-            canvas.paste(tile, (x, y))
-            x += tile.width
-        y += max(tile.height for tile in row)
-    return save_png(canvas, path)
+    return save_png(tile_grid(rows), path)

@@ -115,7 +115,7 @@ def _radial_profile(rng: np.random.Generator, amplitude: float, harmonics: int =
     return profile
 
 
-def _slice_labels(x, y, z, plan, rng) -> tuple[np.ndarray, np.ndarray]:
+def _slice_labels(x, y, z, plan) -> tuple[np.ndarray, np.ndarray]:
     """The label map of one axial slice at height ``z`` mm (0 = anorectal junction), points (x, y) mm, and the
     fascia line as drawn before a tumour breaching it replaced part of it (for the truth)."""
     labels = np.full(x.shape, AIR, dtype=np.uint8)
@@ -340,7 +340,7 @@ def generate_rectal_phantom(
     offset = rng.uniform(-15, 15, 2)
     coordinates = (np.arange(matrix) - (matrix - 1) / 2) * pixel_mm
     y, x = np.meshgrid(coordinates + offset[1], coordinates + offset[0], indexing="ij")
-    drawn = [_slice_labels(x, y, (k + 0.5) * thickness_mm, plan, rng) for k in range(n_slices)]
+    drawn = [_slice_labels(x, y, (k + 0.5) * thickness_mm, plan) for k in range(n_slices)]
     labels = np.stack([slice_labels for slice_labels, _line in drawn])
     # geometry: axial, tilted a few degrees about left-right and in plane
     tilt, turn = np.deg2rad(rng.uniform(-12, 12)), np.deg2rad(rng.uniform(-8, 8))

@@ -1115,10 +1115,9 @@ def render_spine_phantom_montage(
     """A PNG with one row per phantom: mid-sagittal T2, T1, T2 with labels, then each axial block's middle
     slice with labels (captions name the seed, the first visible vertebra and the block's disc). Written
     atomically."""
-    from PIL import Image as PILImage
     from PIL import ImageDraw
 
-    from ..pictures import render_slice, save_png
+    from ..pictures import render_slice, save_png, tile_grid
 
     rows = []
     for phantom in phantoms:
@@ -1141,14 +1140,4 @@ def render_spine_phantom_montage(
             ImageDraw.Draw(tile).text((3, 3), caption, fill=(0, 255, 0))
             tiles.append(tile)
         rows.append(tiles)
-    width = max(sum(tile.width for tile in row) for row in rows)
-    height = sum(max(tile.height for tile in row) for row in rows)
-    canvas = PILImage.new("RGB", (width, height))
-    y = 0
-    for row in rows:
-        x = 0
-        for tile in row:
-            canvas.paste(tile, (x, y))
-            x += tile.width
-        y += max(tile.height for tile in row)
-    return save_png(canvas, path)
+    return save_png(tile_grid(rows), path)

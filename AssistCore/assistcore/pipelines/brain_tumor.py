@@ -259,7 +259,7 @@ def write_overlays(result: BrainResult, images: dict[str, Image], folder: Path, 
     """PNG per lesion: its largest axial cross-section on each sequence, labels blended on FLAIR."""
     from ..brain.qa import axial_array_axis
     from ..labels import load_label_table
-    from ..pictures import render_slice, save_png
+    from ..pictures import render_slice, save_png, tile_grid
 
     colors = {label.value: label.color_rgb_uint8 for label in load_label_table("brain_tumor_labels")}
     axis = axial_array_axis(result.reference)
@@ -270,18 +270,11 @@ def write_overlays(result: BrainResult, images: dict[str, Image], folder: Path, 
         slices = [int(np.argmax(areas))] if areas.any() else [result.reference.shape_kji[0] // 2]
     paths = []
     for k in slices:
-        from PIL import Image as PILImage
-
         tiles = [render_slice(images[role], k) for role in ("t1", "t1c", "t2", "flair") if role in images]
         tiles.append(
             render_slice(
                 result.reference, k, label_plane_ji=result.labels_kji[k], label_colors_rgb=colors, label_opacity=0.5
             )
         )
-        strip = PILImage.new("RGB", (sum(t.width for t in tiles), max(t.height for t in tiles)))
-        x = 0
-        for tile in tiles:
-            strip.paste(tile, (x, 0))
-            x += tile.width
-        paths.append(save_png(strip, folder / "overlays" / f"{case_id}_slice{k:03d}.png"))
+        paths.append(save_png(tile_grid([tiles]), folder / "overlays" / f"{case_id}_slice{k:03d}.png"))
     return paths

@@ -283,8 +283,11 @@ def write_overlays(result: CrmResult, folder: Path, case_id: str) -> list[Path]:
 
 def write_outputs(
     result: CrmResult, folder: Path, case_id: str, extra: dict | None = None, reviews: dict[int, str] | None = None
-) -> dict[str, Path]:
-    """``boxes.json``, ``slices.csv``, ``overlays/`` and ``report.json`` (verdict, model, timings) in ``folder``."""
+) -> tuple[dict[str, Path], dict]:
+    """``boxes.json``, ``slices.csv``, ``overlays/`` and ``report.json`` (verdict, model, timings) in ``folder``.
+
+    :returns: the files written and the report.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     files = {
         "boxes": write_text_atomic(folder / "boxes.json", json.dumps(boxes_document(result), indent=2)),
@@ -313,5 +316,6 @@ def write_outputs(
         + list((extra or {}).get("files", [])),
         **{key: value for key, value in (extra or {}).items() if key != "files"},
     }
-    files["report"] = write_text_atomic(folder / "report.json", json.dumps(report, indent=2, default=float))
-    return files
+    text = json.dumps(report, indent=2, default=float)
+    files["report"] = write_text_atomic(folder / "report.json", text)
+    return files, json.loads(text)  # the report exactly as written (numpy numbers become JSON numbers)
