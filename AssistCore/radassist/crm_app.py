@@ -9,7 +9,7 @@ from typing import Any
 
 from assistcore.atomic import atomic_directory
 from assistcore.image_io import read_image
-from assistcore.pipelines.crm import run, write_outputs
+from assistcore.pipelines.crm import run, write_report, write_result_files
 
 from .scene_writer import SceneWriter
 
@@ -31,12 +31,15 @@ def detect_case_to_folder(
         result = run({"t2": image}, options, progress=progress, cancel_token=cancel_token)
         case_id = case_id or _case_id(image, Path(t2_path))
         write_started = time.perf_counter()
-        scene_note = scene_writer.write("radassist.crm_app:build_scene", staging / "scene.mrb", result, case_id)
+        # the helper builds the scene while this process writes boxes, table and overlay pictures
+        scene_writer.submit("radassist.crm_app:build_scene", staging / "scene.mrb", result, case_id)
+        files = write_result_files(result, staging, case_id)
+        scene_note = scene_writer.finish()
         result.seconds_per_stage["read"] = round(read_seconds, 3)
-        result.seconds_per_stage["write_scene"] = round(time.perf_counter() - write_started, 3)
+        result.seconds_per_stage["write"] = round(time.perf_counter() - write_started, 3)
         result.seconds_per_stage["total"] = round(time.perf_counter() - started, 3)
         extra = {"files": [] if scene_note else ["scene.mrb"], "scene_note": scene_note}
-        _files, report = write_outputs(result, staging, case_id, extra=extra)
+        report = write_report(result, staging, case_id, files, extra=extra)
     return report
 
 

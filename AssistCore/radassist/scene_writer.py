@@ -11,6 +11,8 @@ already (the second case of a batch, the demo, Slicer itself) the scene is built
 from __future__ import annotations
 
 import importlib
+import contextlib
+import os
 import importlib.util
 import multiprocessing
 import sys
@@ -57,7 +59,14 @@ def build_and_save(builder: str, path: str | Path, arguments: tuple, prepared=No
 
 def _serve(connection) -> None:
     """The helper process: make the scene now (the slow imports, while the parent computes), then build and
-    save the one scene it is sent."""
+    save the one scene it is sent.
+
+    The helper runs at a lower priority: its imports fill the CPU the parent leaves idle (single-threaded
+    reading, Python between batches) instead of slowing the detector's or network's threads; by the time the
+    parent sends the scene it waits for the helper, so the priority no longer matters.
+    """
+    with contextlib.suppress(OSError, AttributeError):  # AttributeError: no os.nice on Windows
+        os.nice(10)
     prepared = _new_scene()
     job = connection.recv()
     if job is None:
@@ -77,6 +86,7 @@ class SceneWriter:
             use_helper = "slicer" not in sys.modules and importlib.util.find_spec("slicer") is not None
         self._process = None
         self._connection = None
+        self._job: tuple[str, str, tuple] | None = None
         if use_helper:
             context = multiprocessing.get_context("spawn")
             self._connection, child = context.Pipe()
@@ -89,10 +99,30 @@ class SceneWriter:
 
         :raises RadAssistError: building or saving the scene failed (the message says why).
         """
+        self.submit(builder, path, *arguments)
+        return self.finish()
+
+    def submit(self, builder: str, path: str | Path, *arguments: Any) -> None:
+        """Send the scene to the helper and return at once (the caller writes its other files meanwhile);
+        :meth:`finish` waits for it. Without a helper the scene is built in :meth:`finish`."""
+        self._job = (builder, str(path), arguments)
+        if self._process is not None:
+            try:
+                self._connection.send(self._job)
+            except (BrokenPipeError, ConnectionResetError, OSError):
+                pass  # finish() reports the stopped helper
+
+    def finish(self) -> str:
+        """Wait for the scene sent by :meth:`submit`; "" when written, else why not.
+
+        :raises RadAssistError: building or saving the scene failed (the message says why).
+        """
+        builder, path, arguments = self._job
         if self._process is None:
             return build_and_save(builder, path, arguments)
         try:
-            self._connection.send((builder, str(path), arguments))
+            if not self._process.is_alive() and not self._connection.poll(0):
+                raise EOFError("the helper process ended")
             if not self._connection.poll(TIMEOUT_S):
                 raise RadAssistError(f"Writing {path} took longer than {TIMEOUT_S:.0f} s; it was stopped.")
             status, message = self._connection.recv()

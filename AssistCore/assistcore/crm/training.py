@@ -30,6 +30,8 @@ class CrmTrainingResult:
     network: dict
     validation: dict = field(default_factory=dict)
     recipe: dict = field(default_factory=dict)
+    #: the card's ``exported_program`` entry (``model.ts``), or None when scripting failed
+    exported_program: dict | None = None
 
 
 def _crop(sample: SliceSample, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -142,7 +144,24 @@ def train_crm_detector(
         "pictures_with_boxes": len(positives),
     }
     seconds = time.perf_counter() - started
-    return CrmTrainingResult(weights_path, steps, seconds, float(np.mean(recent[-20:])), config, recipe=recipe)
+    return CrmTrainingResult(weights_path, steps, seconds, float(np.mean(recent[-20:])), config, recipe=recipe,
+                             exported_program=_script_for_cpu(network, output_dir / "model.ts"))  # fmt: skip
+
+
+def _script_for_cpu(network, path: Path) -> dict | None:
+    """The ``model.ts`` card entry (CPU inference without importing torchvision), or None if scripting fails.
+
+    Not fatal: the state-dict weights are the model; the card then has no program.
+    """
+    from ..models.exporting import export_detector_script
+
+    try:
+        return export_detector_script(network, path)
+    except Exception as error:  # scripting raises many types; training results must not be lost
+        import logging
+
+        logging.getLogger(__name__).warning("detector not scripted for CPU (%s); the weights still work", error)
+        return None
 
 
 # ----- evaluation -----------------------------------------------------------------------------------------
@@ -339,6 +358,7 @@ def crm_model_card(
             "format": "state_dict",
             "size_bytes": result.weights_path.stat().st_size,
         },
+        **({"exported_program": result.exported_program} if result.exported_program else {}),
         "training": {
             "command": command,
             "seed": seed,

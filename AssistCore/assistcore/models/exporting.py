@@ -1,8 +1,15 @@
-"""``torch.export`` programs of trained networks: CPU inference that needs torch but not MONAI.
+"""Exported programs of trained networks: CPU inference that needs torch but not MONAI or torchvision's Python.
 
-Importing MONAI costs about 5 s of a fresh process on a 2-core CPU, more than a fast-mode case takes to run.
-A ``.pt2`` program holds the same network graph and weights, loads with ``torch.export.load`` alone, and
-takes spatial sizes that are any multiple of the network's down-sampling factor (dynamic shapes).
+Importing MONAI costs about 5 s of a fresh process on a 2-core CPU, more than a fast-mode case takes to run;
+importing torchvision costs about 2.7 s (its RoI ops pull in ``torch._dynamo``).
+
+- 3D segmentation networks: a ``torch.export`` program (``model.pt2``) holds the same graph and weights, loads
+  with ``torch.export.load`` alone, and takes spatial sizes that are any multiple of the network's
+  down-sampling factor (dynamic shapes).
+- torchvision detectors (Faster R-CNN: data-dependent proposal counts, which ``torch.export`` cannot trace):
+  a TorchScript module (``model.ts``, torchvision's own supported scripting path) that needs only torchvision's
+  compiled operators (NMS, RoI align), loaded from its shared library without importing the package.
+
 The state-dict weights stay the reference: training, GPUs and other torch versions use them.
 """
 
@@ -58,17 +65,103 @@ def export_program(network: Any, in_channels: int, path: Path, size_multiple: in
     }
 
 
-def load_exported_program(path: Path, device: str) -> Any | None:
+def export_detector_script(network: Any, path: Path, check_size: tuple[int, int] = (320, 288),
+                            tolerance: float = 1e-3) -> dict:  # fmt: skip
+    """Script a torchvision detector to ``path`` (TorchScript) and return its card entry.
+
+    The scripted module is checked against the eager one on a picture of ``check_size`` (height, width) with
+    a bright block, so that both find boxes; boxes or scores differing by more than ``tolerance`` raise
+    ``RuntimeError`` and nothing is written.
+    """
+    import warnings
+
+    import torch
+
+    from ..atomic import atomic_path
+
+    network = network.eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.jit deprecation and torchvision's "(Losses, Detections)" notes
+        scripted = torch.jit.script(network)
+        generator = torch.Generator().manual_seed(0)
+        picture = torch.rand(3, *check_size, generator=generator) * 0.2
+        picture[:, check_size[0] // 3 : check_size[0] // 2, check_size[1] // 3 : check_size[1] // 2] = 0.9
+        with torch.inference_mode():
+            eager = network([picture])[0]
+            script = detector_outputs(scripted([picture]))[0]
+    for key in ("boxes", "scores"):
+        if eager[key].shape != script[key].shape or (
+            eager[key].numel() and float((eager[key] - script[key]).abs().max()) > tolerance
+        ):
+            raise RuntimeError(f"scripted detector differs from the network in its {key}")
+    with atomic_path(path) as temporary:
+        scripted.save(str(temporary))
+    return {
+        "file": path.name,
+        "format": "torchscript",
+        "ops_libraries": ["torchvision"],
+        "sha256": sha256_of(path),
+        "torch_version": torch.__version__.split("+")[0],
+        "size_bytes": path.stat().st_size,
+    }
+
+
+def detector_outputs(outputs: Any) -> list[dict]:
+    """A detector's per-picture output dicts, from eager torchvision or its TorchScript module.
+
+    Scripted torchvision detectors always return ``(losses, detections)``; eager ones in eval mode return the
+    detections alone.
+    """
+    return outputs[1] if isinstance(outputs, tuple) else outputs
+
+
+def load_torchvision_ops() -> None:
+    """Register torchvision's compiled operators (``torch.ops.torchvision.nms``, ...) without importing it.
+
+    A scripted detector calls them by name. Loading the shared library takes milliseconds; ``import
+    torchvision`` seconds. Falls back to the import when the library file is not where the wheel puts it.
+    """
+    import importlib.util
+
+    import torch
+
+    if hasattr(torch.ops.torchvision, "nms"):
+        return
+    spec = importlib.util.find_spec("torchvision")
+    folders = list(spec.submodule_search_locations or []) if spec else []
+    libraries = sorted(p for folder in folders for p in Path(folder).glob("_C*.so") if "image" not in p.name)
+    libraries += sorted(p for folder in folders for p in Path(folder).glob("_C*.pyd"))
+    for library in libraries:
+        try:
+            torch.ops.load_library(str(library))
+            return
+        except OSError:
+            continue
+    import torchvision  # noqa: F401  (registers the ops as a side effect)
+
+
+def load_exported_program(path: Path, device: str, entry: dict | None = None) -> Any | None:
     """The program at ``path`` as a callable module on ``device`` ("cpu" only), or None when it cannot run here.
 
-    None (with a log line) on a GPU, or when this torch cannot read the file (another torch version): the
-    caller then builds the network from the card and loads the state-dict weights.
+    ``entry`` is the card's ``exported_program`` entry: its ``format`` is "torch.export" (the default) or
+    "torchscript" (then its ``ops_libraries`` are registered first). None (with a log line) on a GPU, or when
+    this torch cannot read the file (another torch version): the caller then builds the network from the card
+    and loads the state-dict weights.
     """
     if device != "cpu":
         return None
     import torch
 
+    entry = entry or {}
     try:
+        if entry.get("format") == "torchscript":
+            import warnings
+
+            if "torchvision" in entry.get("ops_libraries", []):
+                load_torchvision_ops()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)  # torch.jit's deprecation notice, on every load
+                return torch.jit.load(str(path), map_location=device).eval()
         return torch.export.load(str(path)).module()
     except Exception as error:  # version skew shows as many error types; the weights still work
         log.info("exported program %s not usable with torch %s (%s); using the weights", path, torch.__version__, error)
@@ -83,11 +176,18 @@ def _size_multiple(card) -> int:
     return 16
 
 
-def add_exported_program(card) -> dict:
-    """Export a card's state-dict network to ``model.pt2`` beside its weights and record it in the card.
+def is_detector(card) -> bool:
+    """Whether the card's network is an object detector (its ``pred`` output is ``object_detection``)."""
+    outputs = card.data.get("network_data_format", {}).get("outputs", {})
+    return outputs.get("pred", {}).get("type") == "object_detection"
 
+
+def add_exported_program(card) -> dict:
+    """Export a card's state-dict network beside its weights and record it in the card.
+
+    3D networks taking (1, channels, k, j, i) become ``model.pt2``; torchvision detectors ``model.ts``.
     The card is rewritten atomically with the new ``exported_program`` entry; the weights are untouched
-    (and verified first). For 3D networks taking (1, channels, k, j, i).
+    (and verified first).
     """
     import json
 
@@ -95,10 +195,16 @@ def add_exported_program(card) -> dict:
     from ..errors import ModelError
     from .loader import network_from_weights
 
+    if card.weights_format == "state_dict" and is_detector(card):
+        entry = export_detector_script(network_from_weights(card, "cpu"), card.folder / "model.ts")
+        data = dict(card.data)
+        data["exported_program"] = entry
+        write_text_atomic(card.card_path, json.dumps(data, indent=2) + "\n")
+        return entry
     if card.weights_format != "state_dict" or card.network.get("spatial_dims", 3) != 3:
         raise ModelError(
             f"Model {card.id} is not a 3D network with state-dict weights; nothing to export.",
-            "Export works for 3D segmentation networks described by the card's network section.",
+            "Export works for 3D segmentation networks and detectors described by the card's network section.",
         )
     network = network_from_weights(card, "cpu")  # the weights, even if an older program exists
     in_channels = int(card.network.get("in_channels", len(card.input_channels)))

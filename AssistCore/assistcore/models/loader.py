@@ -172,7 +172,7 @@ def load_network(card, device: str = "cpu", cache: bool = True) -> Any:
         from .weights import verify_exported_program
 
         # the same network and weights without importing MONAI (seconds of a fresh process)
-        network = load_exported_program(verify_exported_program(card), str(device))
+        network = load_exported_program(verify_exported_program(card), str(device), card.data["exported_program"])
     if network is None:
         network = network_from_weights(card, device)
     if cache:

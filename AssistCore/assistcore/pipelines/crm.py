@@ -288,12 +288,30 @@ def write_outputs(
 
     :returns: the files written and the report.
     """
+    files = write_result_files(result, folder, case_id, reviews)
+    return files, write_report(result, folder, case_id, files, extra)
+
+
+def write_result_files(
+    result: CrmResult, folder: Path, case_id: str, reviews: dict[int, str] | None = None
+) -> dict[str, Any]:
+    """``boxes.json``, ``slices.csv`` and ``overlays/`` in ``folder``: everything but the report.
+
+    :returns: {"boxes": path, "slices": path, "overlays": [paths]}.
+    """
     folder.mkdir(parents=True, exist_ok=True)
-    files = {
+    return {
         "boxes": write_text_atomic(folder / "boxes.json", json.dumps(boxes_document(result), indent=2)),
         "slices": write_text_atomic(folder / "slices.csv", slices_csv(result, reviews)),
+        "overlays": write_overlays(result, folder, case_id),
     }
-    overlays = write_overlays(result, folder, case_id)
+
+
+def write_report(result: CrmResult, folder: Path, case_id: str, files: dict[str, Any], extra: dict | None = None) -> dict:
+    """``report.json`` (verdict, series geometry, regions, model, timings, file list) from
+    :func:`write_result_files`' ``files`` plus ``extra`` (its "files" joined to the list); returns it as written.
+    """
+    overlays = files["overlays"]
     report = {
         "case_id": case_id,
         "verdict": result.verdict(),
@@ -318,4 +336,4 @@ def write_outputs(
     }
     text = json.dumps(report, indent=2, default=float)
     files["report"] = write_text_atomic(folder / "report.json", text)
-    return files, json.loads(text)  # the report exactly as written (numpy numbers become JSON numbers)
+    return json.loads(text)  # the report exactly as written (numpy numbers become JSON numbers)
