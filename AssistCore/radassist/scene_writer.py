@@ -10,11 +10,11 @@ already (the second case of a batch, the demo, Slicer itself) the scene is built
 
 from __future__ import annotations
 
-import importlib
 import contextlib
-import os
+import importlib
 import importlib.util
 import multiprocessing
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -107,10 +107,8 @@ class SceneWriter:
         :meth:`finish` waits for it. Without a helper the scene is built in :meth:`finish`."""
         self._job = (builder, str(path), arguments)
         if self._process is not None:
-            try:
+            with contextlib.suppress(OSError):  # a stopped helper: finish() reports it
                 self._connection.send(self._job)
-            except (BrokenPipeError, ConnectionResetError, OSError):
-                pass  # finish() reports the stopped helper
 
     def finish(self) -> str:
         """Wait for the scene sent by :meth:`submit`; "" when written, else why not.

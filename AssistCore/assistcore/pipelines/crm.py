@@ -307,7 +307,9 @@ def write_result_files(
     }
 
 
-def write_report(result: CrmResult, folder: Path, case_id: str, files: dict[str, Any], extra: dict | None = None) -> dict:
+def write_report(
+    result: CrmResult, folder: Path, case_id: str, files: dict[str, Any], extra: dict | None = None
+) -> dict:
     """``report.json`` (verdict, series geometry, regions, model, timings, file list) from
     :func:`write_result_files`' ``files`` plus ``extra`` (its "files" joined to the list); returns it as written.
     """
