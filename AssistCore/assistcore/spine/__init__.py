@@ -1,0 +1,1 @@
+"""SpineAssist core: cervical levels, disc planes, axial slice mapping, per-level findings and their models."""
