@@ -45,6 +45,15 @@ class SliceDisplay:
             picture = picture[::-1, :]
         return picture
 
+    def unapply(self, picture: np.ndarray) -> np.ndarray:
+        """Turn a (screen_y, screen_x[, channels]) picture back into its (j, i[, channels]) plane."""
+        plane = picture
+        if self.flip_y:
+            plane = plane[::-1, :]
+        if self.flip_x:
+            plane = plane[:, ::-1]
+        return np.swapaxes(plane, 0, 1) if self.transpose else plane
+
     def map_point(self, i: float, j: float, size_ji: tuple[int, int]) -> tuple[float, float]:
         """Screen (x, y) pixel coordinates of voxel-edge coordinates (i, j) on a plane of size (j, i)."""
         rows, columns = size_ji

@@ -44,8 +44,10 @@ def card_problems(data: dict) -> list[tuple[str, str]]:
                 (f"labels/{index}/value", f"label value {label['value']} is also used by labels/{seen[label['value']]}")
             )
         seen.setdefault(label["value"], index)
-    for section in ("weights", "exported_program"):
-        file_name = data.get(section, {}).get("file", "")
+    files = [(section, data.get(section, {}).get("file", "")) for section in ("weights", "exported_program")]
+    files += [(f"components/{name}/weights", entry.get("weights", {}).get("file", ""))
+              for name, entry in data.get("components", {}).items()]  # fmt: skip
+    for section, file_name in files:
         for pure in (PurePosixPath(file_name), PureWindowsPath(file_name)):
             if pure.is_absolute() or pure.drive or ".." in pure.parts:
                 problems.append((f"{section}/file", f"{file_name!r} must be a path inside the model folder"))
@@ -190,6 +192,15 @@ class ModelCard:
         """The optional ``torch.export`` program of the same network and weights (runs without MONAI), or None."""
         entry = self.data.get("exported_program")
         return (self.folder / entry["file"]).resolve() if entry else None
+
+    @property
+    def components(self) -> dict[str, dict]:
+        """Further networks the assistant uses beside the main one (``{name: {network, weights, ...}}``)."""
+        return self.data.get("components", {})
+
+    def component_weights_path(self, name: str) -> Path:
+        """Absolute path of component ``name``'s weights file."""
+        return (self.folder / self.components[name]["weights"]["file"]).resolve()
 
     @property
     def weights_format(self) -> str:

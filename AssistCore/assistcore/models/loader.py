@@ -179,3 +179,35 @@ def load_network(card, device: str = "cpu", cache: bool = True) -> Any:
         with _cache_lock:
             network = _cache.setdefault(key, network)  # two threads loading at once share the first
     return network
+
+
+def load_component_network(card, name: str, device: str = "cpu", cache: bool = True) -> Any:
+    """Component ``name`` of the card (``card.components``) on ``device`` with its verified weights, eval mode.
+
+    :raises ModelError: no such component, or weights not fitting its network.
+    :raises ChecksumError: the weights differ from the component's sha256.
+    """
+    from .weights import verify_file
+
+    if name not in card.components:
+        raise ModelError(f"Model {card.id} has no component {name!r}.", "Use a model trained for this assistant.")
+    entry = card.components[name]
+    key = (card.id, entry["weights"]["sha256"], str(device))
+    if cache:
+        with _cache_lock:
+            if key in _cache:
+                return _cache[key]
+    path = verify_file(card.component_weights_path(name), entry["weights"]["sha256"], card.id, f"Component {name}")
+    network = build_network(entry["network"])
+    try:
+        network.load_state_dict(load_state_dict_file(path, device), strict=True)
+    except RuntimeError as error:
+        raise ModelError(
+            f"Weights {path} do not fit component {name} of model {card.id} ({str(error).splitlines()[0]}).",
+            "The component's network section must describe the architecture the weights were trained with.",
+        ) from error
+    network = network.to(device).eval()
+    if cache:
+        with _cache_lock:
+            network = _cache.setdefault(key, network)
+    return network

@@ -24,7 +24,7 @@ from ..atomic import atomic_directory
 from ..errors import ChecksumError, ModelError
 from ..paths import REPOSITORY_ROOT
 from .card import CARD_FILE_NAME, ModelCard, load_model_card, validate_card_data
-from .weights import sha256_of, verify_exported_program, verify_weights
+from .weights import sha256_of, verify_components, verify_exported_program, verify_weights
 
 #: Where a model was found, in search order; later sources win over earlier ones.
 SOURCES = ("bundled", "user", "env")
@@ -152,6 +152,7 @@ class ModelRegistry:
             try:
                 verify_weights(card)
                 verify_exported_program(card)
+                verify_components(card)
             except ChecksumError as error:
                 # the error names the failing file: the weights or the exported program
                 results.append(

@@ -89,3 +89,11 @@ def verify_exported_program(card) -> Path | None:
     if card.exported_program_path is None:
         return None
     return verify_file(card.exported_program_path, card.data["exported_program"]["sha256"], card.id, "Exported program")
+
+
+def verify_components(card) -> list[Path]:
+    """Check every component's weights file (``card.components``) like the main weights."""
+    return [
+        verify_file(card.component_weights_path(name), entry["weights"]["sha256"], card.id, f"Component {name} weights")
+        for name, entry in card.components.items()
+    ]

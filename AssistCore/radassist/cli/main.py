@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "radassist.cli.commands_bench",
     "radassist.cli.commands_brain",
     "radassist.cli.commands_crm",
+    "radassist.cli.commands_spine",
 )
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERNAL, EXIT_CANCELLED = 0, 1, 2, 3, 130

@@ -1,0 +1,135 @@
+"""`radassist spine ...`: the SpineAssist assistant from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+
+
+def _anchor(text: str) -> tuple[tuple[float, float, float], str]:
+    """``X,Y,Z:LEVEL`` (LPS mm) -> ((x, y, z), level)."""
+    try:
+        point, level = text.rsplit(":", 1)
+        x, y, z = (float(v) for v in point.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not X,Y,Z:LEVEL (LPS mm, e.g. 1.5,-20,35:C4)") from None
+    return (x, y, z), level.strip().upper()
+
+
+def register(subparsers, common: argparse.ArgumentParser) -> None:
+    parser = subparsers.add_parser(
+        "spine",
+        parents=[common],
+        help="SpineAssist: cervical levels and findings (radassist spine --sag-t2 P --out DIR), train, evaluate",
+        description="Locate and label cervical vertebrae and discs, map levels onto axial slices, list findings.",
+    )
+    parser.add_argument("--sag-t2", help="sagittal T2: DICOM series folder (or file) or NIfTI/NRRD")
+    parser.add_argument("--sag-t1", help="sagittal T1 (optional; shown in the scene)")
+    parser.add_argument("--ax-t2", action="append", default=[],
+                        help="axial T2 (optional; one stack, or repeat for several oblique blocks)")  # fmt: skip
+    parser.add_argument("--out", help="output folder (replaced as a whole on success)")
+    parser.add_argument("--anchor", type=_anchor, help="a point and its vertebra, X,Y,Z:LEVEL in LPS mm (e.g. "
+                        "0,-12.5,40:C3): label from it instead of from C2")  # fmt: skip
+    parser.add_argument("--labels", help="use this label file (TotalSegmentator, TotalSpineSeg, ...) instead of "
+                        "our segmentation network; needs --level-map")  # fmt: skip
+    parser.add_argument("--level-map", help="JSON {value: name} or CSV value,name for --labels (names such as "
+                        "vertebrae_C2, disc_C2_C3, spinal_cord)")  # fmt: skip
+    parser.add_argument("--model", help="model id (default: the spine model of highest precedence)")
+    parser.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cuda, mps or cpu")
+    parser.add_argument("--case-id", help="case ID used in file names (default: PatientID or the file name)")
+    parser.set_defaults(handler=run_spine)
+    actions = parser.add_subparsers(dest="spine_action", metavar="ACTION")
+
+    train = actions.add_parser("train", parents=[common], help="train the three networks on phantoms")
+    train.add_argument("--out", required=True, help="model folder to write (weights + model_card.json)")
+    train.add_argument("--model-id", default="spine-demo")
+    train.add_argument("--phantoms", type=int, default=64)
+    train.add_argument("--steps", type=int, default=1500, help="segmentation network steps")
+    train.add_argument("--classifier-steps", type=int, default=600)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--validation-phantoms", type=int, default=12, help="fresh phantom cases for the card")
+    train.set_defaults(handler=run_train)
+
+    evaluate = actions.add_parser("evaluate", parents=[common], help="the study's table on fresh phantoms")
+    evaluate.add_argument("--model", help="model id (default: the spine model of highest precedence)")
+    evaluate.add_argument("--phantoms", type=int, default=12, help="fresh phantom cases")
+    evaluate.add_argument("--seed", type=int, default=5000, help="first phantom seed")
+    evaluate.add_argument("--device", default="auto")
+    evaluate.add_argument("--out", required=True, help="folder for metrics.json, metrics.csv, levels.csv, PNGs")
+    evaluate.set_defaults(handler=run_evaluate)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    import json
+    import logging
+    from pathlib import Path
+
+    from assistcore.atomic import atomic_directory, write_text_atomic
+    from assistcore.spine.training import spine_model_card, train_spine_models
+
+    from .main import emit
+    from .progress import TerminalProgress
+
+    command = "radassist " + shlex.join(args.command_line)
+    out = Path(args.out)
+    with TerminalProgress("spine train") as bar, atomic_directory(out) as staging:
+        from assistcore.models.runner import ProgressReporter
+
+        report = ProgressReporter([("phantoms", 1), ("segmentation", 6), ("osteophyte", 2), ("axial", 1)], bar)
+        result = train_spine_models(staging, args.phantoms, args.steps, args.classifier_steps, args.seed, report)
+        card = spine_model_card(result, command, args.model_id, args.seed)
+        write_text_atomic(staging / "model_card.json", json.dumps(card, indent=2) + "\n")
+        if args.validation_phantoms:
+            try:
+                from assistcore.spine.evaluation import evaluate_on_phantoms, validation_entries
+
+                metrics = evaluate_on_phantoms(staging, args.validation_phantoms, args.seed * 100000 + 50000)
+                card["validation"] = validation_entries(metrics, args.validation_phantoms)
+                write_text_atomic(staging / "model_card.json", json.dumps(card, indent=2) + "\n")
+            except Exception as error:  # the trained weights must not be lost to an evaluation problem
+                logging.getLogger(__name__).warning("validation failed (%s); the card has no numbers", error)
+    emit(args, {"folder": str(out), "validation": card["validation"]},
+         f"model written to {out}; validation: {card['validation']}")  # fmt: skip
+    return 0
+
+
+def run_spine(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from assistcore.errors import InputError
+
+    from ..spine_app import run_case_to_folder
+    from .main import emit
+    from .progress import TerminalProgress
+
+    if not args.sag_t2 or not args.out:
+        raise InputError("--sag-t2 and --out are required.", "radassist spine --sag-t2 SERIES --out DIR")
+    options = {"model_id": args.model, "device": args.device, "anchor": args.anchor,
+               "labels": args.labels, "level_map": args.level_map}  # fmt: skip
+    with TerminalProgress("spine") as bar:
+        report = run_case_to_folder(args.sag_t2, Path(args.out), options, sag_t1=args.sag_t1, ax_t2=args.ax_t2,
+                                    case_id=args.case_id, progress=bar)  # fmt: skip
+    lines = [f"results in {args.out}"] + [f"  {name}" for name in report["files"]]
+    lines += [f"levels: {', '.join(v['name'] for v in report['levels']['vertebrae'])} "
+              f"({report['levels']['labelling']['method']}, confidence {report['levels']['labelling']['confidence']})"]  # fmt: skip
+    lines += [f"warning: {text}" for text in report["warnings"]]
+    lines.append(f"total {report['seconds_per_stage']['total']:.1f} s")
+    if report["model"].get("synthetic_demo_model"):
+        lines.append("demo model trained on synthetic data: not for clinical use")
+    emit(args, report, "\n".join(lines))
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from assistcore.models.registry import ModelRegistry
+    from assistcore.spine.evaluation import evaluate_to_folder
+
+    from .main import emit
+
+    registry = ModelRegistry()
+    entry = registry.get(args.model) if args.model else registry.default_for("spine")
+    metrics, table = evaluate_to_folder(entry.folder, args.phantoms, args.seed, Path(args.out), args.device)
+    emit(args, metrics, table + f"\nresults in {args.out}")
+    return 0
