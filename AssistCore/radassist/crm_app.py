@@ -11,6 +11,7 @@ from assistcore.atomic import atomic_directory
 from assistcore.image_io import read_image
 from assistcore.pipelines.crm import run, write_report, write_result_files
 
+from .naming import case_id_for
 from .scene_writer import SceneWriter
 
 
@@ -29,7 +30,7 @@ def detect_case_to_folder(
         image = read_image(t2_path, series_uid=series_uid, require_finite=True)
         read_seconds = time.perf_counter() - started
         result = run({"t2": image}, options, progress=progress, cancel_token=cancel_token)
-        case_id = case_id or _case_id(image, Path(t2_path))
+        case_id = case_id or case_id_for(image, Path(t2_path))
         write_started = time.perf_counter()
         # the helper builds the scene while this process writes boxes, table and overlay pictures
         scene_writer.submit("radassist.crm_app:build_scene", staging / "scene.mrb", result, case_id)
@@ -41,14 +42,6 @@ def detect_case_to_folder(
         extra = {"files": [] if scene_note else ["scene.mrb"], "scene_note": scene_note}
         report = write_report(result, staging, case_id, files, extra=extra)
     return report
-
-
-def _case_id(image, path: Path) -> str:
-    metadata = image.metadata
-    for value in (getattr(metadata, "patient_id", ""), path.stem.replace(".nii", "")):
-        if value:
-            return "".join(c if c.isalnum() or c in "-_." else "_" for c in str(value))
-    return "case"
 
 
 def build_scene(scene, logics, result, case_id: str) -> None:

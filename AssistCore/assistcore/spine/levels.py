@@ -24,7 +24,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..image import Image
-from ..phantoms.spine import CORD, DISCS, DURAL_SAC, LF, PLL, SPINE_LABELS, VERTEBRAE
+from ..phantoms.spine import CORD, DISCS, DURAL_SAC, LF, PLL, VERTEBRAE
 
 #: the segmentation network's classes (index = class value)
 SEG_CLASSES = ("background", "C1", "C2", "vertebra", "disc", "dural_sac", "cord", "PLL", "LF")
@@ -52,8 +52,8 @@ def level_map_to_classes(level_map: np.ndarray) -> np.ndarray:
 
 
 def disc_name(upper: str, lower: str) -> str:
-    """``C5``, ``C6`` -> ``C5/6``; ``C7``, ``T1`` -> ``C7/T1``."""
-    return f"{upper}/{lower[1:]}" if upper[0] == lower[0] else f"{upper}/{lower}"
+    """``C5``, ``C6`` -> ``C5/6``; ``C7``, ``T1`` -> ``C7/T1``; ``T1``, ``T2`` -> ``T1/T2`` (as in :data:`DISCS`)."""
+    return f"{upper}/{lower[1:]}" if upper[0] == lower[0] == "C" else f"{upper}/{lower}"
 
 
 @dataclass
@@ -112,9 +112,7 @@ def _superior(points_lps: np.ndarray) -> np.ndarray:
     return points_lps[:, 2]  # LPS z is superior
 
 
-def level_map_from_classes(
-    classes: Image, anchor: tuple[np.ndarray, str] | None = None
-) -> tuple[Image, Labelling]:
+def level_map_from_classes(classes: Image, anchor: tuple[np.ndarray, str] | None = None) -> tuple[Image, Labelling]:
     """Name vertebrae and discs in a class map (SEG_CLASSES values) and return a level map on the same grid.
 
     Bodies (C2 and vertebra classes) are split into instances and ordered top-down along the patient's
@@ -208,7 +206,7 @@ def level_map_from_classes(
 
 
 # ----- imported label files (TotalSegmentator, TotalSpineSeg, any value -> name table) ---------------------
-_VERTEBRA_PATTERN = re.compile(r"(?:^|[^a-z])([ct])(\d{1,2})(?:[^0-9]|$)", re.IGNORECASE)
+_VERTEBRA_PATTERN = re.compile(r"(?<![a-z])([ct])(\d{1,2})(?!\d)", re.IGNORECASE)
 
 
 def canonical_structure_name(name: str) -> str | None:
@@ -220,7 +218,7 @@ def canonical_structure_name(name: str) -> str | None:
         return "cord"
     if "canal" in lowered or "dural" in lowered or "csf" in lowered or "thecal" in lowered:
         return "dural_sac"
-    if "flavum" in lowered:
+    if "flavum" in lowered or lowered == "lf":
         return "LF"
     if "longitudinal" in lowered or lowered == "pll":
         return "PLL"

@@ -95,14 +95,28 @@ def spine_model_card(result: SpineTrainingResult, command: str, model_id: str, s
         "data_source": f"{result.n_phantoms} synthetic cervical spine phantoms (assistcore.phantoms.spine, seeded)",
         "data_type": "dicom or nifti: sagittal T2 (required), axial T2 (optional)",
         "image_classes": "1 channel: one sagittal or axial T2 slice in radiological screen orientation",
-        "label_classes": "segmentation classes: " + ", ".join(f"{i} {n}" for i, n in enumerate(SEG_CLASSES))
+        "label_classes": "segmentation classes: "
+        + ", ".join(f"{i} {n}" for i, n in enumerate(SEG_CLASSES))
         + "; written as level labels (the labels below)",
         "pred_classes": "softmax over the classes, argmax per pixel; vertebrae named C2.. by instance",
         "network_data_format": {
-            "inputs": {"image": {"type": "image", "format": "magnitude", "modality": "MR", "num_channels": 1,
-                                 "channel_def": {"0": "T2"}}},
-            "outputs": {"pred": {"type": "image", "format": "segmentation", "num_channels": len(SEG_CLASSES),
-                                 "channel_def": {str(i): name for i, name in enumerate(SEG_CLASSES)}}},
+            "inputs": {
+                "image": {
+                    "type": "image",
+                    "format": "magnitude",
+                    "modality": "MR",
+                    "num_channels": 1,
+                    "channel_def": {"0": "T2"},
+                }
+            },
+            "outputs": {
+                "pred": {
+                    "type": "image",
+                    "format": "segmentation",
+                    "num_channels": len(SEG_CLASSES),
+                    "channel_def": {str(i): name for i, name in enumerate(SEG_CLASSES)},
+                }
+            },
         },  # fmt: skip
         "network": result.segmentation.network,
         "input_channels": [
@@ -110,16 +124,22 @@ def spine_model_card(result: SpineTrainingResult, command: str, model_id: str, s
             {"name": "T2", "role": "ax_t2", "description": "optional: axial T2 (one stack or oblique blocks)"},
         ],
         "preprocessing": [
-            {"step": "resample_in_plane", "pixel_mm": PIXEL_MM, "note": "slices kept; non-sagittal series first "
-             "resampled onto an axis-aligned sagittal grid"},
+            {
+                "step": "resample_in_plane",
+                "pixel_mm": PIXEL_MM,
+                "note": "slices kept; non-sagittal series first resampled onto an axis-aligned sagittal grid",
+            },
             {"step": "slice_to_radiological_screen_orientation"},
             {"step": "window_percentiles", "low": 0.5, "high": 99.5, "per": "series", "to": [0.0, 1.0]},
             {"step": "pad", "multiple_of": 8},
         ],  # fmt: skip
         "postprocessing": [
             {"step": "softmax_argmax"},
-            {"step": "vertebra_instances", "note": "bodies split into connected components, ordered top-down, "
-             "named from the C2 instance (or the user's anchor)"},
+            {
+                "step": "vertebra_instances",
+                "note": "bodies split into connected components, ordered top-down, "
+                "named from the C2 instance (or the user's anchor)",
+            },
             {"step": "resample_nearest_to_sagittal_t2"},
         ],  # fmt: skip
         "inference": {"mode": "per_slice", "batch_size": 4},

@@ -110,8 +110,9 @@ def run_spine(args: argparse.Namespace) -> int:
         report = run_case_to_folder(args.sag_t2, Path(args.out), options, sag_t1=args.sag_t1, ax_t2=args.ax_t2,
                                     case_id=args.case_id, progress=bar)  # fmt: skip
     lines = [f"results in {args.out}"] + [f"  {name}" for name in report["files"]]
+    labelling = report["labelling"]
     lines += [f"levels: {', '.join(v['name'] for v in report['levels']['vertebrae'])} "
-              f"({report['levels']['labelling']['method']}, confidence {report['levels']['labelling']['confidence']})"]  # fmt: skip
+              f"({labelling['method']}, confidence {labelling['confidence']})"]  # fmt: skip
     lines += [f"warning: {text}" for text in report["warnings"]]
     lines.append(f"total {report['seconds_per_stage']['total']:.1f} s")
     if report["model"].get("synthetic_demo_model"):

@@ -1,0 +1,13 @@
+"""Case IDs for output file names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def case_id_for(image, path: Path) -> str:
+    """The series' PatientID, else the file or folder name, reduced to letters, digits, ``-``, ``_`` and ``.``."""
+    for value in (getattr(image.metadata, "patient_id", ""), Path(path).stem.replace(".nii", "")):
+        if value:
+            return "".join(c if c.isalnum() or c in "-_." else "_" for c in str(value))
+    return "case"
