@@ -48,18 +48,28 @@ def addSpineResultToScene(scene, logics, result, caseId: str, sagittalNode=None)
         volumes["sag_t1"] = imageToVolumeNode(scene, result.sagittal_t1, f"{caseId}_sag_T1")
     labels = load_label_table("spine_labels")
     segmentation = labelArrayToSegmentationNode(
-        scene, logics.segmentations, result.level_map.array_kji, result.sagittal, labels, f"{caseId}_spine",
+        scene,
+        logics.segmentations,
+        result.level_map.array_kji,
+        result.sagittal,
+        labels,
+        f"{caseId}_spine",
         sagittalNode,
-    )  # fmt: skip
+    )
     segmentation.SetAttribute(PROVENANCE_ATTRIBUTE, json.dumps(result.provenance))
     axialSegmentations = []
     for series in result.axial:
         volumes[series.name] = imageToVolumeNode(scene, series.image, f"{caseId}_{series.name}")
         if series.level_map is not None:
             node = labelArrayToSegmentationNode(
-                scene, logics.segmentations, series.level_map.array_kji, series.image, labels,
-                f"{caseId}_{series.name}_spine", volumes[series.name],
-            )  # fmt: skip
+                scene,
+                logics.segmentations,
+                series.level_map.array_kji,
+                series.image,
+                labels,
+                f"{caseId}_{series.name}_spine",
+                volumes[series.name],
+            )
             node.SetAttribute("RadAssist.SliceLevels", json.dumps([s.to_dict() for s in series.slices]))
             axialSegmentations.append(node)
     points = [
@@ -72,11 +82,20 @@ def addSpineResultToScene(scene, logics, result, caseId: str, sagittalNode=None)
     planes = [_discPlaneNode(scene, disc, caseId) for disc in result.discs]
     table = recordsToTableNode(scene, findings_rows(result), f"{caseId}_spine_findings")
     table.SetAttribute(ROLE_ATTRIBUTE, "spine_findings")
-    table.SetAttribute("RadAssist.Labelling", json.dumps({"method": result.labelling.method,
-                                                           "confidence": result.labelling.confidence,
-                                                           "warnings": result.warnings}))  # fmt: skip
-    return {"volumes": volumes, "segmentation": segmentation, "axial_segmentations": axialSegmentations,
-            "vertebrae": vertebrae, "planes": planes, "table": table}  # fmt: skip
+    table.SetAttribute(
+        "RadAssist.Labelling",
+        json.dumps(
+            {"method": result.labelling.method, "confidence": result.labelling.confidence, "warnings": result.warnings}
+        ),
+    )
+    return {
+        "volumes": volumes,
+        "segmentation": segmentation,
+        "axial_segmentations": axialSegmentations,
+        "vertebrae": vertebrae,
+        "planes": planes,
+        "table": table,
+    }
 
 
 def _discPlaneNode(scene, disc, caseId: str):
@@ -96,9 +115,13 @@ def jumpTarget(table, row: int) -> dict:
     "axial_series", "axial_slice"} (slices may be "")."""
     record = tableNodeToRecords(table)[row]
     point_lps = np.array([float(v) for v in str(record["point_lps_mm"]).split()])
-    return {"point_ras": (RAS_FROM_LPS @ point_lps).tolist(), "level": record["level"],
-            "sagittal_slice": record["sagittal_slice"], "axial_series": record.get("axial_series", ""),
-            "axial_slice": record.get("axial_slice", "")}  # fmt: skip
+    return {
+        "point_ras": (RAS_FROM_LPS @ point_lps).tolist(),
+        "level": record["level"],
+        "sagittal_slice": record["sagittal_slice"],
+        "axial_series": record.get("axial_series", ""),
+        "axial_slice": record.get("axial_slice", ""),
+    }
 
 
 def setFinding(table, level: str, finding: str, value: str, reviewer: str = "reviewer") -> None:
@@ -106,14 +129,14 @@ def setFinding(table, level: str, finding: str, value: str, reviewer: str = "rev
     from assistcore.errors import InputError
 
     if finding not in EDITABLE_FINDINGS or str(value) not in EDITABLE_FINDINGS[finding]:
-        raise InputError(f"{finding}={value!r} is not an editable finding value.",
-                         f"Use one of {EDITABLE_FINDINGS.get(finding, ())}.")  # fmt: skip
-    records = tableNodeToRecords(table)
-    for index, record in enumerate(records):
-        if record["level"] == level:
-            break
-    else:
+        raise InputError(
+            f"{finding}={value!r} is not an editable finding value.",
+            f"Use one of {EDITABLE_FINDINGS.get(finding, ())}.",
+        )
+    levels = [record["level"] for record in tableNodeToRecords(table)]
+    if level not in levels:
         raise InputError(f"Level {level} is not in the findings table.", "Pick a level from the table.")
+    index = levels.index(level)
     columns = [table.GetColumnName(c) for c in range(table.GetNumberOfColumns())]
     table.SetCellText(index, columns.index(finding), str(value))
     table.SetCellText(index, columns.index("reviewer"), reviewer)

@@ -86,7 +86,7 @@ class SpineResult:
                 "confidence": self.labelling.confidence,
                 "c2_found": self.labelling.c2_found,
                 "anchor": self.labelling.anchor,
-            },  # fmt: skip
+            },
             "vertebrae": [v.to_dict() for v in self.vertebrae],
             "discs": [d.to_dict() for d in self.discs],
             "axial_series": [
@@ -165,8 +165,9 @@ def run(
     """Levels and findings for ``images["sag_t2"]`` (required), ``images["ax_t2"]`` (a list, optional),
     ``images["sag_t1"]`` (optional, kept for the scene).
 
-    Options: ``model_id`` (or ``model_card``, a loaded card), ``device`` (auto), ``anchor`` ((x, y, z) LPS mm, level name), ``labels`` (an Image
-    on any grid, instead of the network) with ``level_map`` ({value: name} or a JSON/CSV path).
+    Options: ``model_id`` (or ``model_card``, a loaded card), ``device`` (auto), ``anchor`` ((x, y, z) LPS mm,
+    level name), ``labels`` (an Image on any grid, instead of the network) with ``level_map`` ({value: name} or
+    a JSON/CSV path).
     """
     options = dict(options or {})
     cancel = cancel_token or CancelToken()
@@ -179,8 +180,9 @@ def run(
     warnings: list[str] = []
     started = time.perf_counter()
     report("load", 0.0, "loading model")
-    card, network, device_choice = _load_model(options.get("model_id"), options.get("device", "auto"),
-                                               options.get("model_card"))  # fmt: skip
+    card, network, device_choice = _load_model(
+        options.get("model_id"), options.get("device", "auto"), options.get("model_card")
+    )
     timings["load_model"] = time.perf_counter() - started
     cancel.raise_if_cancelled()
 
@@ -199,8 +201,7 @@ def run(
         segmentation_source = "label file"
     else:
         report("segment", 0.0, f"segmenting on {device_choice.device}")
-        classes = _segment(network, sagittal, grid, cancel.raise_if_cancelled,
-                           lambda f, m: report("segment", f, m))  # fmt: skip
+        classes = _segment(network, sagittal, grid, cancel.raise_if_cancelled, lambda f, m: report("segment", f, m))
         timings["segment"] = time.perf_counter() - started
         started = time.perf_counter()
         report("levels", 0.0, "naming levels")
@@ -209,8 +210,9 @@ def run(
     warnings += labelling.warnings
     vertebrae, discs = measure_levels(work_levels, labelling)
     if len([v for v in vertebrae if v.name != "C1"]) <= 1:
-        warnings.append(f"{'One vertebra' if vertebrae else 'No vertebra'} found in the field of view: "
-                        "no disc level can be named.")  # fmt: skip
+        warnings.append(
+            f"{'One vertebra' if vertebrae else 'No vertebra'} found in the field of view: no disc level can be named."
+        )
     level_map = resample_to_reference(work_levels, sagittal, "nearest")
     timings["levels"] = time.perf_counter() - started
     cancel.raise_if_cancelled()
@@ -221,8 +223,10 @@ def run(
         name = f"ax_t2_{index}" if len(images.get("ax_t2")) > 1 else "ax_t2"
         report("axial", index / max(1, len(images["ax_t2"])), f"axial series {index + 1}")
         if not slices_overlap_sagittal(axial, sagittal):
-            warnings.append(f"The axial series {axial.metadata.source_path or name} does not overlap the sagittal "
-                            "series: its slices were not mapped; the sagittal results stand.")  # fmt: skip
+            warnings.append(
+                f"The axial series {axial.metadata.source_path or name} does not overlap the sagittal "
+                "series: its slices were not mapped; the sagittal results stand."
+            )
             axial_series.append(AxialSeries(name, axial, None, [], overlaps=False))
             continue
         axial_grid = spine_model.inplane_working_grid(axial)
@@ -248,8 +252,19 @@ def run(
         "segmentation_source": segmentation_source,
         "device": device_choice.device,
     }
-    return SpineResult(sagittal, level_map, labelling, vertebrae, discs, axial_series, findings, provenance,
-                       warnings, {k: round(v, 3) for k, v in timings.items()}, images.get("sag_t1"))  # fmt: skip
+    return SpineResult(
+        sagittal,
+        level_map,
+        labelling,
+        vertebrae,
+        discs,
+        axial_series,
+        findings,
+        provenance,
+        warnings,
+        {k: round(v, 3) for k, v in timings.items()},
+        images.get("sag_t1"),
+    )
 
 
 def _axial_level_map(axial_classes: Image, slices: list[SliceLevel]) -> Image:
@@ -289,7 +304,7 @@ def _findings(card, device, sagittal, work_levels, vertebrae, discs, axial_serie
                     "value": probability >= thresholds.get("osteophyte", 0.5),
                     "unit": "",
                     "probability": round(probability, 4),
-                },  # fmt: skip
+                },
                 "point_lps": vertebra.center_lps,
                 "sagittal_slice": sagittal_slice_of(sagittal, vertebra.center_lps),
             }
@@ -305,7 +320,7 @@ def _findings(card, device, sagittal, work_levels, vertebrae, discs, axial_serie
                 "fraction": listhesis["fraction"],
                 "endplate_mm": listhesis["endplate_mm"],
                 "point_lps": listhesis["point_lps"],
-            },  # fmt: skip
+            },
             "point_lps": disc.center_lps,
             "sagittal_slice": sagittal_slice_of(sagittal, disc.center_lps),
             "axial": None,
@@ -313,8 +328,9 @@ def _findings(card, device, sagittal, work_levels, vertebrae, discs, axial_serie
         best = _best_axial_slice(disc, axial_series)
         if best is not None:
             series, slice_index = best
-            thickness = ligament_thickness(series.level_map, [s["slice_index"] for s in disc.axial_slices
-                                                              if s["series"] == series.name])  # fmt: skip
+            thickness = ligament_thickness(
+                series.level_map, [s["slice_index"] for s in disc.axial_slices if s["series"] == series.name]
+            )
             row["axial"] = {"series": series.name, "slice_index": slice_index, **thickness}
             row["pll"] = {"thickness_mm": thickness["pll_mm"], "thickened": (thickness["pll_mm"] or 0) > THICKENED_MM}
             row["lf"] = {"thickness_mm": thickness["lf_mm"], "thickened": (thickness["lf_mm"] or 0) > THICKENED_MM}
@@ -327,9 +343,13 @@ def _findings(card, device, sagittal, work_levels, vertebrae, discs, axial_serie
                 outputs = spine_model.axial_outputs(logits)
                 kind = max(outputs["herniation"], key=outputs["herniation"].get)
                 side = max(outputs["side"], key=outputs["side"].get) if kind in ("paracentral", "foraminal") else None
-                row["disc"] = {"value": kind, "probability": round(outputs["herniation"][kind], 4),
-                               "probabilities": {k: round(v, 4) for k, v in outputs["herniation"].items()},
-                               "side": side, "side_probability": round(outputs["side"][side], 4) if side else None}  # fmt: skip
+                row["disc"] = {
+                    "value": kind,
+                    "probability": round(outputs["herniation"][kind], 4),
+                    "probabilities": {k: round(v, 4) for k, v in outputs["herniation"].items()},
+                    "side": side,
+                    "side_probability": round(outputs["side"][side], 4) if side else None,
+                }
                 row["pll"]["probability"] = round(outputs["pll_thickened"], 4)
                 row["lf"]["probability"] = round(outputs["lf_thickened"], 4)
         found[disc.name] = row
@@ -348,11 +368,29 @@ def _best_axial_slice(disc: DiscLevel, axial_series: list[AxialSeries]) -> tuple
 
 # ----- outputs --------------------------------------------------------------------------------------------------
 FINDINGS_COLUMNS = (
-    "level", "kind", "osteophyte", "osteophyte_probability", "listhesis_grade", "listhesis_direction",
-    "listhesis_offset_mm", "listhesis_fraction", "disc", "disc_probability", "disc_side", "pll_thickness_mm",
-    "pll_thickened", "pll_probability", "lf_thickness_mm", "lf_thickened", "lf_probability", "sagittal_slice",
-    "axial_series", "axial_slice", "point_lps_mm", "reviewer",
-)  # fmt: skip
+    "level",
+    "kind",
+    "osteophyte",
+    "osteophyte_probability",
+    "listhesis_grade",
+    "listhesis_direction",
+    "listhesis_offset_mm",
+    "listhesis_fraction",
+    "disc",
+    "disc_probability",
+    "disc_side",
+    "pll_thickness_mm",
+    "pll_thickened",
+    "pll_probability",
+    "lf_thickness_mm",
+    "lf_thickened",
+    "lf_probability",
+    "sagittal_slice",
+    "axial_series",
+    "axial_slice",
+    "point_lps_mm",
+    "reviewer",
+)
 
 
 def findings_rows(result: SpineResult) -> list[dict[str, Any]]:
@@ -363,23 +401,39 @@ def findings_rows(result: SpineResult) -> list[dict[str, Any]]:
     for name in order:
         item = result.findings[name]
         row: dict[str, Any] = dict.fromkeys(FINDINGS_COLUMNS, "")
-        row.update(level=name, kind=item["kind"], sagittal_slice=item["sagittal_slice"],
-                   point_lps_mm=" ".join(f"{v:.1f}" for v in item["point_lps"]))  # fmt: skip
+        row.update(
+            level=name,
+            kind=item["kind"],
+            sagittal_slice=item["sagittal_slice"],
+            point_lps_mm=" ".join(f"{v:.1f}" for v in item["point_lps"]),
+        )
         if item["kind"] == "vertebra":
             row.update(osteophyte=item["osteophyte"]["value"], osteophyte_probability=item["osteophyte"]["probability"])
         else:
             listhesis = item["listhesis"]
-            row.update(listhesis_grade=listhesis["grade"], listhesis_direction=listhesis["direction"] or "",
-                       listhesis_offset_mm=listhesis["offset_mm"], listhesis_fraction=listhesis["fraction"])  # fmt: skip
+            row.update(
+                listhesis_grade=listhesis["grade"],
+                listhesis_direction=listhesis["direction"] or "",
+                listhesis_offset_mm=listhesis["offset_mm"],
+                listhesis_fraction=listhesis["fraction"],
+            )
             if item.get("axial"):
-                row.update(axial_series=item["axial"]["series"], axial_slice=item["axial"]["slice_index"],
-                           pll_thickness_mm=item["pll"]["thickness_mm"], pll_thickened=item["pll"]["thickened"],
-                           pll_probability=item["pll"].get("probability", ""),
-                           lf_thickness_mm=item["lf"]["thickness_mm"], lf_thickened=item["lf"]["thickened"],
-                           lf_probability=item["lf"].get("probability", ""))  # fmt: skip
+                row.update(
+                    axial_series=item["axial"]["series"],
+                    axial_slice=item["axial"]["slice_index"],
+                    pll_thickness_mm=item["pll"]["thickness_mm"],
+                    pll_thickened=item["pll"]["thickened"],
+                    pll_probability=item["pll"].get("probability", ""),
+                    lf_thickness_mm=item["lf"]["thickness_mm"],
+                    lf_thickened=item["lf"]["thickened"],
+                    lf_probability=item["lf"].get("probability", ""),
+                )
             if item.get("disc"):
-                row.update(disc=item["disc"]["value"], disc_probability=item["disc"]["probability"],
-                           disc_side=item["disc"]["side"] or "")  # fmt: skip
+                row.update(
+                    disc=item["disc"]["value"],
+                    disc_probability=item["disc"]["probability"],
+                    disc_side=item["disc"]["side"] or "",
+                )
         review = result.reviews.get(name)
         if review:
             row.update({key: value for key, value in review.items() if key in row})
@@ -420,18 +474,21 @@ def write_outputs(result: SpineResult, folder: Path, case_id: str, extra: dict |
             "sag_t2": _series_record(result.sagittal),
             **{series.name: _series_record(series.image) for series in result.axial},
         },
-        "labelling": {"method": result.labelling.method, "confidence": result.labelling.confidence,
-                      "c2_found": result.labelling.c2_found},  # fmt: skip
-        "levels": {"vertebrae": [v.to_dict() for v in result.vertebrae],
-                   "discs": [d.name for d in result.discs]},  # fmt: skip
+        "labelling": {
+            "method": result.labelling.method,
+            "confidence": result.labelling.confidence,
+            "c2_found": result.labelling.c2_found,
+        },
+        "levels": {"vertebrae": [v.to_dict() for v in result.vertebrae], "discs": [d.name for d in result.discs]},
         "warnings": result.warnings,
         "model": result.provenance,
         "seconds_per_stage": result.seconds_per_stage,
         "note": "Demo models trained on synthetic data: not for clinical use."
-        if result.provenance["synthetic_demo_model"] else "",
+        if result.provenance["synthetic_demo_model"]
+        else "",
         "files": sorted(files + list((extra or {}).get("files", []))),
         **{key: value for key, value in (extra or {}).items() if key != "files"},
-    }  # fmt: skip
+    }
     text = json.dumps(report, indent=2, default=_json_default)
     write_text_atomic(folder / "report.json", text)
     return json.loads(text)

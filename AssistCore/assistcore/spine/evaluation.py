@@ -45,17 +45,26 @@ def evaluate_case(phantom, result) -> dict[str, Any]:
         if truth.name not in CERVICAL or not truth.visible:
             continue
         distance = float(np.linalg.norm(found[truth.name] - truth.center_lps)) if truth.name in found else None
-        levels.append({"vertebra": truth.name, "distance_mm": distance,
-                       "correct": distance is not None and distance <= LEVEL_TOLERANCE_MM})  # fmt: skip
+        levels.append(
+            {
+                "vertebra": truth.name,
+                "distance_mm": distance,
+                "correct": distance is not None and distance <= LEVEL_TOLERANCE_MM,
+            }
+        )
     discs = []
     predicted_discs = {d.name: d for d in result.discs}
     for truth in phantom.levels:
         if truth.name in predicted_discs and truth.visible:
             disc = predicted_discs[truth.name]
             cosine = abs(float(np.dot(disc.normal_lps, truth.disc_normal_lps)))
-            discs.append({"disc": truth.name,
-                          "center_error_mm": float(np.linalg.norm(np.subtract(disc.center_lps, truth.disc_center_lps))),
-                          "normal_error_deg": float(np.degrees(np.arccos(min(1.0, cosine))))})  # fmt: skip
+            discs.append(
+                {
+                    "disc": truth.name,
+                    "center_error_mm": float(np.linalg.norm(np.subtract(disc.center_lps, truth.disc_center_lps))),
+                    "normal_error_deg": float(np.degrees(np.arccos(min(1.0, cosine)))),
+                }
+            )
     mapping = {"right": 0, "wrong": 0, "missed": 0}
     for series, level_name in zip(result.axial, phantom.axial_block_levels):
         for item in series.slices:
@@ -64,8 +73,12 @@ def evaluate_case(phantom, result) -> dict[str, Any]:
     truth_classes = level_map_to_classes(phantom.sagittal_labels.array_kji)
     predicted_classes = level_map_to_classes(result.level_map.array_kji)
     dice = {}
-    for name, members in (("vertebrae", ("C2", "vertebra")), ("discs", ("disc",)), ("dural_sac", ("dural_sac",)),
-                          ("cord", ("cord",))):  # fmt: skip
+    for name, members in (
+        ("vertebrae", ("C2", "vertebra")),
+        ("discs", ("disc",)),
+        ("dural_sac", ("dural_sac",)),
+        ("cord", ("cord",)),
+    ):
         values = [CLASS_OF[m] for m in members]
         dice[name] = _dice(np.isin(predicted_classes, values), np.isin(truth_classes, values))
     findings: dict[str, list[tuple[int, float]]] = {name: [] for name in FINDINGS}
@@ -79,9 +92,14 @@ def evaluate_case(phantom, result) -> dict[str, Any]:
         if not item or truth.name not in ("C2/3", "C3/4", "C4/5", "C5/6", "C6/7"):
             continue
         if item["listhesis"]["fraction"] is not None:
-            findings["listhesis"].append((int(truth.listhesis_grade > 0),
-                                          float(item["listhesis"]["fraction"]) if item["listhesis"]["grade"] else
-                                          min(float(item["listhesis"]["fraction"]), 0.079)))  # fmt: skip
+            findings["listhesis"].append(
+                (
+                    int(truth.listhesis_grade > 0),
+                    float(item["listhesis"]["fraction"])
+                    if item["listhesis"]["grade"]
+                    else min(float(item["listhesis"]["fraction"]), 0.079),
+                )
+            )
         if item.get("disc"):
             probabilities = item["disc"]["probabilities"]
             herniated = truth.herniation in ("central", "paracentral", "foraminal")
@@ -93,8 +111,15 @@ def evaluate_case(phantom, result) -> dict[str, Any]:
         if item.get("pll") and "probability" in item["pll"]:
             findings["pll_thickened"].append((int(truth.pll_thickened), item["pll"]["probability"]))
             findings["lf_thickened"].append((int(truth.lf_thickened), item["lf"]["probability"]))
-    return {"levels": levels, "discs": discs, "mapping": mapping, "dice": dice, "findings": findings,
-            "disc_classes": disc_classes, "labelling": result.labelling.method}  # fmt: skip
+    return {
+        "levels": levels,
+        "discs": discs,
+        "mapping": mapping,
+        "dice": dice,
+        "findings": findings,
+        "disc_classes": disc_classes,
+        "labelling": result.labelling.method,
+    }
 
 
 def _finding_table(pairs: list[tuple[int, float]], threshold: float) -> dict[str, Any]:
@@ -133,15 +158,18 @@ def summarise(cases: list[dict], thresholds: dict[str, float]) -> dict[str, Any]
         name: _finding_table(
             [p for case in cases for p in case["findings"][name]],
             0.08 if name == "listhesis" else thresholds.get(name, 0.5),
-        )  # fmt: skip
+        )
         for name in FINDINGS
     }
     pairs = [p for case in cases for p in case["disc_classes"]]
     confusion = np.zeros((len(HERNIATION_TYPES),) * 2, dtype=int)
     for truth, predicted in pairs:
         confusion[truth, predicted] += 1
-    summary["disc_5class"] = {"accuracy": float(np.trace(confusion) / confusion.sum()) if pairs else None,
-                              "classes": list(HERNIATION_TYPES), "confusion": confusion.tolist()}  # fmt: skip
+    summary["disc_5class"] = {
+        "accuracy": float(np.trace(confusion) / confusion.sum()) if pairs else None,
+        "classes": list(HERNIATION_TYPES),
+        "confusion": confusion.tolist(),
+    }
     return summary
 
 
@@ -150,8 +178,9 @@ def _mean(values) -> float | None:
     return float(np.mean(values)) if values else None
 
 
-def evaluate_on_phantoms(model_folder: Path, n_cases: int, first_seed: int, device: str = "cpu",
-                         keep_cases: bool = False) -> dict[str, Any]:  # fmt: skip
+def evaluate_on_phantoms(
+    model_folder: Path, n_cases: int, first_seed: int, device: str = "cpu", keep_cases: bool = False
+) -> dict[str, Any]:
     """Run the pipeline with the model in ``model_folder`` on ``n_cases`` fresh phantoms (seeds from
     ``first_seed``) and score it."""
     from ..models.card import load_model_card
@@ -162,8 +191,9 @@ def evaluate_on_phantoms(model_folder: Path, n_cases: int, first_seed: int, devi
     cases = []
     for index in range(n_cases):
         phantom = generate_spine_phantom(first_seed + index, with_t1=False)
-        result = run({"sag_t2": phantom.sagittal_t2, "ax_t2": phantom.axial_t2_blocks},
-                     {"model_card": card, "device": device})  # fmt: skip
+        result = run(
+            {"sag_t2": phantom.sagittal_t2, "ax_t2": phantom.axial_t2_blocks}, {"model_card": card, "device": device}
+        )
         case = evaluate_case(phantom, result)
         case["seed"] = first_seed + index
         cases.append(case)
@@ -187,8 +217,10 @@ def validation_entries(summary: dict[str, Any], n_cases: int) -> list[dict]:
         *[(f"{name}_accuracy", table.get("accuracy")) for name, table in summary["findings"].items()],
         ("disc_5class_accuracy", summary["disc_5class"]["accuracy"]),
     ]
-    return [{"dataset": dataset, "metric": name, "value": None if value is None else round(float(value), 3),
-             "n": n_cases} for name, value in entries]  # fmt: skip
+    return [
+        {"dataset": dataset, "metric": name, "value": None if value is None else round(float(value), 3), "n": n_cases}
+        for name, value in entries
+    ]
 
 
 def study_rows(summary: dict[str, Any]) -> list[dict]:
@@ -199,12 +231,22 @@ def study_rows(summary: dict[str, Any]) -> list[dict]:
             rows.append({"finding": name, "n": 0})
             continue
         ci = table.get("auc_ci95")
-        rows.append({
-            "finding": name, "n": table["n"], "accuracy": table["accuracy"], "sensitivity": table["sensitivity"],
-            "specificity": table["specificity"], "ppv": table["ppv"], "npv": table["npv"],
-            "plr": table["positive_likelihood_ratio"], "nlr": table["negative_likelihood_ratio"], "f1": table["f1"],
-            "auc": table.get("auc"), "auc_ci95": "" if not ci else f"{ci[0]:.3f}-{ci[1]:.3f}",
-        })  # fmt: skip
+        rows.append(
+            {
+                "finding": name,
+                "n": table["n"],
+                "accuracy": table["accuracy"],
+                "sensitivity": table["sensitivity"],
+                "specificity": table["specificity"],
+                "ppv": table["ppv"],
+                "npv": table["npv"],
+                "plr": table["positive_likelihood_ratio"],
+                "nlr": table["negative_likelihood_ratio"],
+                "f1": table["f1"],
+                "auc": table.get("auc"),
+                "auc_ci95": "" if not ci else f"{ci[0]:.3f}-{ci[1]:.3f}",
+            }
+        )
     return rows
 
 
@@ -216,8 +258,13 @@ def _plot_confusion(summary: dict[str, Any], path: Path) -> None:
     axes = figure.add_subplot(1, 1, 1)
     axes.imshow(confusion, cmap="Blues")
     classes = summary["disc_5class"]["classes"]
-    axes.set(xticks=range(len(classes)), yticks=range(len(classes)), xlabel="predicted", ylabel="truth",
-             title="Disc findings (axial classifier)")  # fmt: skip
+    axes.set(
+        xticks=range(len(classes)),
+        yticks=range(len(classes)),
+        xlabel="predicted",
+        ylabel="truth",
+        title="Disc findings (axial classifier)",
+    )
     axes.set_xticklabels(classes, rotation=30, fontsize=8)
     axes.set_yticklabels(classes, fontsize=8)
     for (row, column), count in np.ndenumerate(confusion):
@@ -225,8 +272,9 @@ def _plot_confusion(summary: dict[str, Any], path: Path) -> None:
     _save_figure(figure, path)
 
 
-def evaluate_to_folder(model_folder: Path, n_cases: int, first_seed: int, out: Path,
-                       device: str = "auto") -> tuple[dict, str]:  # fmt: skip
+def evaluate_to_folder(
+    model_folder: Path, n_cases: int, first_seed: int, out: Path, device: str = "auto"
+) -> tuple[dict, str]:
     """Evaluate and write metrics.json, metrics.csv (the study's table), levels.csv, confusion.png and one
     ROC PNG per finding with both classes present; returns the summary and the printed table."""
     from ..atomic import atomic_directory, write_text_atomic
@@ -237,10 +285,14 @@ def evaluate_to_folder(model_folder: Path, n_cases: int, first_seed: int, out: P
     rows = study_rows(summary)
     with atomic_directory(out) as staging:
         write_text_atomic(staging / "metrics.json", json.dumps(summary, indent=2, default=float))
-        for name, records, fields in (("metrics.csv", rows, list(max(rows, key=len))),
-                                      ("levels.csv", [dict(seed=c["seed"], **lv) for c in summary["cases"]
-                                                      for lv in c["levels"]], ["seed", "vertebra", "distance_mm",
-                                                                               "correct"])):  # fmt: skip
+        for name, records, fields in (
+            ("metrics.csv", rows, list(max(rows, key=len))),
+            (
+                "levels.csv",
+                [dict(seed=c["seed"], **lv) for c in summary["cases"] for lv in c["levels"]],
+                ["seed", "vertebra", "distance_mm", "correct"],
+            ),
+        ):
             buffer = io.StringIO()
             writer = csv.DictWriter(buffer, fields, lineterminator="\n")
             writer.writeheader()
@@ -252,8 +304,11 @@ def evaluate_to_folder(model_folder: Path, n_cases: int, first_seed: int, out: P
             truth = [t for t, _ in pairs]
             if pairs and 0 < sum(truth) < len(truth):
                 plot_roc(roc_analysis(truth, [s for _, s in pairs]), staging / f"roc_{name}.png", title=name)
-    lines = [format_table(rows), f"level accuracy {summary['level_accuracy']}, all levels right in "
-             f"{summary['cases_all_levels_right']:.2f} of cases; disc centre error {summary['disc_center_error_mm']}"
-             f" mm; axial mapping accuracy {summary['axial_mapping']['accuracy']}; Dice {summary['dice']}; "
-             f"5-class disc accuracy {summary['disc_5class']['accuracy']}"]  # fmt: skip
+    lines = [
+        format_table(rows),
+        f"level accuracy {summary['level_accuracy']}, all levels right in "
+        f"{summary['cases_all_levels_right']:.2f} of cases; disc centre error {summary['disc_center_error_mm']}"
+        f" mm; axial mapping accuracy {summary['axial_mapping']['accuracy']}; Dice {summary['dice']}; "
+        f"5-class disc accuracy {summary['disc_5class']['accuracy']}",
+    ]
     return summary, "\n".join(lines)

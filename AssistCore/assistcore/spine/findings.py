@@ -63,8 +63,14 @@ def measure_listhesis(level_map: Image, disc: DiscLevel) -> dict:
     posterior /= max(np.linalg.norm(posterior), 1e-6)
     lateral = np.cross(normal, posterior)
     step = float(min(level_map.spacing_mm[:2]))
-    result = {"offset_mm": None, "fraction": None, "grade": None, "direction": None, "endplate_mm": None,
-              "point_lps": disc.center_lps}  # fmt: skip
+    result = {
+        "offset_mm": None,
+        "fraction": None,
+        "grade": None,
+        "direction": None,
+        "endplate_mm": None,
+        "point_lps": disc.center_lps,
+    }
     frames = {}
     for role, name in (("upper", disc.upper), ("lower", disc.lower)):
         points = _points(level_map, VERTEBRA_VALUE[name]) - centre
@@ -75,10 +81,12 @@ def measure_listhesis(level_map: Image, disc: DiscLevel) -> dict:
     upper_p, upper_n = frames["upper"]
     lower_p, lower_n = frames["lower"]
     upper_floor, lower_top = float(upper_n.min()), float(lower_n.max())
-    upper_wall = _wall(upper_p, upper_n, (upper_floor + ENDPLATE_SKIP_MM, upper_floor + ENDPLATE_SKIP_MM
-                                          + WALL_BAND_MM), step)  # fmt: skip
-    lower_wall = _wall(lower_p, lower_n, (lower_top - ENDPLATE_SKIP_MM - WALL_BAND_MM, lower_top
-                                          - ENDPLATE_SKIP_MM), step)  # fmt: skip
+    upper_wall = _wall(
+        upper_p, upper_n, (upper_floor + ENDPLATE_SKIP_MM, upper_floor + ENDPLATE_SKIP_MM + WALL_BAND_MM), step
+    )
+    lower_wall = _wall(
+        lower_p, lower_n, (lower_top - ENDPLATE_SKIP_MM - WALL_BAND_MM, lower_top - ENDPLATE_SKIP_MM), step
+    )
     endplate_points = lower_p[lower_n >= lower_top - ENDPLATE_SKIP_MM - WALL_BAND_MM]
     if upper_wall is None or lower_wall is None or len(endplate_points) == 0:
         return result

@@ -16,6 +16,7 @@ arrays are (k, j, i).
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -30,8 +31,13 @@ from ..phantoms.spine import CORD, DISCS, DURAL_SAC, LF, PLL, VERTEBRAE
 SEG_CLASSES = ("background", "C1", "C2", "vertebra", "disc", "dural_sac", "cord", "PLL", "LF")
 CLASS_OF = {name: value for value, name in enumerate(SEG_CLASSES)}
 #: class value -> level-map value for the classes that need no instance naming
-_FIXED_LEVEL_VALUES = {CLASS_OF["C1"]: 1, CLASS_OF["dural_sac"]: DURAL_SAC, CLASS_OF["cord"]: CORD,
-                       CLASS_OF["PLL"]: PLL, CLASS_OF["LF"]: LF}  # fmt: skip
+_FIXED_LEVEL_VALUES = {
+    CLASS_OF["C1"]: 1,
+    CLASS_OF["dural_sac"]: DURAL_SAC,
+    CLASS_OF["cord"]: CORD,
+    CLASS_OF["PLL"]: PLL,
+    CLASS_OF["LF"]: LF,
+}
 VERTEBRA_VALUE = {name: index + 1 for index, name in enumerate(VERTEBRAE)}
 DISC_VALUE = {name: index + 11 for index, name in enumerate(DISCS)}
 #: smallest vertebral body (mm^3) kept as an instance; smaller pieces join the nearest body
@@ -153,10 +159,14 @@ def level_map_from_classes(classes: Image, anchor: tuple[np.ndarray, str] | None
         start = VERTEBRAE.index(anchor_name) - nearest
         method, confidence = "anchor", 1.0
         if c2_candidates and start + c2_candidates[0] != 1:
-            warnings.append(f"The anchor {anchor_name} disagrees with the body the network takes for C2; "
-                            "the anchor was used.")  # fmt: skip
-        anchor_record = {"point_lps": [round(float(v), 2) for v in point], "level": anchor_name,
-                         "distance_mm": round(float(np.linalg.norm(centres[order][nearest] - point)), 2)}  # fmt: skip
+            warnings.append(
+                f"The anchor {anchor_name} disagrees with the body the network takes for C2; the anchor was used."
+            )
+        anchor_record = {
+            "point_lps": [round(float(v), 2) for v in point],
+            "level": anchor_name,
+            "distance_mm": round(float(np.linalg.norm(centres[order][nearest] - point)), 2),
+        }
     elif c2_candidates:
         first = c2_candidates[0]
         start = 1 - first  # VERTEBRAE index of the top instance
@@ -337,11 +347,18 @@ def measure_levels(level_map: Image, labelling: Labelling | None = None) -> tupl
             continue
         points = _voxel_points_lps(level_map, mask)
         centres[name] = points.mean(axis=0)
-        vertebrae.append(VertebraLevel(name, VERTEBRA_VALUE[name], [round(float(v), 2) for v in centres[name]],
-                                       round(float(mask.sum()) * voxel_ml, 3), confidence))  # fmt: skip
+        vertebrae.append(
+            VertebraLevel(
+                name,
+                VERTEBRA_VALUE[name],
+                [round(float(v), 2) for v in centres[name]],
+                round(float(mask.sum()) * voxel_ml, 3),
+                confidence,
+            )
+        )
     discs: list[DiscLevel] = []
     present = [v.name for v in vertebrae if v.name != "C1"]
-    for upper, lower in zip(present, present[1:]):
+    for upper, lower in itertools.pairwise(present):
         if VERTEBRAE.index(lower) != VERTEBRAE.index(upper) + 1:
             continue
         name = disc_name(upper, lower)
@@ -355,7 +372,17 @@ def measure_levels(level_map: Image, labelling: Labelling | None = None) -> tupl
             axis = centres[upper] - centres[lower]
             normal = axis / max(np.linalg.norm(axis), 1e-6)
             centre, height, fitted = 0.5 * (centres[upper] + centres[lower]), 0.0, False
-        discs.append(DiscLevel(name, upper, lower, DISC_VALUE[name], [round(float(v), 2) for v in centre],
-                               [round(float(v), 4) for v in normal], round(height, 2), fitted,
-                               confidence if fitted else confidence * 0.5))  # fmt: skip
+        discs.append(
+            DiscLevel(
+                name,
+                upper,
+                lower,
+                DISC_VALUE[name],
+                [round(float(v), 2) for v in centre],
+                [round(float(v), 4) for v in normal],
+                round(height, 2),
+                fitted,
+                confidence if fitted else confidence * 0.5,
+            )
+        )
     return vertebrae, discs

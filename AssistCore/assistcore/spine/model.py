@@ -88,8 +88,13 @@ def inplane_working_grid(image: Image, pixel_mm: float = PIXEL_MM) -> Image:
     shift = np.array([(new_spacing[0] - spacing[0]) / 2, (new_spacing[1] - spacing[1]) / 2, 0.0])
     origin = np.asarray(image.origin_lps) + image.direction_lps @ shift
     array = np.zeros((int(size[2]), int(new_size[1]), int(new_size[0])), dtype=np.float32)
-    return Image(array, tuple(float(v) for v in new_spacing), tuple(float(v) for v in origin),
-                 image.direction_lps.copy(), image.metadata)  # fmt: skip
+    return Image(
+        array,
+        tuple(float(v) for v in new_spacing),
+        tuple(float(v) for v in origin),
+        image.direction_lps.copy(),
+        image.metadata,
+    )
 
 
 def is_sagittal(image: Image) -> bool:
@@ -111,8 +116,13 @@ def sagittal_working_grid(image: Image, pixel_mm: float = PIXEL_MM) -> Image:
     counts = np.maximum(1, np.floor(extent / spacing).astype(int) + 1)
     origin = np.array([low[0], low[1], high[2]])
     array = np.zeros((counts[2], counts[1], counts[0]), dtype=np.float32)
-    return Image(array, tuple(float(v) for v in spacing), tuple(float(v) for v in origin),
-                 _SAGITTAL_DIRECTION.copy(), image.metadata)  # fmt: skip
+    return Image(
+        array,
+        tuple(float(v) for v in spacing),
+        tuple(float(v) for v in origin),
+        _SAGITTAL_DIRECTION.copy(),
+        image.metadata,
+    )
 
 
 def series_pictures(image: Image, grid: Image) -> tuple[np.ndarray, Any]:
@@ -139,9 +149,12 @@ def _pad_to_multiple(picture: np.ndarray, multiple: int = SIZE_MULTIPLE) -> tupl
 
 
 def segment_pictures(
-    network, pictures: np.ndarray, batch_size: int = 4, cancel_check: Callable[[], None] | None = None,
+    network,
+    pictures: np.ndarray,
+    batch_size: int = 4,
+    cancel_check: Callable[[], None] | None = None,
     progress: Callable[[float, str], None] | None = None,
-) -> np.ndarray:  # fmt: skip
+) -> np.ndarray:
     """Class map (slices, y, x) uint8 of 0..1 pictures (slices, y, x), a batch of slices at a time."""
     import torch
 
@@ -170,20 +183,26 @@ def osteophyte_crop_grid(center_lps: Sequence[float]) -> Image:
     spacing = np.array(OSTEOPHYTE_SPACING_IJK)
     half = (np.array(OSTEOPHYTE_SHAPE_KJI[::-1], dtype=float) - 1) / 2 * spacing
     origin = np.asarray(center_lps, dtype=float) - _SAGITTAL_DIRECTION @ half
-    return Image(np.zeros(OSTEOPHYTE_SHAPE_KJI, dtype=np.float32), tuple(spacing), tuple(origin),
-                 _SAGITTAL_DIRECTION.copy())  # fmt: skip
+    return Image(
+        np.zeros(OSTEOPHYTE_SHAPE_KJI, dtype=np.float32), tuple(spacing), tuple(origin), _SAGITTAL_DIRECTION.copy()
+    )
 
 
 def osteophyte_crop(image: Image, center_lps: Sequence[float], window_low_high: tuple[float, float]) -> np.ndarray:
     """The crop (32, 64, 32) float32 0..1 of ``image`` around ``center_lps``."""
     low, high = window_low_high
-    crop = resample_to_reference(image.with_array(image.array_kji.astype(np.float32)),
-                                 osteophyte_crop_grid(center_lps), "linear", default_value=low)  # fmt: skip
+    crop = resample_to_reference(
+        image.with_array(image.array_kji.astype(np.float32)),
+        osteophyte_crop_grid(center_lps),
+        "linear",
+        default_value=low,
+    )
     return np.clip((crop.array_kji - low) / (high - low), 0.0, 1.0).astype(np.float32)
 
 
-def axial_crop(axial: Image, slice_index: int, center_lps: Sequence[float],
-               window_low_high: tuple[float, float]) -> np.ndarray:  # fmt: skip
+def axial_crop(
+    axial: Image, slice_index: int, center_lps: Sequence[float], window_low_high: tuple[float, float]
+) -> np.ndarray:
     """A 224 x 224 picture (0.35 mm, screen orientation, 0..1) of one axial slice centred on ``center_lps``
     projected into the slice plane."""
     direction = axial.direction_lps
@@ -196,8 +215,9 @@ def axial_crop(axial: Image, slice_index: int, center_lps: Sequence[float],
     origin = centre - direction @ np.array([half, half, 0.0])
     grid = Image(np.zeros((1, AXIAL_CROP, AXIAL_CROP), dtype=np.float32), spacing, tuple(origin), direction.copy())
     low, high = window_low_high
-    crop = resample_to_reference(axial.with_array(axial.array_kji.astype(np.float32)), grid, "linear",
-                                 default_value=low)  # fmt: skip
+    crop = resample_to_reference(
+        axial.with_array(axial.array_kji.astype(np.float32)), grid, "linear", default_value=low
+    )
     picture = slice_display(grid).apply(crop.array_kji[0])
     return np.clip((picture - low) / (high - low), 0.0, 1.0).astype(np.float32)
 
@@ -233,8 +253,9 @@ class SpineTrainingData:
     axial_targets: list[tuple[int, int, int, int]] = field(default_factory=list)  # herniation, side, pll, lf
 
 
-def phantom_training_data(seeds: Sequence[int], progress: Callable[[float, str], None] | None = None,
-                          jitter_mm: float = 2.0) -> SpineTrainingData:  # fmt: skip
+def phantom_training_data(
+    seeds: Sequence[int], progress: Callable[[float, str], None] | None = None, jitter_mm: float = 2.0
+) -> SpineTrainingData:
     """Pictures, crops and targets from the phantoms of ``seeds`` (truth centres jittered by ``jitter_mm``)."""
     from ..phantoms.spine import generate_spine_phantom
 
@@ -271,13 +292,14 @@ def add_case_to_training_data(data: SpineTrainingData, phantom, rng: np.random.G
     for block, level_name in zip(phantom.axial_t2_blocks, phantom.axial_block_levels):
         level = phantom.level(level_name)
         centre = np.asarray(level.disc_center_lps)
-        k = int(round(block.lps_to_index(centre[None, :])[0][2]))
+        k = round(block.lps_to_index(centre[None, :])[0][2])
         k = min(max(k, 0), block.shape_kji[0] - 1)
         jittered = centre + rng.normal(0, jitter_mm / 2, 3)
         data.axial_crops.append(axial_crop(block, k, jittered, window(block.array_kji)))
         side = SIDES.index(level.side) if level.side else 0
-        data.axial_targets.append((HERNIATION_TYPES.index(level.herniation), side, int(level.pll_thickened),
-                                   int(level.lf_thickened)))  # fmt: skip
+        data.axial_targets.append(
+            (HERNIATION_TYPES.index(level.herniation), side, int(level.pll_thickened), int(level.lf_thickened))
+        )
 
 
 def _random_patch_2d(picture: np.ndarray, classes: np.ndarray, size: int, rng: np.random.Generator):
@@ -319,8 +341,15 @@ def _optimiser(network, steps: int, learning_rate: float):
     return optimiser, torch.optim.lr_scheduler.OneCycleLR(optimiser, learning_rate, total_steps=max(1, steps))
 
 
-def train_segmentation(data: SpineTrainingData, path: Path, steps: int, seed: int, batch_size: int = 8,
-                       patch: int = 128, progress: Callable[[float, str], None] | None = None) -> ComponentTraining:  # fmt: skip
+def train_segmentation(
+    data: SpineTrainingData,
+    path: Path,
+    steps: int,
+    seed: int,
+    batch_size: int = 8,
+    patch: int = 128,
+    progress: Callable[[float, str], None] | None = None,
+) -> ComponentTraining:
     """The 2D segmentation network on sagittal and axial phantom pictures (DiceCE loss, AdamW one-cycle)."""
     import torch
     from monai.losses import DiceCELoss
@@ -334,8 +363,10 @@ def train_segmentation(data: SpineTrainingData, path: Path, steps: int, seed: in
     loss_function = DiceCELoss(to_onehot_y=True, softmax=True)
     started, recent = time.perf_counter(), []
     for step in range(steps):
-        pairs = [_random_patch_2d(data.pictures[i], data.classes[i], patch, rng)
-                 for i in rng.integers(len(data.pictures), size=batch_size)]  # fmt: skip
+        pairs = [
+            _random_patch_2d(data.pictures[i], data.classes[i], patch, rng)
+            for i in rng.integers(len(data.pictures), size=batch_size)
+        ]
         pictures = _intensity_augment(np.stack([p for p, _ in pairs]), rng)
         targets = np.stack([c for _, c in pairs]).astype(np.int64)
         loss = loss_function(network(torch.from_numpy(pictures[:, None])), torch.from_numpy(targets[:, None]))
@@ -347,15 +378,26 @@ def train_segmentation(data: SpineTrainingData, path: Path, steps: int, seed: in
         if progress and (step % 10 == 0 or step == steps - 1):
             progress((step + 1) / steps, f"segmentation step {step + 1}/{steps} loss {np.mean(recent[-50:]):.3f}")
     torch.save(network.eval().state_dict(), path)
-    recipe = {"loss": "DiceCE (softmax)", "optimizer": "AdamW 3e-3 one-cycle, weight decay 1e-4",
-              "batch": f"{batch_size} patches of {patch} px, 80 % centred on spine voxels",
-              "augmentation": "gamma 0.7-1.5, scale +-15 %, Gaussian noise", "pictures": len(data.pictures)}  # fmt: skip
-    return ComponentTraining(path, SEGMENTATION_NETWORK, steps, time.perf_counter() - started,
-                             float(np.mean(recent[-50:])), recipe)  # fmt: skip
+    recipe = {
+        "loss": "DiceCE (softmax)",
+        "optimizer": "AdamW 3e-3 one-cycle, weight decay 1e-4",
+        "batch": f"{batch_size} patches of {patch} px, 80 % centred on spine voxels",
+        "augmentation": "gamma 0.7-1.5, scale +-15 %, Gaussian noise",
+        "pictures": len(data.pictures),
+    }
+    return ComponentTraining(
+        path, SEGMENTATION_NETWORK, steps, time.perf_counter() - started, float(np.mean(recent[-50:])), recipe
+    )
 
 
-def train_osteophyte(data: SpineTrainingData, path: Path, steps: int, seed: int, batch_size: int = 8,
-                     progress: Callable[[float, str], None] | None = None) -> ComponentTraining:  # fmt: skip
+def train_osteophyte(
+    data: SpineTrainingData,
+    path: Path,
+    steps: int,
+    seed: int,
+    batch_size: int = 8,
+    progress: Callable[[float, str], None] | None = None,
+) -> ComponentTraining:
     """The 3D osteophyte classifier on body crops, positives half of each batch (BCE, AdamW one-cycle)."""
     import torch
 
@@ -369,8 +411,10 @@ def train_osteophyte(data: SpineTrainingData, path: Path, steps: int, seed: int,
     positives, negatives = np.nonzero(labels == 1)[0], np.nonzero(labels == 0)[0]
     started, recent = time.perf_counter(), []
     for step in range(steps):
-        chosen = [(positives if len(positives) and (not len(negatives) or rng.random() < 0.5) else negatives)
-                  for _ in range(batch_size)]  # fmt: skip
+        chosen = [
+            (positives if len(positives) and (not len(negatives) or rng.random() < 0.5) else negatives)
+            for _ in range(batch_size)
+        ]
         indices = [int(pool[rng.integers(len(pool))]) for pool in chosen]
         crops = np.stack([data.osteophyte_crops[i] for i in indices])
         flips = rng.random(batch_size) < 0.5  # left-right: k axis
@@ -386,15 +430,27 @@ def train_osteophyte(data: SpineTrainingData, path: Path, steps: int, seed: int,
         if progress and (step % 10 == 0 or step == steps - 1):
             progress((step + 1) / steps, f"osteophyte step {step + 1}/{steps} loss {np.mean(recent[-50:]):.3f}")
     torch.save(network.eval().state_dict(), path)
-    recipe = {"loss": "binary cross-entropy", "optimizer": "AdamW 2e-3 one-cycle", "batch": f"{batch_size} crops, "
-              "half with osteophytes", "augmentation": "left-right flips, gamma, scale, noise; centres jittered 2 mm",
-              "crops": len(labels), "crops_with_osteophytes": int(labels.sum())}  # fmt: skip
-    return ComponentTraining(path, OSTEOPHYTE_NETWORK, steps, time.perf_counter() - started,
-                             float(np.mean(recent[-50:])), recipe)  # fmt: skip
+    recipe = {
+        "loss": "binary cross-entropy",
+        "optimizer": "AdamW 2e-3 one-cycle",
+        "batch": f"{batch_size} crops, half with osteophytes",
+        "augmentation": "left-right flips, gamma, scale, noise; centres jittered 2 mm",
+        "crops": len(labels),
+        "crops_with_osteophytes": int(labels.sum()),
+    }
+    return ComponentTraining(
+        path, OSTEOPHYTE_NETWORK, steps, time.perf_counter() - started, float(np.mean(recent[-50:])), recipe
+    )
 
 
-def train_axial(data: SpineTrainingData, path: Path, steps: int, seed: int, batch_size: int = 8,
-                progress: Callable[[float, str], None] | None = None) -> ComponentTraining:  # fmt: skip
+def train_axial(
+    data: SpineTrainingData,
+    path: Path,
+    steps: int,
+    seed: int,
+    batch_size: int = 8,
+    progress: Callable[[float, str], None] | None = None,
+) -> ComponentTraining:
     """The 2D axial-level classifier: herniation (5), side (3), PLL and LF thickened; abnormal levels over-sampled."""
     import torch
 
@@ -423,9 +479,11 @@ def train_axial(data: SpineTrainingData, path: Path, steps: int, seed: int, batc
         crops = _intensity_augment(crops, rng)
         logits = network(torch.from_numpy(np.ascontiguousarray(crops[:, None])))
         t = torch.from_numpy(batch_targets)
-        loss = (torch.nn.functional.cross_entropy(logits[:, :n], t[:, 0])
-                + torch.nn.functional.cross_entropy(logits[:, n : n + 3], t[:, 1])
-                + torch.nn.functional.binary_cross_entropy_with_logits(logits[:, n + 3 :], t[:, 2:].float()))  # fmt: skip
+        loss = (
+            torch.nn.functional.cross_entropy(logits[:, :n], t[:, 0])
+            + torch.nn.functional.cross_entropy(logits[:, n : n + 3], t[:, 1])
+            + torch.nn.functional.binary_cross_entropy_with_logits(logits[:, n + 3 :], t[:, 2:].float())
+        )
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
@@ -434,9 +492,14 @@ def train_axial(data: SpineTrainingData, path: Path, steps: int, seed: int, batc
         if progress and (step % 10 == 0 or step == steps - 1):
             progress((step + 1) / steps, f"axial step {step + 1}/{steps} loss {np.mean(recent[-50:]):.3f}")
     torch.save(network.eval().state_dict(), path)
-    recipe = {"loss": "cross-entropy (herniation, side) + binary cross-entropy (PLL, LF)",
-              "optimizer": "AdamW 2e-3 one-cycle", "batch": f"{batch_size} crops, 60 % from abnormal levels",
-              "augmentation": "left-right flips (sides swapped), gamma, scale, noise; centres jittered 2 mm",
-              "crops": len(targets), "abnormal_crops": len(abnormal)}  # fmt: skip
-    return ComponentTraining(path, AXIAL_NETWORK, steps, time.perf_counter() - started,
-                             float(np.mean(recent[-50:])), recipe)  # fmt: skip
+    recipe = {
+        "loss": "cross-entropy (herniation, side) + binary cross-entropy (PLL, LF)",
+        "optimizer": "AdamW 2e-3 one-cycle",
+        "batch": f"{batch_size} crops, 60 % from abnormal levels",
+        "augmentation": "left-right flips (sides swapped), gamma, scale, noise; centres jittered 2 mm",
+        "crops": len(targets),
+        "abnormal_crops": len(abnormal),
+    }
+    return ComponentTraining(
+        path, AXIAL_NETWORK, steps, time.perf_counter() - started, float(np.mean(recent[-50:])), recipe
+    )

@@ -30,8 +30,14 @@ def render_overview(result, path: str | os.PathLike[str], upscale: int = 2) -> P
     image = resample_to_reference(result.sagittal.with_array(result.sagittal.array_kji.astype(np.float32)), grid)
     labels = resample_to_reference(result.level_map, grid, "nearest")
     k = _midline_slice(grid, [v.center_lps for v in result.vertebrae])
-    picture = render_slice(image, k, label_plane_ji=labels.array_kji[k], label_colors_rgb=LABEL_COLORS_RGB,
-                           label_opacity=0.35, upscale=upscale)  # fmt: skip
+    picture = render_slice(
+        image,
+        k,
+        label_plane_ji=labels.array_kji[k],
+        label_colors_rgb=LABEL_COLORS_RGB,
+        label_opacity=0.35,
+        upscale=upscale,
+    )
     draw = ImageDraw.Draw(picture)
     display = slice_display(grid)
     size_ji = grid.shape_kji[1:]
@@ -53,8 +59,13 @@ def render_overview(result, path: str | os.PathLike[str], upscale: int = 2) -> P
             if not chosen or series.level_map is None:
                 continue
             best = min(chosen, key=lambda s: abs(s["distance_mm"]))["slice_index"]
-            tile = render_slice(series.image, best, label_plane_ji=series.level_map.array_kji[best],
-                                label_colors_rgb=LABEL_COLORS_RGB, label_opacity=0.35)  # fmt: skip
+            tile = render_slice(
+                series.image,
+                best,
+                label_plane_ji=series.level_map.array_kji[best],
+                label_colors_rgb=LABEL_COLORS_RGB,
+                label_opacity=0.35,
+            )
             scale = picture.height / 3 / max(tile.height, 1)
             tile = tile.resize((max(1, int(tile.width * scale)), max(1, int(tile.height * scale))))
             ImageDraw.Draw(tile).text((3, 3), f"{disc.name} ({series.name} slice {best})", fill=(80, 230, 240))

@@ -51,10 +51,12 @@ def train_spine_models(
         return (lambda fraction, message: progress(name, fraction, message)) if progress else None
 
     data = phantom_training_data([seed * 100000 + n for n in range(n_phantoms)], stage("phantoms"))
-    segmentation = train_segmentation(data, output_dir / "segmentation.pt", segmentation_steps, seed,
-                                      progress=stage("segmentation"))  # fmt: skip
-    osteophyte = train_osteophyte(data, output_dir / "osteophyte.pt", classifier_steps, seed,
-                                  progress=stage("osteophyte"))  # fmt: skip
+    segmentation = train_segmentation(
+        data, output_dir / "segmentation.pt", segmentation_steps, seed, progress=stage("segmentation")
+    )
+    osteophyte = train_osteophyte(
+        data, output_dir / "osteophyte.pt", classifier_steps, seed, progress=stage("osteophyte")
+    )
     axial = train_axial(data, output_dir / "axial.pt", classifier_steps, seed, progress=stage("axial"))
     return SpineTrainingResult(segmentation, osteophyte, axial, n_phantoms)
 
@@ -66,8 +68,12 @@ def _weights_entry(path: Path) -> dict:
 
 
 def _recipe(component: ComponentTraining) -> dict:
-    return {"steps": component.steps, "seconds": round(component.seconds, 1),
-            "final_loss": round(component.final_loss, 4), **component.recipe}  # fmt: skip
+    return {
+        "steps": component.steps,
+        "seconds": round(component.seconds, 1),
+        "final_loss": round(component.final_loss, 4),
+        **component.recipe,
+    }
 
 
 def spine_model_card(result: SpineTrainingResult, command: str, model_id: str, seed: int) -> dict:
@@ -117,7 +123,7 @@ def spine_model_card(result: SpineTrainingResult, command: str, model_id: str, s
                     "channel_def": {str(i): name for i, name in enumerate(SEG_CLASSES)},
                 }
             },
-        },  # fmt: skip
+        },
         "network": result.segmentation.network,
         "input_channels": [
             {"name": "T2", "role": "sag_t2", "description": "required: sagittal T2"},
@@ -132,7 +138,7 @@ def spine_model_card(result: SpineTrainingResult, command: str, model_id: str, s
             {"step": "slice_to_radiological_screen_orientation"},
             {"step": "window_percentiles", "low": 0.5, "high": 99.5, "per": "series", "to": [0.0, 1.0]},
             {"step": "pad", "multiple_of": 8},
-        ],  # fmt: skip
+        ],
         "postprocessing": [
             {"step": "softmax_argmax"},
             {
@@ -141,7 +147,7 @@ def spine_model_card(result: SpineTrainingResult, command: str, model_id: str, s
                 "named from the C2 instance (or the user's anchor)",
             },
             {"step": "resample_nearest_to_sagittal_t2"},
-        ],  # fmt: skip
+        ],
         "inference": {"mode": "per_slice", "batch_size": 4},
         "labels": labels,
         "operating_thresholds": OPERATING_THRESHOLDS,

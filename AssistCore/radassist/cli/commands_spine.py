@@ -25,15 +25,27 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--sag-t2", help="sagittal T2: DICOM series folder (or file) or NIfTI/NRRD")
     parser.add_argument("--sag-t1", help="sagittal T1 (optional; shown in the scene)")
-    parser.add_argument("--ax-t2", action="append", default=[],
-                        help="axial T2 (optional; one stack, or repeat for several oblique blocks)")  # fmt: skip
+    parser.add_argument(
+        "--ax-t2",
+        action="append",
+        default=[],
+        help="axial T2 (optional; one stack, or repeat for several oblique blocks)",
+    )
     parser.add_argument("--out", help="output folder (replaced as a whole on success)")
-    parser.add_argument("--anchor", type=_anchor, help="a point and its vertebra, X,Y,Z:LEVEL in LPS mm (e.g. "
-                        "0,-12.5,40:C3): label from it instead of from C2")  # fmt: skip
-    parser.add_argument("--labels", help="use this label file (TotalSegmentator, TotalSpineSeg, ...) instead of "
-                        "our segmentation network; needs --level-map")  # fmt: skip
-    parser.add_argument("--level-map", help="JSON {value: name} or CSV value,name for --labels (names such as "
-                        "vertebrae_C2, disc_C2_C3, spinal_cord)")  # fmt: skip
+    parser.add_argument(
+        "--anchor",
+        type=_anchor,
+        help="a point and its vertebra, X,Y,Z:LEVEL in LPS mm (e.g. 0,-12.5,40:C3): label from it instead of from C2",
+    )
+    parser.add_argument(
+        "--labels",
+        help="use this label file (TotalSegmentator, TotalSpineSeg, ...) instead of "
+        "our segmentation network; needs --level-map",
+    )
+    parser.add_argument(
+        "--level-map",
+        help="JSON {value: name} or CSV value,name for --labels (names such as vertebrae_C2, disc_C2_C3, spinal_cord)",
+    )
     parser.add_argument("--model", help="model id (default: the spine model of highest precedence)")
     parser.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cuda, mps or cpu")
     parser.add_argument("--case-id", help="case ID used in file names (default: PatientID or the file name)")
@@ -88,8 +100,11 @@ def run_train(args: argparse.Namespace) -> int:
                 write_text_atomic(staging / "model_card.json", json.dumps(card, indent=2) + "\n")
             except Exception as error:  # the trained weights must not be lost to an evaluation problem
                 logging.getLogger(__name__).warning("validation failed (%s); the card has no numbers", error)
-    emit(args, {"folder": str(out), "validation": card["validation"]},
-         f"model written to {out}; validation: {card['validation']}")  # fmt: skip
+    emit(
+        args,
+        {"folder": str(out), "validation": card["validation"]},
+        f"model written to {out}; validation: {card['validation']}",
+    )
     return 0
 
 
@@ -104,15 +119,29 @@ def run_spine(args: argparse.Namespace) -> int:
 
     if not args.sag_t2 or not args.out:
         raise InputError("--sag-t2 and --out are required.", "radassist spine --sag-t2 SERIES --out DIR")
-    options = {"model_id": args.model, "device": args.device, "anchor": args.anchor,
-               "labels": args.labels, "level_map": args.level_map}  # fmt: skip
+    options = {
+        "model_id": args.model,
+        "device": args.device,
+        "anchor": args.anchor,
+        "labels": args.labels,
+        "level_map": args.level_map,
+    }
     with TerminalProgress("spine") as bar:
-        report = run_case_to_folder(args.sag_t2, Path(args.out), options, sag_t1=args.sag_t1, ax_t2=args.ax_t2,
-                                    case_id=args.case_id, progress=bar)  # fmt: skip
+        report = run_case_to_folder(
+            args.sag_t2,
+            Path(args.out),
+            options,
+            sag_t1=args.sag_t1,
+            ax_t2=args.ax_t2,
+            case_id=args.case_id,
+            progress=bar,
+        )
     lines = [f"results in {args.out}"] + [f"  {name}" for name in report["files"]]
     labelling = report["labelling"]
-    lines += [f"levels: {', '.join(v['name'] for v in report['levels']['vertebrae'])} "
-              f"({labelling['method']}, confidence {labelling['confidence']})"]  # fmt: skip
+    lines += [
+        f"levels: {', '.join(v['name'] for v in report['levels']['vertebrae'])} "
+        f"({labelling['method']}, confidence {labelling['confidence']})"
+    ]
     lines += [f"warning: {text}" for text in report["warnings"]]
     lines.append(f"total {report['seconds_per_stage']['total']:.1f} s")
     if report["model"].get("synthetic_demo_model"):
