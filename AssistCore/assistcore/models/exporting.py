@@ -27,12 +27,23 @@ log = logging.getLogger(__name__)
 MAX_MULTIPLES = 96
 
 
-def export_program(network: Any, in_channels: int, path: Path, size_multiple: int = 8, tolerance: float = 1e-4) -> dict:
-    """Export ``network`` (3D, input (1, in_channels, k, j, i)) to ``path`` and return its card entry.
+def export_program(
+    network: Any,
+    in_channels: int,
+    path: Path,
+    size_multiple: int = 8,
+    tolerance: float = 1e-4,
+    spatial_dims: int = 3,
+    input_shape: tuple[int, ...] | None = None,
+    dynamic_batch: bool = False,
+) -> dict:
+    """Export ``network`` (input (batch, in_channels, *spatial)) to ``path`` and return its card entry.
 
-    Every spatial axis is dynamic in steps of ``size_multiple`` (up to ``MAX_MULTIPLES`` of them). The program
-    is checked against the eager network on an input of other sizes than the export example; a difference
-    above ``tolerance`` raises ``RuntimeError`` and nothing is written.
+    Without ``input_shape`` (segmentation networks): every spatial axis dynamic in steps of ``size_multiple``
+    (up to ``MAX_MULTIPLES`` of them), batch 1 (or 1..64 with ``dynamic_batch``, for slice-wise 2D networks). With ``input_shape`` (classifiers on crops of one
+    size): those spatial sizes, any batch of 1..64. The program is checked against the eager network on another
+    input than the export example; a difference above ``tolerance`` raises ``RuntimeError`` and nothing is
+    written.
 
     :returns: the card's ``exported_program`` entry (file name relative to ``path``'s folder, sha256, size,
         torch version, dynamic shape rule).
@@ -42,15 +53,26 @@ def export_program(network: Any, in_channels: int, path: Path, size_multiple: in
     from ..atomic import atomic_path
 
     network = network.eval()
-    dims = [torch.export.Dim(f"multiples_{axis}", min=1, max=MAX_MULTIPLES) for axis in "kji"]
-    # distinct example sizes, so the exporter cannot tie two axes together; small, as the file keeps it
-    example = torch.randn(1, in_channels, 2 * size_multiple, 3 * size_multiple, 4 * size_multiple)
+    first_spatial = 2
+    if input_shape is None:
+        axes = "kji"[3 - spatial_dims :]
+        dims = [torch.export.Dim(f"multiples_{axis}", min=1, max=MAX_MULTIPLES) for axis in axes]
+        # distinct example sizes, so the exporter cannot tie two axes together; small, as the file keeps it
+        batch = (2, 3) if dynamic_batch else (1, 1)
+        example = torch.randn(batch[0], in_channels, *[(2 + n) * size_multiple for n in range(spatial_dims)])
+        dynamic = {first_spatial + n: size_multiple * dim for n, dim in enumerate(dims)}
+        if dynamic_batch:
+            dynamic[0] = torch.export.Dim("batch", min=1, max=64)
+        check = torch.randn(batch[1], in_channels, *[(5 - 2 * (n % 2) + n) * size_multiple for n in range(spatial_dims)])
+        rule = f"({'batch 1-64' if dynamic_batch else 1}, {in_channels}, " + ", ".join(
+            f"{size_multiple}{axis}" for axis in axes) + ")"
+    else:
+        example = torch.randn(2, in_channels, *input_shape)
+        dynamic = {0: torch.export.Dim("batch", min=1, max=64)}
+        check = torch.randn(3, in_channels, *input_shape)
+        rule = f"(batch 1-64, {in_channels}, {', '.join(map(str, input_shape))})"
     with torch.no_grad():
-        program = torch.export.export(
-            network, (example,), dynamic_shapes=({2: size_multiple * dims[0], 3: size_multiple * dims[1],
-                                                  4: size_multiple * dims[2]},)
-        )  # fmt: skip
-        check = torch.randn(1, in_channels, 5 * size_multiple, 3 * size_multiple, 6 * size_multiple)
+        program = torch.export.export(network, (example,), dynamic_shapes=(dynamic,))
         difference = float((program.module()(check) - network(check)).abs().max())
     if difference > tolerance:
         raise RuntimeError(f"exported program differs from the network by {difference:.2e} (> {tolerance:.0e})")
@@ -60,7 +82,7 @@ def export_program(network: Any, in_channels: int, path: Path, size_multiple: in
         "file": path.name,
         "sha256": sha256_of(path),
         "torch_version": torch.__version__.split("+")[0],
-        "dynamic_shapes": f"(1, {in_channels}, {size_multiple}k, {size_multiple}j, {size_multiple}i)",
+        "dynamic_shapes": rule,
         "size_bytes": path.stat().st_size,
     }
 
@@ -182,34 +204,50 @@ def is_detector(card) -> bool:
     return outputs.get("pred", {}).get("type") == "object_detection"
 
 
-def add_exported_program(card) -> dict:
-    """Export a card's state-dict network beside its weights and record it in the card.
+def _in_channels(network_config: dict, default: int) -> int:
+    return int(network_config.get("in_channels", network_config.get("n_input_channels", default)))
 
-    3D networks taking (1, channels, k, j, i) become ``model.pt2``; torchvision detectors ``model.ts``.
-    The card is rewritten atomically with the new ``exported_program`` entry; the weights are untouched
-    (and verified first).
+
+def add_exported_program(card) -> dict:
+    """Export a card's state-dict networks beside their weights and record them in the card.
+
+    2D/3D segmentation networks become ``model.pt2`` (spatial sizes dynamic); torchvision detectors ``model.ts``;
+    each component with an ``input_shape`` (classifiers on crops) ``<component>.pt2``, recorded in its entry.
+    The card is rewritten atomically; the weights are untouched (and verified first).
+
+    :returns: the main network's ``exported_program`` entry.
     """
     import json
 
     from ..atomic import write_text_atomic
     from ..errors import ModelError
-    from .loader import network_from_weights
+    from .loader import build_network, load_state_dict_file, network_from_weights
+    from .weights import verify_file
 
+    data = json.loads(json.dumps(card.data))
     if card.weights_format == "state_dict" and is_detector(card):
         entry = export_detector_script(network_from_weights(card, "cpu"), card.folder / "model.ts")
-        data = dict(card.data)
-        data["exported_program"] = entry
-        write_text_atomic(card.card_path, json.dumps(data, indent=2) + "\n")
-        return entry
-    if card.weights_format != "state_dict" or card.network.get("spatial_dims", 3) != 3:
+    elif card.weights_format == "state_dict" and card.network.get("spatial_dims", 3) in (2, 3):
+        network = network_from_weights(card, "cpu")  # the weights, even if an older program exists
+        in_channels = _in_channels(card.network, len(card.input_channels))
+        spatial_dims = int(card.network.get("spatial_dims", 3))
+        entry = export_program(network, in_channels, card.folder / "model.pt2", _size_multiple(card),
+                               spatial_dims=spatial_dims, dynamic_batch=spatial_dims == 2)  # fmt: skip
+    else:
         raise ModelError(
-            f"Model {card.id} is not a 3D network with state-dict weights; nothing to export.",
-            "Export works for 3D segmentation networks and detectors described by the card's network section.",
+            f"Model {card.id} is not a 2D/3D network or detector with state-dict weights; nothing to export.",
+            "Export works for segmentation networks and detectors described by the card's network section.",
         )
-    network = network_from_weights(card, "cpu")  # the weights, even if an older program exists
-    in_channels = int(card.network.get("in_channels", len(card.input_channels)))
-    entry = export_program(network, in_channels, card.folder / "model.pt2", _size_multiple(card))
-    data = dict(card.data)
     data["exported_program"] = entry
+    for name, component in card.components.items():
+        if "input_shape" not in component:
+            continue
+        path = verify_file(card.component_weights_path(name), component["weights"]["sha256"], card.id, name)
+        network = build_network(component["network"])
+        network.load_state_dict(load_state_dict_file(path), strict=True)
+        data["components"][name]["exported_program"] = export_program(
+            network, _in_channels(component["network"], 1), card.folder / f"{name}.pt2",
+            input_shape=tuple(component["input_shape"]),
+        )  # fmt: skip
     write_text_atomic(card.card_path, json.dumps(data, indent=2) + "\n")
     return entry

@@ -197,6 +197,18 @@ def load_component_network(card, name: str, device: str = "cpu", cache: bool = T
         with _cache_lock:
             if key in _cache:
                 return _cache[key]
+    network = None
+    program = entry.get("exported_program")
+    if program and str(device) == "cpu":  # the same network without importing MONAI
+        from .exporting import load_exported_program
+
+        path = verify_file(card.folder / program["file"], program["sha256"], card.id, f"Component {name} program")
+        network = load_exported_program(path, str(device), program)
+    if network is not None:
+        if cache:
+            with _cache_lock:
+                network = _cache.setdefault(key, network)
+        return network
     path = verify_file(card.component_weights_path(name), entry["weights"]["sha256"], card.id, f"Component {name}")
     network = build_network(entry["network"])
     try:

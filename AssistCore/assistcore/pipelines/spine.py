@@ -209,9 +209,9 @@ def run(
         segmentation_source = "network"
     warnings += labelling.warnings
     vertebrae, discs = measure_levels(work_levels, labelling)
-    if len([v for v in vertebrae if v.name != "C1"]) <= 1:
-        warnings.append(
-            f"{'One vertebra' if vertebrae else 'No vertebra'} found in the field of view: no disc level can be named."
+    bodies = [v for v in vertebrae if v.name != "C1"]
+    if len(bodies) == 1:
+        warnings.append("Only one vertebral body was found in the field of view: no disc level can be named.")
         )
     level_map = resample_to_reference(work_levels, sagittal, "nearest")
     timings["levels"] = time.perf_counter() - started

@@ -159,6 +159,7 @@ def spine_model_card(result: SpineTrainingResult, command: str, model_id: str, s
                 f"{OSTEOPHYTE_SPACING_IJK[2]}/{OSTEOPHYTE_SPACING_IJK[1]}/{OSTEOPHYTE_SPACING_IJK[0]} mm around each "
                 "vertebral body centre, windowed 0..1 (sigmoid of 1 logit)",
                 "network": result.osteophyte.network,
+                "input_shape": list(OSTEOPHYTE_SHAPE_KJI),
                 "weights": _weights_entry(result.osteophyte.weights_path),
             },
             "axial": {
@@ -167,6 +168,7 @@ def spine_model_card(result: SpineTrainingResult, command: str, model_id: str, s
                 f"herniation {', '.join(HERNIATION_TYPES)} (softmax), side {', '.join(SIDES)} (softmax), "
                 "PLL thickened, LF thickened (sigmoid)",
                 "network": result.axial.network,
+                "input_shape": [AXIAL_CROP, AXIAL_CROP],
                 "weights": _weights_entry(result.axial.weights_path),
             },
         },

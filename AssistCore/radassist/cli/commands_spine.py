@@ -91,6 +91,14 @@ def run_train(args: argparse.Namespace) -> int:
         result = train_spine_models(staging, args.phantoms, args.steps, args.classifier_steps, args.seed, report)
         card = spine_model_card(result, command, args.model_id, args.seed)
         write_text_atomic(staging / "model_card.json", json.dumps(card, indent=2) + "\n")
+        try:  # CPU programs (no MONAI import at inference); the weights stay the model if export fails
+            from assistcore.models.card import load_model_card
+            from assistcore.models.exporting import add_exported_program
+
+            add_exported_program(load_model_card(staging))
+            card = json.loads((staging / "model_card.json").read_text())
+        except Exception as error:
+            logging.getLogger(__name__).warning("networks not exported for CPU (%s); the weights still work", error)
         if args.validation_phantoms:
             try:
                 from assistcore.spine.evaluation import evaluate_on_phantoms, validation_entries
