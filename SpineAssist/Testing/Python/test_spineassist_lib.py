@@ -1,0 +1,193 @@
+"""SpineAssistLib without the Slicer app: the pure helpers, and the MRML parts on a headless scene (slicer-core).
+
+The spine result is built from a phantom's own labels (no network), so this runs in seconds on a CPU.
+Run: ``python -m pytest SpineAssist/Testing/Python``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # SpineAssist/, where SpineAssistLib lives
+
+import SpineAssistLib as lib
+
+from assistcore.errors import InputError
+
+
+def test_anchor_option_is_the_point_in_lps_with_its_level():
+    assert lib.anchorOption([10.0, -20.5, 30.0], "C4") == ((-10.0, 20.5, 30.0), "C4")
+    assert lib.ANCHOR_LEVELS == ("C2", "C3", "C4", "C5", "C6", "C7", "T1")
+    with pytest.raises(InputError, match="not one of"):
+        lib.anchorOption([0, 0, 0], "L3")
+
+
+def test_findings_offered_for_a_row_follow_its_kind():
+    assert lib.findingsForKind("vertebra") == ["osteophyte"]
+    assert "osteophyte" not in lib.findingsForKind("disc") and "disc" in lib.findingsForKind("disc")
+    assert lib.findingValues("listhesis_grade") == ["0", "1", "2", "3", "4"]
+    assert lib.isSyntheticDemo({"synthetic_demo_model": True}) and not lib.isSyntheticDemo({})
+
+
+def _series(name, origin_ras, size=(10, 10, 4), spacing=(1.0, 1.0, 3.0), levels=None):
+    ijk_to_ras = np.diag([*spacing, 1.0])
+    ijk_to_ras[:3, 3] = origin_ras
+    return {"name": name, "rasToIjk": np.linalg.inv(ijk_to_ras), "size_ijk": size, "levels": levels or {}}
+
+
+def test_slice_level_lookup_finds_the_slice_under_the_view_centre():
+    upper = _series("ax_t2_0", (0.0, 0.0, 30.0), levels={0: None, 1: "C3/4", 2: "C3/4", 3: None})
+    lower = _series("ax_t2_1", (0.0, 0.0, 0.0), levels={1: "C5/6"})
+    assert lib.sliceLevelAt([5.0, 5.0, 33.4], [lower, upper]) == {
+        "series": "ax_t2_0",
+        "slice_index": 1,
+        "level": "C3/4",
+    }
+    assert lib.sliceLevelAt([5.0, 5.0, 2.0], [lower, upper])["level"] == "C5/6"
+    assert lib.sliceLevelAt([5.0, 5.0, 9.0], [lower, upper])["level"] is None  # a slice crossing no disc
+    assert lib.sliceLevelAt([5.0, 5.0, 20.0], [lower, upper]) is None  # between the blocks
+    # overlapping series: the one holding the point in plane wins
+    beside = _series("ax_t2_2", (100.0, 0.0, 30.0), levels={1: "C4/5"})
+    assert lib.sliceLevelAt([5.0, 5.0, 33.0], [beside, upper])["series"] == "ax_t2_0"
+
+
+# ----- MRML ---------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def scene_and_nodes():
+    pytest.importorskip("slicer")
+    from assistcore.phantoms.spine import SPINE_LABELS, generate_spine_phantom
+    from assistcore.pipelines.spine import AxialSeries, SpineResult, sagittal_slice_of
+    from assistcore.spine.axial import map_axial_slices
+    from assistcore.spine.levels import level_map_from_named_labels, measure_levels
+    from AssistCoreLib.headless import createHeadlessScene
+    from AssistCoreLib.volumes import imageToVolumeNode
+
+    phantom = generate_spine_phantom(3, with_t1=False, pose=False)
+    sagittal = phantom.sagittal_t2
+    level_map, labelling = level_map_from_named_labels(phantom.sagittal_labels, dict(SPINE_LABELS))
+    vertebrae, discs = measure_levels(level_map, labelling)
+    axial_image = phantom.axial_t2_blocks[1]
+    slices = map_axial_slices(discs, axial_image, "ax_t2")
+    axial_labels = np.asarray(phantom.axial_label_blocks[1].array_kji).astype(np.uint8)
+    axial_labels[axial_labels > 22] = 0  # posterior elements and soft tissue are not level labels
+    findings = {
+        v.name: {
+            "kind": "vertebra",
+            "osteophyte": {"value": False, "unit": "", "probability": 0.1},
+            "point_lps": v.center_lps,
+            "sagittal_slice": sagittal_slice_of(sagittal, v.center_lps),
+        }
+        for v in vertebrae
+        if v.name != "C1"
+    }
+    for disc in discs:
+        row = {
+            "kind": "disc",
+            "listhesis": {"grade": 0, "direction": None, "offset_mm": 0.1, "fraction": 0.01},
+            "point_lps": disc.center_lps,
+            "sagittal_slice": sagittal_slice_of(sagittal, disc.center_lps),
+            "axial": None,
+        }
+        if disc.axial_slices:
+            best = min(disc.axial_slices, key=lambda item: abs(item["distance_mm"]))
+            row["axial"] = {"series": "ax_t2", "slice_index": best["slice_index"]}
+            row["pll"] = {"thickness_mm": 1.0, "thickened": False}
+            row["lf"] = {"thickness_mm": 2.0, "thickened": False}
+            row["disc"] = {"value": "normal", "probability": 0.9, "side": None}
+        findings[disc.name] = row
+    result = SpineResult(
+        sagittal,
+        level_map,
+        labelling,
+        vertebrae,
+        discs,
+        [AxialSeries("ax_t2", axial_image, axial_image.with_array(axial_labels), slices)],
+        findings,
+        {"model_id": "spine-test", "synthetic_demo_model": True},
+        ["a warning"],
+    )
+    scene, logics = createHeadlessScene()
+    sagittalNode = imageToVolumeNode(scene, sagittal, "SP3_sag_T2")
+    nodes = lib.showResult(scene, result, sagittalNode, logics.segmentations)
+    return scene, nodes, phantom
+
+
+@pytest.mark.mrml
+def test_show_result_gives_the_nodes_the_widget_reads(scene_and_nodes):
+    _scene, nodes, phantom = scene_and_nodes
+    assert nodes["table"].GetNumberOfRows() > 0
+    assert nodes["segmentation"].GetSegmentation().GetNumberOfSegments() > 0
+    labels = [nodes["vertebrae"].GetNthControlPointLabel(i) for i in range(6)]
+    assert [name for name in labels if name != "C1"][:3] == ["C2", "C3", "C4"]
+    summary = lib.labellingSummary(nodes["table"])
+    assert summary["method"] == "named_labels" and summary["confidence"] == 1.0 and summary["warnings"] == ["a warning"]
+    [series] = lib.axialSeriesOf(nodes["axial_segmentations"])
+    assert series["name"] == "ax_t2" and series["volume"] is nodes["volumes"]["ax_t2"]
+    assert phantom.axial_block_levels[1] in series["levels"].values()
+
+
+@pytest.mark.mrml
+def test_a_row_jumps_to_its_slices_and_the_axial_slice_is_named_by_its_level(scene_and_nodes):
+    from AssistCoreLib.tables import tableNodeToRecords
+
+    _scene, nodes, phantom = scene_and_nodes
+    records = tableNodeToRecords(nodes["table"])
+    level = phantom.axial_block_levels[1]
+    row = [record["level"] for record in records].index(level)
+    target = lib.jumpPoints(nodes, row)
+    assert target["level"] == level and target["axial_volume"] is nodes["volumes"]["ax_t2"]
+    found = lib.sliceLevelAt(target["axial_ras"], lib.axialSeriesOf(nodes["axial_segmentations"]))
+    assert found == {"series": "ax_t2", "slice_index": int(records[row]["axial_slice"]), "level": level}
+    # the sagittal slice centre lies on the row's sagittal slice
+    sagittal = nodes["volumes"]["sag_t2"]
+    ijk = np.linalg.inv(lib.ijkToWorldMatrix(sagittal)) @ np.array([*target["sagittal_ras"], 1.0])
+    assert round(float(ijk[2])) == int(records[row]["sagittal_slice"])
+    vertebra = lib.jumpPoints(nodes, 0)
+    assert vertebra["axial_ras"] is None and vertebra["sagittal_ras"] is not None
+
+
+@pytest.mark.mrml
+def test_reviewer_edits_are_exported_as_json_and_csv(scene_and_nodes, tmp_path):
+    from AssistCoreLib.spine import setFinding
+
+    _scene, nodes, phantom = scene_and_nodes
+    level = phantom.axial_block_levels[1]
+    setFinding(nodes["table"], level, "disc", "central", "Dr Test")
+    files = lib.exportFindings(nodes, tmp_path / "out")
+    document = json.loads(files["json"].read_text())
+    assert document["reviews"][level] == {"disc": "central", "reviewer": "Dr Test"}
+    assert document["model"]["model_id"] == "spine-test" and "not for clinical use" in document["note"]
+    rows = {row["level"]: row for row in csv.DictReader(files["csv"].open())}
+    assert rows[level]["disc"] == "central" and rows[level]["reviewer"] == "Dr Test"
+    assert rows[level]["reviewed_findings"] == "disc" and rows["C2"]["reviewed_findings"] == ""
+
+
+@pytest.mark.mrml
+def test_the_anchor_node_is_found_again_and_gives_its_placed_point(scene_and_nodes):
+    scene, _nodes, _phantom = scene_and_nodes
+    node = lib.findOrAddAnchorNode(scene)
+    assert lib.findOrAddAnchorNode(scene) is node and node.GetMaximumNumberOfControlPoints() == 1
+    assert lib.anchorPointRAS(node) is None
+    node.AddControlPoint(1.0, 2.0, 3.0, "anchor")
+    assert lib.anchorPointRAS(node) == [1.0, 2.0, 3.0]
+    assert lib.anchorOption(lib.anchorPointRAS(node), "C5") == ((-1.0, -2.0, 3.0), "C5")
+
+
+@pytest.mark.mrml
+def test_the_axial_role_takes_a_list_of_volume_nodes(scene_and_nodes):
+    from AssistCoreLib.pipelines import imagesFromNodes
+
+    _scene, nodes, _phantom = scene_and_nodes
+    sagittal, axial = nodes["volumes"]["sag_t2"], nodes["volumes"]["ax_t2"]
+    images = imagesFromNodes({"sag_t2": sagittal, "sag_t1": None, "ax_t2": [axial, None]}, ["sag_t2"])
+    assert set(images) == {"sag_t2", "ax_t2"} and len(images["ax_t2"]) == 1
+    assert images["ax_t2"][0].shape_kji == tuple(reversed(lib.volumeSize(axial)))
+    assert set(imagesFromNodes({"sag_t2": sagittal, "ax_t2": [None]}, ["sag_t2"])) == {"sag_t2"}
+    with pytest.raises(InputError, match="sag_t2"):
+        imagesFromNodes({"sag_t2": None, "ax_t2": [axial]}, ["sag_t2"])
