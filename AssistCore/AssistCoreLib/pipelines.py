@@ -29,12 +29,25 @@ def findPipeline(name: str):
     return module.run
 
 
+def _selected(value) -> Any:
+    """A role's node, or its list of nodes without the unselected ones; None when nothing is selected."""
+    if isinstance(value, list | tuple):
+        return [node for node in value if node is not None] or None
+    return value
+
+
 def imagesFromNodes(volumeNodes: dict[str, Any], requiredRoles: list[str]) -> dict[str, Any]:
-    """Images for the selected volume nodes; a missing required role is named in the error."""
-    missing = [role for role in requiredRoles if volumeNodes.get(role) is None]
+    """Images for the selected volume nodes; a role given a list of nodes (several axial series) gets a list of
+    images. A missing required role is named in the error."""
+    selected = {role: _selected(value) for role, value in volumeNodes.items()}
+    missing = [role for role in requiredRoles if selected.get(role) is None]
     if missing:
         raise InputError(f"Select the input volume(s): {', '.join(missing)}.")
-    return {role: volumeNodeToImage(node) for role, node in volumeNodes.items() if node is not None}
+    return {
+        role: [volumeNodeToImage(node) for node in value] if isinstance(value, list) else volumeNodeToImage(value)
+        for role, value in selected.items()
+        if value is not None
+    }
 
 
 def startPipeline(
