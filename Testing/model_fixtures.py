@@ -158,3 +158,24 @@ def make_random_crm_model(folder: Path, model_id: str = "crm-random") -> Path:
     card = crm_model_card(result, "pytest fixture (random weights)", model_id, 0, DEFAULT_BACKBONE, "none", True)
     (folder / "model_card.json").write_text(json.dumps(card, indent=2))
     return folder
+
+
+def make_random_spine_model(folder: Path, model_id: str = "spine-random") -> Path:
+    """The three SpineAssist networks with random weights and a complete card (no exported programs)."""
+    import torch
+
+    from assistcore.models.loader import build_network
+    from assistcore.spine.model import AXIAL_NETWORK, OSTEOPHYTE_NETWORK, SEGMENTATION_NETWORK, ComponentTraining
+    from assistcore.spine.training import SpineTrainingResult, spine_model_card
+
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    components = []
+    for name, config in (("segmentation", SEGMENTATION_NETWORK), ("osteophyte", OSTEOPHYTE_NETWORK),
+                         ("axial", AXIAL_NETWORK)):  # fmt: skip
+        torch.save(build_network(config).state_dict(), folder / f"{name}.pt")
+        components.append(ComponentTraining(folder / f"{name}.pt", config, 0, 0.0, float("nan"), {}))
+    result = SpineTrainingResult(*components, n_phantoms=0)
+    card = spine_model_card(result, "pytest fixture (random weights)", model_id, 0)
+    (folder / "model_card.json").write_text(json.dumps(card, indent=2))
+    return folder

@@ -196,8 +196,11 @@ def run(
         if table is None:
             raise InputError("A label file needs its level map (value -> name).", "Add --level-map FILE.")
         table = table if isinstance(table, dict) else _read_level_map_table(table)
-        labels = options["labels"]
-        work_levels, labelling = level_map_from_named_labels(resample_to_reference(labels, grid, "nearest"), table)
+        # named on the sagittal grid itself, so a label file already on it comes back voxel for voxel
+        level_map, labelling = level_map_from_named_labels(
+            resample_to_reference(options["labels"], sagittal, "nearest"), table
+        )
+        work_levels = resample_to_reference(level_map, grid, "nearest")
         segmentation_source = "label file"
     else:
         report("segment", 0.0, f"segmenting on {device_choice.device}")
@@ -206,14 +209,13 @@ def run(
         started = time.perf_counter()
         report("levels", 0.0, "naming levels")
         work_levels, labelling = level_map_from_classes(classes, anchor)
+        level_map = resample_to_reference(work_levels, sagittal, "nearest")
         segmentation_source = "network"
     warnings += labelling.warnings
     vertebrae, discs = measure_levels(work_levels, labelling)
     bodies = [v for v in vertebrae if v.name != "C1"]
     if len(bodies) == 1:
         warnings.append("Only one vertebral body was found in the field of view: no disc level can be named.")
-        )
-    level_map = resample_to_reference(work_levels, sagittal, "nearest")
     timings["levels"] = time.perf_counter() - started
     cancel.raise_if_cancelled()
 

@@ -7,7 +7,8 @@ do not depend on how the series was stored.
 direction within the disc plane) the offset is the posterior wall of the upper body near its inferior endplate
 minus the posterior wall of the lower body near its superior endplate, along ``p``; positive: the upper
 vertebra lies posterior (retrolisthesis). Only voxels within :data:`MIDLINE_HALF_WIDTH_MM` of the midline count;
-the 1.5 mm next to each endplate are skipped, so corner osteophytes do not pass for a slip. The fraction is
+the 1.5 mm next to each endplate are skipped and the endplates are found where the body is wide, so corner
+osteophytes do not pass for a slip. The fraction is
 the offset over the lower body's superior endplate length; the grade is its quarter (Meyerding I-IV) once the
 offset reaches :data:`LISTHESIS_MIN_MM` and :data:`LISTHESIS_MIN_FRACTION` of the endplate.
 
@@ -52,6 +53,18 @@ def _wall(along_p: np.ndarray, along_n: np.ndarray, band: tuple[float, float], s
     return float(np.mean(np.maximum.reduceat(values, starts)))
 
 
+def _body_extent(along_p: np.ndarray, along_n: np.ndarray, step_mm: float) -> tuple[float, float]:
+    """Lowest and highest height of the rows where the body is at least 60 % of its median AP width: the
+    endplates, not the tips of osteophytes growing past them (narrow rows)."""
+    rows = np.floor(along_n / step_mm).astype(int)
+    order = np.argsort(rows)
+    rows, values = rows[order], along_p[order]
+    starts = np.r_[0, np.nonzero(np.diff(rows))[0] + 1]
+    widths = np.maximum.reduceat(values, starts) - np.minimum.reduceat(values, starts)
+    wide = rows[starts][widths >= 0.6 * np.median(widths)]
+    return float(wide.min() * step_mm), float((wide.max() + 1) * step_mm)
+
+
 def measure_listhesis(level_map: Image, disc: DiscLevel) -> dict:
     """The slip at ``disc``: offset (mm), fraction of the lower endplate, grade 0-4, direction of the upper body.
 
@@ -80,7 +93,8 @@ def measure_listhesis(level_map: Image, disc: DiscLevel) -> dict:
         frames[role] = (points @ posterior, points @ normal)
     upper_p, upper_n = frames["upper"]
     lower_p, lower_n = frames["lower"]
-    upper_floor, lower_top = float(upper_n.min()), float(lower_n.max())
+    upper_floor, _ = _body_extent(upper_p, upper_n, step)
+    _, lower_top = _body_extent(lower_p, lower_n, step)
     upper_wall = _wall(
         upper_p, upper_n, (upper_floor + ENDPLATE_SKIP_MM, upper_floor + ENDPLATE_SKIP_MM + WALL_BAND_MM), step
     )
