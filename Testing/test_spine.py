@@ -111,7 +111,7 @@ def test_oblique_axial_blocks_map_onto_their_disc_and_a_distant_series_does_not_
     assert any(d.axial_slices for d in discs)
     block = phantom.axial_t2_blocks[0]
     far = block.with_array(block.array_kji)
-    far.origin_lps = tuple(np.asarray(block.origin_lps) + [0.0, 0.0, 400.0])
+    far.origin_lps = tuple(np.asarray(block.origin_lps) + np.array([0.0, 0.0, 400.0]))
     assert slices_overlap_sagittal(block, phantom.sagittal_t2)
     assert not slices_overlap_sagittal(far, phantom.sagittal_t2)
     assert all(item.level is None for item in map_axial_slices(discs, far))
@@ -252,7 +252,7 @@ def test_an_axial_series_outside_the_sagittal_field_is_reported_and_sagittal_res
 
     block = phantom.axial_t2_blocks[0]
     far = block.with_array(block.array_kji)
-    far.origin_lps = tuple(np.asarray(block.origin_lps) + [0.0, 0.0, 400.0])
+    far.origin_lps = tuple(np.asarray(block.origin_lps) + np.array([0.0, 0.0, 400.0]))
     labels = phantom.sagittal_labels
     result = run({"sag_t2": phantom.sagittal_t2, "ax_t2": [far]},
                  {"model_id": "spine-random", "device": "cpu", "labels": labels,

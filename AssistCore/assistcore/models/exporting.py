@@ -40,10 +40,10 @@ def export_program(
     """Export ``network`` (input (batch, in_channels, *spatial)) to ``path`` and return its card entry.
 
     Without ``input_shape`` (segmentation networks): every spatial axis dynamic in steps of ``size_multiple``
-    (up to ``MAX_MULTIPLES`` of them), batch 1 (or 1..64 with ``dynamic_batch``, for slice-wise 2D networks). With ``input_shape`` (classifiers on crops of one
-    size): those spatial sizes, any batch of 1..64. The program is checked against the eager network on another
-    input than the export example; a difference above ``tolerance`` raises ``RuntimeError`` and nothing is
-    written.
+    (up to ``MAX_MULTIPLES`` of them), batch 1 (or 1..64 with ``dynamic_batch``, for slice-wise 2D networks).
+    With ``input_shape`` (classifiers on crops of one size): those spatial sizes, any batch of 1..64.
+    The program is checked against the eager network on another input than the export example; a difference
+    above ``tolerance`` raises ``RuntimeError`` and nothing is written.
 
     :returns: the card's ``exported_program`` entry (file name relative to ``path``'s folder, sha256, size,
         torch version, dynamic shape rule).
@@ -63,7 +63,8 @@ def export_program(
         dynamic = {first_spatial + n: size_multiple * dim for n, dim in enumerate(dims)}
         if dynamic_batch:
             dynamic[0] = torch.export.Dim("batch", min=1, max=64)
-        check = torch.randn(batch[1], in_channels, *[(5 - 2 * (n % 2) + n) * size_multiple for n in range(spatial_dims)])
+        check_sizes = [(5 - 2 * (n % 2) + n) * size_multiple for n in range(spatial_dims)]
+        check = torch.randn(batch[1], in_channels, *check_sizes)
         rule = f"({'batch 1-64' if dynamic_batch else 1}, {in_channels}, " + ", ".join(
             f"{size_multiple}{axis}" for axis in axes) + ")"
     else:
