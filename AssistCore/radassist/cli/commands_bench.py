@@ -23,6 +23,12 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     crm_parser.add_argument("--data", default=None, help="sample data folder")
     crm_parser.add_argument("--model", default=None, help="model id (default: the crm model of highest precedence)")
     crm_parser.set_defaults(handler=run_bench_crm)
+    spine_parser = targets.add_parser(
+        "spine", parents=[common], help="SpineAssist on the real sagittal cervical T2 + 19-slice axial T2"
+    )
+    spine_parser.add_argument("--data", default=None, help="sample data folder")
+    spine_parser.add_argument("--model", default=None, help="model id (default: the spine model of highest precedence)")
+    spine_parser.set_defaults(handler=run_bench_spine)
 
 
 def measure_import_seconds(module: str = "assistcore", repeats: int = 3) -> float:
@@ -88,6 +94,28 @@ def run_bench_crm(args: argparse.Namespace) -> int:
         f"model {results['model']}: {results['slices']} slices of {'x'.join(map(str, results['slice_size']))}",
         f"detector per slice (warm): {results['detector_s_per_slice']:.3f} s",
         f"series folder -> report, first case in a fresh process: {results['first_case_s']:.2f} s "
+        f"({', '.join(f'{k} {v:.2f}' for k, v in results['first_case_stages_s'].items())})",
+        f"second case, same process: {results['second_case_s']:.2f} s",
+        f"peak memory: {results['peak_mb']:.0f} MB (scene writer helper: {results['scene_helper_peak_mb']:.0f} MB)",
+    ]
+    emit(args, results, "\n".join(lines))
+    return 0
+
+
+def run_bench_spine(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from assistcore.paths import require_sample_data_dir
+
+    from ..bench_spine import run_spine_benchmark
+    from .main import emit
+
+    data_dir = Path(args.data) if args.data else require_sample_data_dir()
+    results = run_spine_benchmark(data_dir, args.model)
+    lines = [
+        f"model {results['model']}: sagittal {'x'.join(map(str, results['sagittal_size']))}, axial "
+        f"{'x'.join(map(str, results['axial_size']))}",
+        f"files -> report, first case in a fresh process: {results['first_case_s']:.2f} s "
         f"({', '.join(f'{k} {v:.2f}' for k, v in results['first_case_stages_s'].items())})",
         f"second case, same process: {results['second_case_s']:.2f} s",
         f"peak memory: {results['peak_mb']:.0f} MB (scene writer helper: {results['scene_helper_peak_mb']:.0f} MB)",

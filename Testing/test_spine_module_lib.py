@@ -1,7 +1,7 @@
 """SpineAssistLib without the Slicer app: the pure helpers, and the MRML parts on a headless scene (slicer-core).
 
 The spine result is built from a phantom's own labels (no network), so this runs in seconds on a CPU.
-Run: ``python -m pytest SpineAssist/Testing/Python``.
+Run: ``python -m pytest Testing/test_spine_module_lib.py``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # SpineAssist/, where SpineAssistLib lives
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "SpineAssist"))  # where SpineAssistLib lives
 
 import SpineAssistLib as lib
 
