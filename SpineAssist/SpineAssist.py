@@ -111,7 +111,8 @@ class SpineAssistWidget(AssistantWidget, ScriptedLoadableModuleWidget, VTKObserv
         from SpineAssistLib import axialSeriesOf, isSyntheticDemo
 
         with slicer.util.tryWithErrorDisplay(_("Could not add the result to the scene."), waitCursor=True):
-            self.resultNodes = self.logic.showResult(result, self._parameterNode.sagittalT2)
+            axial = [self._parameterNode.axialT2] if self._parameterNode.axialT2 else []
+            self.resultNodes = self.logic.showResult(result, self._parameterNode.sagittalT2, axial)
             self.axialSeries = axialSeriesOf(self.resultNodes["axial_segmentations"])
             self.ui.findingsTableView.setMRMLTableNode(self.resultNodes["table"])
             self.ui.resultDemoLabel.setVisible(isSyntheticDemo(result.provenance))
@@ -253,12 +254,12 @@ class SpineAssistLogic(ScriptedLoadableModuleLogic):
 
         return findOrAddAnchorNode(slicer.mrmlScene)
 
-    def showResult(self, result, sagittalNode=None) -> dict:
+    def showResult(self, result, sagittalNode=None, axialNodes=None) -> dict:
         """Coded level segmentation(s), vertebra fiducials, disc planes and the findings table; returns the nodes
         {"volumes", "segmentation", "axial_segmentations", "vertebrae", "planes", "table"}."""
         from SpineAssistLib import showResult
 
-        return showResult(slicer.mrmlScene, result, sagittalNode)
+        return showResult(slicer.mrmlScene, result, sagittalNode, axialNodes=axialNodes)
 
     def showInViews(self, nodes: dict) -> None:
         """Sagittal T2 in the slice views, the first axial series in the red view, each aligned to its slices."""
@@ -344,7 +345,7 @@ class SpineAssistTest(ScriptedLoadableModuleTest):
         logic = SpineAssistLogic()
         handle = logic.start(sagittal, None, axial)
         self.assertTrue(handle.wait(300))
-        nodes = logic.showResult(handle.result(), sagittal)
+        nodes = logic.showResult(handle.result(), sagittal, [axial])
         records = tableNodeToRecords(nodes["table"])
         self.assertGreater(len(records), 0)
         self.assertGreater(nodes["segmentation"].GetSegmentation().GetNumberOfSegments(), 0)

@@ -32,8 +32,11 @@ EDITABLE_FINDINGS = {
 }
 
 
-def addSpineResultToScene(scene, logics, result, caseId: str, sagittalNode=None) -> dict:
+def addSpineResultToScene(scene, logics, result, caseId: str, sagittalNode=None, axialNodes=None) -> dict:
     """Nodes for a :class:`assistcore.pipelines.spine.SpineResult`.
+
+    ``sagittalNode`` and ``axialNodes`` (in the order of ``result.axial``): the volumes the user ran on, used
+    instead of adding copies; without them (command line, scene bundles) the volumes are added.
 
     :returns: {"volumes": {role: node}, "segmentation": node, "axial_segmentations": [nodes],
         "vertebrae": fiducial node, "planes": [plane nodes], "table": table node}.
@@ -58,8 +61,12 @@ def addSpineResultToScene(scene, logics, result, caseId: str, sagittalNode=None)
     )
     segmentation.SetAttribute(PROVENANCE_ATTRIBUTE, json.dumps(result.provenance))
     axialSegmentations = []
-    for series in result.axial:
-        volumes[series.name] = imageToVolumeNode(scene, series.image, f"{caseId}_{series.name}")
+    axialNodes = list(axialNodes or [])
+    for index, series in enumerate(result.axial):
+        volumes[series.name] = (
+            axialNodes[index] if index < len(axialNodes) and axialNodes[index] is not None
+            else imageToVolumeNode(scene, series.image, f"{caseId}_{series.name}")
+        )  # fmt: skip
         if series.level_map is not None:
             node = labelArrayToSegmentationNode(
                 scene,

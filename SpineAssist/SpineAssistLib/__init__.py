@@ -62,7 +62,7 @@ def anchorPointRAS(node) -> list[float] | None:
 
 
 # ----- results in the scene -------------------------------------------------------------------------------------
-def showResult(scene, result, sagittalNode=None, segmentationsLogic=None) -> dict:
+def showResult(scene, result, sagittalNode=None, segmentationsLogic=None, axialNodes=None) -> dict:
     """Add a SpineResult next to the sagittal T2 the user ran on (see AssistCoreLib.spine.addSpineResultToScene).
 
     :param segmentationsLogic: ``slicer.modules.segmentations.logic()`` by default; a headless one in tests.
@@ -76,7 +76,7 @@ def showResult(scene, result, sagittalNode=None, segmentationsLogic=None) -> dic
         segmentationsLogic = slicer.modules.segmentations.logic()
     caseId = (sagittalNode.GetName() if sagittalNode is not None else "") or "case"
     logics = HeadlessLogics(None, None, segmentationsLogic, None, None, None)
-    return addSpineResultToScene(scene, logics, result, caseId, sagittalNode)
+    return addSpineResultToScene(scene, logics, result, caseId, sagittalNode, axialNodes)
 
 
 def isSyntheticDemo(provenance: dict) -> bool:
