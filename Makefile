@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/radassist bench io
 	$(BIN)/radassist bench brain
 	$(BIN)/radassist bench crm
+	$(BIN)/radassist bench spine
 
 clean:
 	rm -rf $(DEMO_OUT) build *.egg-info AssistCore/*.egg-info

@@ -114,6 +114,25 @@ def _centroids_lps(image: Image, instances: np.ndarray, count: int) -> np.ndarra
     return image.index_to_lps(centres_kji[:, ::-1]) if count else np.zeros((0, 3))
 
 
+def _on_the_column(centres_lps: np.ndarray, sizes: np.ndarray, tolerance_mm: float = 15.0) -> np.ndarray:
+    """Which body instances lie on the vertebral column: within ``tolerance_mm`` of a size-weighted quadratic
+    fit of their anterior-posterior and left-right positions against height, refitted without outliers."""
+    keep = np.ones(len(centres_lps), dtype=bool)
+    if len(centres_lps) < 4:
+        return keep
+    height = centres_lps[:, 2]
+    for _ in range(3):
+        residual = np.zeros(len(centres_lps))
+        for axis in (0, 1):
+            coefficients = np.polyfit(height[keep], centres_lps[keep, axis], 2, w=np.sqrt(sizes[keep]))
+            residual = np.maximum(residual, np.abs(centres_lps[:, axis] - np.polyval(coefficients, height)))
+        updated = residual <= tolerance_mm
+        if updated.sum() < 4 or np.array_equal(updated, keep):
+            break
+        keep = updated
+    return keep
+
+
 def _superior(points_lps: np.ndarray) -> np.ndarray:
     return points_lps[:, 2]  # LPS z is superior
 
@@ -140,6 +159,12 @@ def level_map_from_classes(classes: Image, anchor: tuple[np.ndarray, str] | None
         return classes.with_array(level), Labelling("none", 0.0, False, warnings=warnings)
 
     centres = _centroids_lps(classes, instances, count)
+    keep = _on_the_column(centres, np.bincount(instances.ravel(), minlength=count + 1)[1:])
+    if not keep.all():
+        warnings.append(f"{int((~keep).sum())} body-like region(s) away from the vertebral column were ignored.")
+        relabel = np.zeros(count + 1, dtype=np.int32)
+        relabel[1:][keep] = np.arange(1, int(keep.sum()) + 1)
+        instances, count, centres = relabel[instances], int(keep.sum()), centres[keep]
     order = np.argsort(-_superior(centres))  # top first
     c2_share = np.array([np.mean(array[instances == index + 1] == CLASS_OF["C2"]) for index in range(count)])
     c2_candidates = [rank for rank, index in enumerate(order) if c2_share[index] > 0.5]
@@ -193,6 +218,8 @@ def level_map_from_classes(classes: Image, anchor: tuple[np.ndarray, str] | None
         if name is not None:
             level[instances == index + 1] = VERTEBRA_VALUE[name]
 
+    _keep_c1_above_c2(level, array, classes, names, order, centres)
+
     # discs: components between two consecutive named bodies
     disc_mask = array == CLASS_OF["disc"]
     disc_instances, disc_count = _instances(disc_mask, classes.spacing_mm, MIN_DISC_MM3)
@@ -213,6 +240,23 @@ def level_map_from_classes(classes: Image, anchor: tuple[np.ndarray, str] | None
                 level[disc_instances == index + 1] = DISC_VALUE[name]
     labelling = Labelling(method, round(float(confidence), 3), bool(c2_candidates), anchor_record, warnings)
     return classes.with_array(level), labelling
+
+
+def _keep_c1_above_c2(level, array, classes: Image, names, order, centres) -> None:
+    """C1 (arches) is kept only just above a named C2 (within 35 mm of its centre); elsewhere it is noise."""
+    from scipy import ndimage
+
+    level[level == 1] = 0
+    top = order[0]
+    if names[top] != "C2":
+        return
+    pieces, count = ndimage.label(array == CLASS_OF["C1"])
+    if count == 0:
+        return
+    piece_centres = _centroids_lps(classes, pieces, count)
+    for index, centre in enumerate(piece_centres):
+        if centre[2] > centres[top][2] and np.linalg.norm(centre - centres[top]) <= 35.0:
+            level[pieces == index + 1] = 1
 
 
 # ----- imported label files (TotalSegmentator, TotalSpineSeg, any value -> name table) ---------------------

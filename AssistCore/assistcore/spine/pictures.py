@@ -21,15 +21,17 @@ def _midline_slice(grid: Image, points_lps: list[list[float]]) -> int:
     return int(min(max(round(float(np.median(k))), 0), grid.shape_kji[0] - 1))
 
 
-def render_overview(result, path: str | os.PathLike[str], upscale: int = 2) -> Path:
+def render_overview(result, path: str | os.PathLike[str], min_height_px: int = 600) -> Path:
     """The sagittal mid-slice (square pixels, anterior left) with the segmentation blended in, each vertebra and
-    disc named at its centre, and beside it each axial series' slice nearest a disc, captioned with its level."""
+    disc named at its centre, and beside it each axial series' slice nearest a disc, captioned with its level.
+    Small matrices are enlarged (whole multiples) to at least ``min_height_px`` so the names stay readable."""
     from PIL import ImageDraw
 
     grid = sagittal_working_grid(result.sagittal)
     image = resample_to_reference(result.sagittal.with_array(result.sagittal.array_kji.astype(np.float32)), grid)
     labels = resample_to_reference(result.level_map, grid, "nearest")
     k = _midline_slice(grid, [v.center_lps for v in result.vertebrae])
+    upscale = max(1, -(-min_height_px // max(grid.shape_kji[1], 1)))
     picture = render_slice(
         image,
         k,
