@@ -114,7 +114,9 @@ def _centroids_lps(image: Image, instances: np.ndarray, count: int) -> np.ndarra
     return image.index_to_lps(centres_kji[:, ::-1]) if count else np.zeros((0, 3))
 
 
-def _split_at_waists(image: Image, instances: np.ndarray, count: int, min_part_mm: float = 6.0) -> tuple[np.ndarray, int]:
+def _split_at_waists(
+    image: Image, instances: np.ndarray, count: int, min_part_mm: float = 6.0
+) -> tuple[np.ndarray, int]:
     """Split body instances joined across a disc the network missed: along height (1 mm bins), cut where the
     voxel count falls under 45 % of the peaks within 12 mm above and below; repeated until no waist is left."""
     instances = instances.copy()
