@@ -318,3 +318,43 @@ def test_the_scene_has_coded_level_segments_named_points_disc_planes_and_keeps_r
     loaded, _ = loadSceneBundle(tmp_path / "spine.mrb")
     table = next(n for n in loaded.GetNodesByClass("vtkMRMLTableNode") if n.GetName() == nodes["table"].GetName())
     assert reviewsFromTable(table) == {"C4/5": {"disc": "central", "reviewer": "dr_a"}}
+
+
+# ----- model card components ------------------------------------------------------------------------------
+@pytest.mark.models
+def test_spine_model_components_are_checksummed_exported_and_give_the_same_outputs(tmp_path):
+    import torch
+
+    from assistcore.errors import ChecksumError, ModelError
+    from assistcore.models.card import load_model_card, validate_card_data
+    from assistcore.models.exporting import add_exported_program
+    from assistcore.models.loader import clear_model_cache, load_component_network, load_network, network_from_weights
+    from assistcore.models.weights import verify_components
+    from model_fixtures import make_random_spine_model
+
+    folder = make_random_spine_model(tmp_path / "spine-random")
+    card = load_model_card(folder)
+    assert set(card.components) == {"osteophyte", "axial"} and len(verify_components(card)) == 2
+    eager = {name: load_component_network(card, name, cache=False) for name in card.components}
+    segmentation = network_from_weights(card, "cpu")
+    add_exported_program(card)
+    card = load_model_card(folder)
+    assert {"exported_program"} <= set(card.components["osteophyte"]) and (folder / "osteophyte.pt2").is_file()
+    assert len(verify_components(card)) == 4
+    clear_model_cache()
+    crops = {"osteophyte": torch.rand(3, 1, 32, 64, 32), "axial": torch.rand(2, 1, 224, 224)}
+    with torch.inference_mode():
+        for name, crop in crops.items():
+            program = load_component_network(card, name, cache=False)
+            assert type(program) is not type(eager[name])  # the exported program, not the MONAI class
+            assert torch.allclose(program(crop), eager[name](crop), atol=1e-4)
+        slices = torch.rand(3, 1, 64, 88)
+        assert torch.allclose(load_network(card, cache=False)(slices), segmentation(slices), atol=1e-4)
+    weights = folder / "axial.pt"
+    weights.write_bytes(weights.read_bytes()[:-4] + b"oops")
+    with pytest.raises(ChecksumError, match="axial"):
+        verify_components(load_model_card(folder))
+    data = json.loads((folder / "model_card.json").read_text())
+    data["components"]["axial"]["weights"]["file"] = "../elsewhere.pt"
+    with pytest.raises(ModelError, match="components/axial/weights/file"):
+        validate_card_data(data)
