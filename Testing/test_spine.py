@@ -324,13 +324,13 @@ def test_the_scene_has_coded_level_segments_named_points_disc_planes_and_keeps_r
 @pytest.mark.models
 def test_spine_model_components_are_checksummed_exported_and_give_the_same_outputs(tmp_path):
     import torch
+    from model_fixtures import make_random_spine_model
 
     from assistcore.errors import ChecksumError, ModelError
     from assistcore.models.card import load_model_card, validate_card_data
     from assistcore.models.exporting import add_exported_program
     from assistcore.models.loader import clear_model_cache, load_component_network, load_network, network_from_weights
     from assistcore.models.weights import verify_components
-    from model_fixtures import make_random_spine_model
 
     folder = make_random_spine_model(tmp_path / "spine-random")
     card = load_model_card(folder)
