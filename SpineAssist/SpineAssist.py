@@ -126,7 +126,7 @@ class SpineAssistWidget(AssistantWidget, ScriptedLoadableModuleWidget, VTKObserv
         methods = {
             "c2": _("from C2, found by the network"),
             "anchor": _("from your anchor point"),
-            "assumed": _("assumed (top vertebra taken as C2): check the levels or place an anchor"),
+            "assumed": _("assumed (C2 not found: the top body taken as C3): check the levels or place an anchor"),
             "named_labels": _("from the label file"),
             "none": _("not named: no vertebra found"),
         }
