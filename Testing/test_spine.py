@@ -358,3 +358,22 @@ def test_spine_model_components_are_checksummed_exported_and_give_the_same_outpu
     data["components"]["axial"]["weights"]["file"] = "../elsewhere.pt"
     with pytest.raises(ModelError, match="components/axial/weights/file"):
         validate_card_data(data)
+
+
+@pytest.mark.cli
+@pytest.mark.models
+def test_spine_evaluate_prints_the_study_table_and_writes_its_files(spine_models, tmp_path, capsys):
+    from radassist.cli.main import main
+
+    out = tmp_path / "evaluation"
+    assert main(["spine", "evaluate", "--phantoms", "1", "--seed", "7000", "--model", "spine-random",
+                 "--device", "cpu", "--out", str(out)]) == 0  # fmt: skip
+    printed = capsys.readouterr().out
+    for column in ("finding", "accuracy", "sensitivity", "specificity", "ppv", "npv", "plr", "nlr", "f1", "auc"):
+        assert column in printed.splitlines()[0], column
+    assert "level accuracy" in printed
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["n_cases"] == 1 and set(metrics["findings"]) == {
+        "osteophyte", "herniation", "listhesis", "pll_thickened", "lf_thickened"
+    }  # fmt: skip
+    assert (out / "metrics.csv").is_file() and (out / "levels.csv").is_file() and (out / "confusion.png").is_file()

@@ -30,6 +30,8 @@ from .levels import CLASS_OF, level_map_to_classes
 LEVEL_TOLERANCE_MM = 5.0
 CERVICAL = ("C2", "C3", "C4", "C5", "C6", "C7")
 FINDINGS = ("osteophyte", "herniation", "listhesis", "pll_thickened", "lf_thickened")
+#: the study's table columns after finding and n
+STUDY_COLUMNS = ("accuracy", "sensitivity", "specificity", "ppv", "npv", "plr", "nlr", "f1", "auc", "auc_ci95")
 
 
 def _dice(a: np.ndarray, b: np.ndarray) -> float | None:
@@ -228,7 +230,7 @@ def study_rows(summary: dict[str, Any]) -> list[dict]:
     rows = []
     for name, table in summary["findings"].items():
         if not table.get("n"):
-            rows.append({"finding": name, "n": 0})
+            rows.append({"finding": name, "n": 0, **dict.fromkeys(STUDY_COLUMNS)})
             continue
         ci = table.get("auc_ci95")
         rows.append(
@@ -286,7 +288,7 @@ def evaluate_to_folder(
     with atomic_directory(out) as staging:
         write_text_atomic(staging / "metrics.json", json.dumps(summary, indent=2, default=float))
         for name, records, fields in (
-            ("metrics.csv", rows, list(max(rows, key=len))),
+            ("metrics.csv", rows, ["finding", "n", *STUDY_COLUMNS]),
             (
                 "levels.csv",
                 [dict(seed=c["seed"], **lv) for c in summary["cases"] for lv in c["levels"]],
