@@ -49,6 +49,10 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     train.add_argument("--coco", action="append", default=[], help="COCO JSON file (pictures beside it); repeatable")
     train.add_argument("--steps", type=int, default=600)
     train.add_argument("--batch-size", type=int, default=4)
+    train.add_argument(
+        "--positive-fraction", type=float, default=0.7,
+        help="share of each batch drawn from pictures with boxes (lower: fewer false positives)",
+    )  # fmt: skip
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--validation-phantoms", type=int, default=12, help="fresh phantom cases for the card")
     train.set_defaults(handler=run_train)
@@ -136,8 +140,9 @@ def run_train(args: argparse.Namespace) -> int:
 
         report = ProgressReporter([("training", 1)], bar)
         result = train_crm_detector(
-            staging, samples, args.steps, args.backbone, args.seed, batch_size=args.batch_size, progress=report
-        )
+            staging, samples, args.steps, args.backbone, args.seed, batch_size=args.batch_size,
+            positive_fraction=args.positive_fraction, progress=report,
+        )  # fmt: skip
         if args.validation_phantoms:
             from assistcore.models.loader import build_network, load_state_dict_file
 
