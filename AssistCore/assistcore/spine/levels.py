@@ -43,6 +43,8 @@ DISC_VALUE = {name: index + 11 for index, name in enumerate(DISCS)}
 #: smallest vertebral body (mm^3) kept as an instance; smaller pieces join the nearest body
 MIN_BODY_MM3 = 400.0
 MIN_DISC_MM3 = 40.0
+#: a body instance is cut where its cross-section falls under this share of the bodies around it
+WAIST_RATIO = 0.2
 
 
 def level_map_to_classes(level_map: np.ndarray) -> np.ndarray:
@@ -118,7 +120,8 @@ def _split_at_waists(
     image: Image, instances: np.ndarray, count: int, min_part_mm: float = 6.0
 ) -> tuple[np.ndarray, int]:
     """Split body instances joined across a disc the network missed: along height (1 mm bins), cut where the
-    voxel count falls under 45 % of the peaks within 12 mm above and below; repeated until no waist is left."""
+    voxel count falls under :data:`WAIST_RATIO` of the peaks within 12 mm above and below (a thin bridge, not
+    the neck of the dens); repeated until no waist is left."""
     instances = instances.copy()
     pending = list(range(1, count + 1))
     while pending:
@@ -134,7 +137,7 @@ def _split_at_waists(
         for cut in range(int(min_part_mm), len(counts) - int(min_part_mm)):
             below, above = counts[max(0, cut - 12) : cut].max(), counts[cut + 1 : cut + 13].max()
             ratio = counts[cut] / max(min(below, above), 1e-6)
-            if ratio < 0.45 and ratio < depth:
+            if ratio < WAIST_RATIO and ratio < depth:
                 best, depth = cut, ratio
         if best is None:
             continue
@@ -145,6 +148,23 @@ def _split_at_waists(
         instances[lower[:, 0], lower[:, 1], lower[:, 2]] = 0  # the waist itself: neither body
         pending += [index, count]
     return instances, count
+
+
+def _heights_and_edges(image: Image, instances: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per instance: its extent along the superior axis (2nd-98th percentile, mm) and whether it touches the
+    in-plane border of the grid (cut by the field of view)."""
+    heights = np.zeros(count)
+    at_edge = np.zeros(count, dtype=bool)
+    border = np.zeros(instances.shape, dtype=bool)
+    border[:, [0, -1], :] = True
+    border[:, :, [0, -1]] = True
+    for index in range(count):
+        mask = instances == index + 1
+        kji = np.argwhere(mask)
+        height = image.index_to_lps(kji[:, ::-1].astype(float))[:, 2]
+        heights[index] = float(np.percentile(height, 98) - np.percentile(height, 2)) if len(kji) else 0.0
+        at_edge[index] = bool((mask & border).any())
+    return heights, at_edge
 
 
 def _on_the_column(centres_lps: np.ndarray, sizes: np.ndarray, tolerance_mm: float = 15.0) -> np.ndarray:
@@ -174,7 +194,8 @@ def level_map_from_classes(classes: Image, anchor: tuple[np.ndarray, str] | None
     """Name vertebrae and discs in a class map (SEG_CLASSES values) and return a level map on the same grid.
 
     Bodies (C2 and vertebra classes) are split into instances and ordered top-down along the patient's
-    superior axis. The instance that is mostly C2 class is C2 and the rest follow C3, C4, ...; with an
+    superior axis; bodies cut by the field of view's edge are set aside. The top instance is C2 when it is
+    mostly C2 class or about twice as tall as the bodies below it (the dens); the rest follow C3, C4, ...; with an
     ``anchor`` (a point in LPS mm and its vertebra name) the instance nearest the point gets that name
     instead. Without either, the top body is assumed to be C3 (C2 out of the field of view), with a warning.
     Discs are the disc-class components between two consecutive bodies, named by them.
@@ -199,8 +220,22 @@ def level_map_from_classes(classes: Image, anchor: tuple[np.ndarray, str] | None
         relabel = np.zeros(count + 1, dtype=np.int32)
         relabel[1:][keep] = np.arange(1, int(keep.sum()) + 1)
         instances, count, centres = relabel[instances], int(keep.sum()), centres[keep]
+    heights, at_edge = _heights_and_edges(classes, instances, count)
+    typical = np.median(heights[~at_edge] if (~at_edge).any() else heights)
+    partial = (at_edge & (heights < 0.6 * typical)) | (heights < 0.4 * typical)
+    if partial.any() and (~partial).any():
+        warnings.append(f"{int(partial.sum())} body piece(s) too flat for a vertebra (or cut by the edge of the "
+                        "field of view) were not named.")  # fmt: skip
+        relabel = np.zeros(count + 1, dtype=np.int32)
+        relabel[1:][~partial] = np.arange(1, int((~partial).sum()) + 1)
+        instances, centres, heights = relabel[instances], centres[~partial], heights[~partial]
+        count = len(centres)
     order = np.argsort(-_superior(centres))  # top first
     c2_share = np.array([np.mean(array[instances == index + 1] == CLASS_OF["C2"]) for index in range(count)])
+    # C2 by shape as well: its body with the dens is about twice as tall as the bodies below it
+    below = heights[order[1:5]]
+    tall_ratio = float(heights[order[0]] / np.median(below)) if len(below) else 0.0
+    c2_share[order[0]] = max(c2_share[order[0]], min(1.0, (tall_ratio - 1.2) / 0.5) if tall_ratio >= 1.45 else 0.0)
     c2_candidates = [rank for rank, index in enumerate(order) if c2_share[index] > 0.5]
     gaps = -np.diff(_superior(centres[order]))
     irregular = bool(len(gaps) >= 2 and (gaps.max() > 1.6 * np.median(gaps) or gaps.min() < 0.5 * np.median(gaps)))
