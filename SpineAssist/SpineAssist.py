@@ -31,7 +31,8 @@ class SpineAssist(ScriptedLoadableModule):
         self.parent.helpText = _(
             "Locates and labels cervical vertebrae C2-C7 and discs C2/3-C6/7 on sagittal MRI, maps levels onto "
             "axial slices and lists findings per level. Place an anchor point on a vertebra you know to name the "
-            "levels from it. Click a table row to jump there; a reviewer may change a finding. "
+            "levels from it, or choose a segmentation (e.g. TotalSegmentator or TotalSpineSeg output) to take the "
+            "levels from instead of the network. Click a table row to jump there; a reviewer may change a finding. "
             "Demo models are trained on synthetic data and are not for clinical use."
         )
         self.parent.acknowledgementText = _("RadAssist, an open-source 3D Slicer extension.")
@@ -63,6 +64,7 @@ class SpineAssistWidget(AssistantWidget, ScriptedLoadableModuleWidget, VTKObserv
         self.setupAssistantWidget()
         self.ui.anchorPlaceWidget.placeMultipleMarkups = slicer.qSlicerMarkupsPlaceWidget.ForcePlaceSingleMarkup
         self.ui.anchorPlaceWidget.toolTip = _("Place one point on a vertebral body, then choose its level")
+        self.addSegmentationSelector()
         self.ui.findingsTableView.connect("selectionChanged()", self.onRowSelected)
         self.ui.findingComboBox.connect("currentIndexChanged(int)", self.onFindingChanged)
         self.ui.applyFindingButton.connect("clicked(bool)", self.onApplyFinding)
@@ -73,6 +75,20 @@ class SpineAssistWidget(AssistantWidget, ScriptedLoadableModuleWidget, VTKObserv
         if layoutManager is not None and layoutManager.sliceWidget("Red") is not None:
             self.redSliceNode = layoutManager.sliceWidget("Red").mrmlSliceNode()
             self.addObserver(self.redSliceNode, vtk.vtkCommand.ModifiedEvent, self.onRedSliceModified)
+
+    def addSegmentationSelector(self) -> None:
+        """Optional segmentation giving the levels instead of the network. Made here and not kept in the parameter
+        node: the layout test allows only bound scalar-volume selectors in the .ui, one per node parameter."""
+        selector = slicer.qMRMLNodeComboBox()
+        selector.nodeTypes = ["vtkMRMLSegmentationNode"]
+        selector.noneEnabled, selector.addEnabled, selector.removeEnabled = True, False, False
+        selector.setMRMLScene(slicer.mrmlScene)
+        selector.toolTip = _(
+            "Segments named by level (vertebrae_C5, disc_C5_C6, C5/6, spinal_cord...), e.g. TotalSegmentator or "
+            "TotalSpineSeg output: used instead of the network and the anchor point; overlaps: the later segment wins"
+        )
+        self.ui.inputsCollapsibleButton.layout().insertRow(3, _("Levels from a segmentation (optional):"), selector)
+        self.levelSegmentationSelector = selector
 
     def initializeParameterNode(self) -> None:
         AssistantWidget.initializeParameterNode(self)
@@ -105,6 +121,7 @@ class SpineAssistWidget(AssistantWidget, ScriptedLoadableModuleWidget, VTKObserv
             modelId=self.selectedModelId,
             device=parameters.device,
             anchor=(pointRAS, parameters.anchorLevel) if pointRAS is not None else None,
+            levelSegmentation=self.levelSegmentationSelector.currentNode(),
         )
 
     def onResult(self, result) -> None:
@@ -127,7 +144,7 @@ class SpineAssistWidget(AssistantWidget, ScriptedLoadableModuleWidget, VTKObserv
             "c2": _("from C2, found by the network"),
             "anchor": _("from your anchor point"),
             "assumed": _("assumed (C2 not found: the top body taken as C3): check the levels or place an anchor"),
-            "named_labels": _("from the label file"),
+            "named_labels": _("from the named labels (segmentation or label file)"),
             "none": _("not named: no vertebra found"),
         }
         self.ui.labellingLabel.text = _("Levels named {method}; confidence {confidence:.2f}").format(
@@ -217,7 +234,15 @@ class SpineAssistLogic(ScriptedLoadableModuleLogic):
         return SpineAssistParameterNode(super().getParameterNode())
 
     def start(
-        self, sagittalT2, sagittalT1=None, axialT2=None, modelId: str = "", device: str = "auto", anchor=None, **options
+        self,
+        sagittalT2,
+        sagittalT1=None,
+        axialT2=None,
+        modelId: str = "",
+        device: str = "auto",
+        anchor=None,
+        levelSegmentation=None,
+        **options,
     ):
         """Start the spine pipeline (assistcore.pipelines.spine) in a worker thread; return its RunHandle.
 
@@ -228,10 +253,12 @@ class SpineAssistLogic(ScriptedLoadableModuleLogic):
         :param device: "auto" (CUDA, then MPS, then CPU), "cuda", "mps" or "cpu".
         :param anchor: ((R, A, S) world mm, level "C2".."T1"): a point on a vertebra the user knows; the levels are
             named from it (passed to the pipeline in LPS).
-        :raises InputError: no sagittal T2 volume, or an unknown anchor level.
+        :param levelSegmentation: a segmentation node with segments named by level, used instead of the network
+            (options ``labels`` and ``level_map``, see SpineAssistLib.segmentationLevelLabels), or None.
+        :raises InputError: no sagittal T2 volume, an unknown anchor level, or a segmentation without vertebrae.
         :raises RadAssistError: this version of RadAssist has no spine pipeline.
         """
-        from SpineAssistLib import anchorOption
+        from SpineAssistLib import anchorOption, segmentationLevelLabels
 
         from AssistCoreLib.pipelines import startPipeline
 
@@ -239,14 +266,17 @@ class SpineAssistLogic(ScriptedLoadableModuleLogic):
         options = {"model_id": modelId, "device": device, **options}
         if anchor is not None:
             options["anchor"] = anchorOption(*anchor)
+        if levelSegmentation is not None and sagittalT2 is not None:  # no sagittal T2: startPipeline says so
+            options["labels"], options["level_map"] = segmentationLevelLabels(
+                slicer.mrmlScene, levelSegmentation, sagittalT2
+            )
         nodes = {"sag_t2": sagittalT2, "sag_t1": sagittalT1, "ax_t2": axial}
         return startPipeline("spine", nodes, ["sag_t2"], options)
 
-    def run(
-        self, sagittalT2, sagittalT1=None, axialT2=None, modelId: str = "", device: str = "auto", anchor=None, **options
-    ):
-        """Like start() but wait for and return the pipeline's result (console, scripts; blocks the caller)."""
-        return self.start(sagittalT2, sagittalT1, axialT2, modelId, device, anchor, **options).result(timeout=None)
+    def run(self, sagittalT2, *arguments, **options):
+        """Like start() (same arguments) but wait for and return the pipeline's result (console, scripts; blocks
+        the caller)."""
+        return self.start(sagittalT2, *arguments, **options).result(timeout=None)
 
     def anchorNode(self):
         """The scene's anchor point list (one point), added if missing."""

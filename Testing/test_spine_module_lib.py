@@ -191,3 +191,127 @@ def test_the_axial_role_takes_a_list_of_volume_nodes(scene_and_nodes):
     assert set(imagesFromNodes({"sag_t2": sagittal, "ax_t2": [None]}, ["sag_t2"])) == {"sag_t2"}
     with pytest.raises(InputError, match="sag_t2"):
         imagesFromNodes({"sag_t2": None, "ax_t2": [axial]}, ["sag_t2"])
+
+
+# ----- levels from a segmentation the user already has (TotalSegmentator, TotalSpineSeg) ------------------------
+def _other_tool_name(value: int, name: str) -> str:
+    """Names as other tools write them: vertebrae_C2 / vertebrae C3, disc_C2_C3 / C3/4, spinal_canal..."""
+    from assistcore.phantoms.spine import DISCS, VERTEBRAE
+
+    if name in VERTEBRAE:
+        return f"vertebrae_{name}" if value % 2 else f"vertebrae {name}"
+    if name in DISCS:
+        upper = VERTEBRAE[DISCS.index(name) + 1]
+        return f"disc_{upper}_{VERTEBRAE[DISCS.index(name) + 2]}" if value % 2 else name
+    return {"dural_sac": "spinal_canal", "cord": "spinal_cord"}.get(name, name)
+
+
+@pytest.fixture(scope="module")
+def named_segmentation():
+    """A segmentation node like another tool's output, on the phantom's sagittal T2, segments in reverse order."""
+    pytest.importorskip("slicer")
+    import dataclasses
+
+    from assistcore.labels import load_label_table
+    from assistcore.phantoms.spine import SOFT_TISSUE, SPINE_LABELS, generate_spine_phantom
+    from AssistCoreLib.headless import createHeadlessScene
+    from AssistCoreLib.segmentations import labelArrayToSegmentationNode
+    from AssistCoreLib.volumes import imageToVolumeNode
+
+    phantom = generate_spine_phantom(3, with_t1=False, with_axial=False)
+    labels_kji = np.asarray(phantom.sagittal_labels.array_kji).astype(np.uint8)
+    labels_kji[labels_kji == SOFT_TISSUE] = 0
+    template = load_label_table("spine_labels")[0]
+    definitions = [
+        dataclasses.replace(template, value=value, name=_other_tool_name(value, name))
+        for value, name in SPINE_LABELS.items()
+        if 0 < value < SOFT_TISSUE  # posterior_elements kept: not a level, to be dropped with a warning
+    ][::-1]
+    scene, logics = createHeadlessScene()
+    sagittalNode = imageToVolumeNode(scene, phantom.sagittal_t2, "SP3_sag_T2")
+    segmentation = labelArrayToSegmentationNode(
+        scene, logics.segmentations, labels_kji, phantom.sagittal_t2, definitions, "TotalSpineSeg", sagittalNode
+    )
+    nodeCount = scene.GetNumberOfNodes()
+    image, table = lib.segmentationLevelLabels(scene, segmentation, sagittalNode, logics.segmentations)
+    assert scene.GetNumberOfNodes() == nodeCount, "nothing is left in the scene"
+    return phantom, labels_kji, definitions, image, table, (scene, logics, sagittalNode)
+
+
+@pytest.mark.mrml
+def test_a_segmentation_gives_a_label_map_on_the_sagittal_grid_valued_by_segment_order(named_segmentation):
+    from assistcore.phantoms.spine import SPINE_LABELS
+    from assistcore.spine.levels import VERTEBRA_VALUE, level_map_from_named_labels
+
+    phantom, labels_kji, definitions, image, table = named_segmentation[:5]
+    assert table == {index + 1: label.name for index, label in enumerate(definitions)}
+    assert table[1] == "posterior_elements" and {"vertebrae_C3", "vertebrae C4", "C3/4", "disc_C4_C5"} <= set(
+        table.values()
+    )
+    assert image.shape_kji == phantom.sagittal_t2.shape_kji
+    assert np.allclose(image.origin_lps, phantom.sagittal_t2.origin_lps)
+    assert np.allclose(image.direction_lps, phantom.sagittal_t2.direction_lps)
+    valueOf = {label.value: index + 1 for index, label in enumerate(definitions)}
+    expected = np.zeros(labels_kji.shape, np.int64)
+    for original, value in valueOf.items():
+        expected[labels_kji == original] = value
+    assert np.array_equal(np.asarray(image.array_kji), expected), "voxel for voxel, renumbered by segment order"
+
+    levels, labelling = level_map_from_named_labels(image, table)
+    truth, _truthLabelling = level_map_from_named_labels(phantom.sagittal_labels, dict(SPINE_LABELS))
+    assert labelling.method == "named_labels" and labelling.c2_found
+    assert any("posterior_elements" in warning for warning in labelling.warnings)
+    for name in ("C2", "C3", "C4", "C5", "C6", "C7"):
+        named = np.asarray(levels.array_kji) == VERTEBRA_VALUE[name]
+        assert named.any() and np.array_equal(named, np.asarray(truth.array_kji) == VERTEBRA_VALUE[name]), name
+    assert np.array_equal(np.asarray(levels.array_kji), np.asarray(truth.array_kji))
+
+
+@pytest.mark.mrml
+def test_the_pipeline_takes_the_levels_of_a_segmentation_instead_of_the_network(
+    named_segmentation, tmp_path, monkeypatch
+):
+    from model_fixtures import make_random_spine_model
+
+    from assistcore.pipelines.spine import run
+
+    phantom, _labels, _definitions, image, table = named_segmentation[:5]
+    make_random_spine_model(tmp_path / "spine-random")
+    monkeypatch.setenv("RADASSIST_MODELS_PATH", str(tmp_path))
+    options = {"model_id": "spine-random", "device": "cpu", "labels": image, "level_map": table}
+    result = run({"sag_t2": phantom.sagittal_t2}, options)
+    assert result.labelling.method == "named_labels" and result.provenance["segmentation_source"] == "label file"
+    names = [vertebra.name for vertebra in result.vertebrae if vertebra.name != "C1"]
+    assert names[:6] == ["C2", "C3", "C4", "C5", "C6", "C7"], names
+    assert [disc.name for disc in result.discs][:5] == ["C2/3", "C3/4", "C4/5", "C5/6", "C6/7"]
+
+
+@pytest.mark.mrml
+def test_overlapping_segments_the_later_wins_and_a_segmentation_without_vertebrae_is_refused(named_segmentation):
+    from assistcore.image import Image
+    from assistcore.labels import load_label_table
+    from AssistCoreLib.segmentations import maskSegmentationNode
+    from AssistCoreLib.volumes import imageToVolumeNode
+
+    scene, logics, _sagittal = named_segmentation[5]
+    reference = Image(np.zeros((4, 5, 6), np.int16), (1.0, 1.0, 2.0), (0.0, 0.0, 0.0), np.eye(3))
+    volume = imageToVolumeNode(scene, reference, "small")
+    first, second = np.zeros((4, 5, 6), bool), np.zeros((4, 5, 6), bool)
+    first[1:3, 1:4, 1:4], second[2:4, 2:5, 2:5] = True, True
+    template = load_label_table("spine_labels")
+    labels = [template[4], template[5]]  # C5, then C6
+    node = maskSegmentationNode(
+        scene, logics.segmentations, {"C5": first, "C6": second}, reference, labels, "o", volume
+    )
+    image, table = lib.segmentationLevelLabels(scene, node, volume, logics.segmentations)
+    array = np.asarray(image.array_kji)
+    assert table == {1: "C5", 2: "C6"}
+    assert (array[second] == 2).all() and (array[first & ~second] == 1).all() and (array[~first & ~second] == 0).all()
+
+    discs = maskSegmentationNode(
+        scene, logics.segmentations, {"C5/6 disc": first}, reference, [template[13]], "d", volume
+    )
+    with pytest.raises(InputError, match="named as a vertebra"):
+        lib.segmentationLevelLabels(scene, discs, volume, logics.segmentations)
+    with pytest.raises(InputError, match="Select the sagittal T2"):
+        lib.segmentationLevelLabels(scene, node, None, logics.segmentations)

@@ -61,6 +61,52 @@ def anchorPointRAS(node) -> list[float] | None:
     return None
 
 
+# ----- levels from a segmentation the user already has (instead of the network) ----------------------------------
+def segmentationLevelLabels(scene, segmentationNode, sagittalNode, segmentationsLogic=None):
+    """A segmentation node (TotalSegmentator, TotalSpineSeg, drawn by hand...) as the pipeline's ``labels`` and
+    ``level_map`` options: (label map Image on the sagittal T2's grid, {value: segment name}).
+
+    Values follow the segment order: 1 for the first segment, 2 for the next, ... (segments that share a name
+    share the value of the first). Where segments overlap, the one later in the segment list wins (Slicer's
+    export order). Segment names are read by ``assistcore.spine.levels.canonical_structure_name``
+    ("vertebrae_C5", "C5 vertebra", "disc_C5_C6", "C5/6", "spinal_cord", "spinal_canal"); segments with other
+    names are left to the pipeline, which drops them with a warning. Nothing is left in the scene.
+
+    :param segmentationsLogic: ``slicer.modules.segmentations.logic()`` by default; a headless one in tests.
+    :raises InputError: no segmentation or sagittal node, no segment, or no segment named as a vertebra.
+    """
+    from assistcore.errors import InputError
+    from assistcore.labels import CodedConcept, LabelDefinition
+    from assistcore.spine.levels import VERTEBRA_VALUE, canonical_structure_name
+    from AssistCoreLib.segmentations import segmentationNodeToLabelArray
+    from AssistCoreLib.volumes import volumeNodeToImage
+
+    if segmentationNode is None or sagittalNode is None:
+        raise InputError("Select the sagittal T2 volume and the segmentation to take the levels from.")
+    segmentation = segmentationNode.GetSegmentation()
+    names = []
+    for index in range(segmentation.GetNumberOfSegments()):
+        name = segmentation.GetSegment(segmentation.GetNthSegmentID(index)).GetName()
+        if name not in names:
+            names.append(name)
+    if not any(canonical_structure_name(name) in VERTEBRA_VALUE for name in names):
+        raise InputError(
+            f"No segment of {segmentationNode.GetName()} is named as a vertebra (segments: "
+            f"{', '.join(names[:12]) or 'none'}).",
+            "Choose a segmentation with vertebra segments named like vertebrae_C5 or C5, or clear the choice "
+            "to use the network.",
+        )
+    if segmentationsLogic is None:
+        import slicer
+
+        segmentationsLogic = slicer.modules.segmentations.logic()
+    # only the names and values are used by the export; the codes are a placeholder
+    anatomy = CodedConcept("123037004", "SCT", "Anatomical Structure")
+    labels = [LabelDefinition(value, name, (1.0, 1.0, 1.0), anatomy, anatomy) for value, name in enumerate(names, 1)]
+    array = segmentationNodeToLabelArray(scene, segmentationsLogic, segmentationNode, sagittalNode, labels)
+    return volumeNodeToImage(sagittalNode).with_array(array), {label.value: label.name for label in labels}
+
+
 # ----- results in the scene -------------------------------------------------------------------------------------
 def showResult(scene, result, sagittalNode=None, segmentationsLogic=None, axialNodes=None) -> dict:
     """Add a SpineResult next to the sagittal T2 the user ran on (see AssistCoreLib.spine.addSpineResultToScene).
