@@ -455,7 +455,7 @@ def brain_model_card(
     """The model card of a network trained by :func:`train_brain_model` on phantoms."""
     from .. import __version__
     from ..labels import load_label_table
-    from ..models.weights import sha256_of
+    from ..models.weights import weights_card_entry
 
     labels = [label.to_dict() for label in load_label_table("brain_tumor_labels")]
     for label in labels:
@@ -511,12 +511,7 @@ def brain_model_card(
         "inference": {"mode": "whole_volume", "tta": False},
         "labels": labels,
         "operating_thresholds": {},
-        "weights": {
-            "file": result.weights_path.name,
-            "sha256": sha256_of(result.weights_path),
-            "format": "state_dict",
-            "size_bytes": result.weights_path.stat().st_size,
-        },
+        "weights": weights_card_entry(result.weights_path),
         **({"exported_program": result.exported_program} if result.exported_program else {}),
         "training": {
             "command": command,

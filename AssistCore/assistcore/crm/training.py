@@ -294,7 +294,7 @@ def crm_model_card(
     """The model card of a detector trained by :func:`train_crm_detector` (MONAI bundle metadata keys)."""
     from .. import __version__
     from ..labels import load_label_table
-    from ..models.weights import sha256_of
+    from ..models.weights import weights_card_entry
 
     labels = [label.to_dict() for label in load_label_table("crm_labels")]
     for label in labels:
@@ -352,12 +352,7 @@ def crm_model_card(
         "inference": {"mode": "per_slice", "batch_size": 4},
         "labels": labels,
         "operating_thresholds": {"crm_positive": threshold},
-        "weights": {
-            "file": result.weights_path.name,
-            "sha256": sha256_of(result.weights_path),
-            "format": "state_dict",
-            "size_bytes": result.weights_path.stat().st_size,
-        },
+        "weights": weights_card_entry(result.weights_path),
         **({"exported_program": result.exported_program} if result.exported_program else {}),
         "training": {
             "command": command,

@@ -212,6 +212,19 @@ class ModelCard:
     def card_path(self) -> Path:
         return self.folder / CARD_FILE_NAME
 
+    def provenance(self, device_choice) -> dict[str, Any]:
+        """What a result records about the model that made it: id, version, name, demo flag, weights sha256,
+        device and why that device (``device_choice`` from :func:`~assistcore.models.device.select_device`)."""
+        return {
+            "model_id": self.id,
+            "model_version": self.version,
+            "model_name": self.display_name,
+            "synthetic_demo_model": self.is_synthetic_demo,
+            "weights_sha256": self.weights_sha256,
+            "device": device_choice.device,
+            "device_reason": device_choice.reason,
+        }
+
     @property
     def display_name(self) -> str:
         """Name for menus: demo models say so, every time they are shown."""

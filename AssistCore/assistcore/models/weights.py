@@ -102,3 +102,9 @@ def verify_components(card) -> list[Path]:
             paths.append(verify_file(card.folder / program["file"], program["sha256"], card.id,
                                      f"Component {name} program"))  # fmt: skip
     return paths
+
+
+def weights_card_entry(path: Path, weights_format: str = "state_dict") -> dict:
+    """The card's ``weights`` entry for a weights file written beside the card: file name, sha256, format, size."""
+    path = Path(path)
+    return {"file": path.name, "sha256": sha256_of(path), "format": weights_format, "size_bytes": path.stat().st_size}

@@ -144,13 +144,7 @@ def run(
     timings["qa"] = time.perf_counter() - started
     report("qa", 1.0, "done")
     provenance = {
-        "model_id": card.id,
-        "model_version": card.version,
-        "model_name": card.display_name,
-        "synthetic_demo_model": card.is_synthetic_demo,
-        "weights_sha256": card.weights_sha256,
-        "device": device_choice.device,
-        "device_reason": device_choice.reason,
+        **card.provenance(device_choice),
         "parameters": {
             "fast": bool(options.get("fast")),
             "working_spacing_mm": spacing,

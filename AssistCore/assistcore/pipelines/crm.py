@@ -210,14 +210,8 @@ def run(
     ]
     timings["link"] = time.perf_counter() - started
     provenance = {
-        "model_id": card.id,
-        "model_version": card.version,
-        "model_name": card.display_name,
-        "synthetic_demo_model": card.is_synthetic_demo,
-        "weights_sha256": card.weights_sha256,
+        **card.provenance(device_choice),
         "backbone": card.data.get("training", {}).get("backbone", ""),
-        "device": device_choice.device,
-        "device_reason": device_choice.reason,
         "parameters": {"threshold": threshold, "slices": [first, last], "link_iou": options.get("link_iou", LINK_IOU)},
         "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }

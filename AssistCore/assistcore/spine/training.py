@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..models.weights import weights_card_entry
 from ..phantoms.spine import HERNIATION_TYPES
 from .levels import SEG_CLASSES
 from .model import (
@@ -59,12 +60,6 @@ def train_spine_models(
     )
     axial = train_axial(data, output_dir / "axial.pt", classifier_steps, seed, progress=stage("axial"))
     return SpineTrainingResult(segmentation, osteophyte, axial, n_phantoms)
-
-
-def _weights_entry(path: Path) -> dict:
-    from ..models.weights import sha256_of
-
-    return {"file": path.name, "sha256": sha256_of(path), "format": "state_dict", "size_bytes": path.stat().st_size}
 
 
 def _recipe(component: ComponentTraining) -> dict:
@@ -151,7 +146,7 @@ def spine_model_card(result: SpineTrainingResult, command: str, model_id: str, s
         "inference": {"mode": "per_slice", "batch_size": 4},
         "labels": labels,
         "operating_thresholds": OPERATING_THRESHOLDS,
-        "weights": _weights_entry(result.segmentation.weights_path),
+        "weights": weights_card_entry(result.segmentation.weights_path),
         "components": {
             "osteophyte": {
                 "description": "3D ResNet: osteophyte probability from a crop of "
@@ -160,7 +155,7 @@ def spine_model_card(result: SpineTrainingResult, command: str, model_id: str, s
                 "vertebral body centre, windowed 0..1 (sigmoid of 1 logit)",
                 "network": result.osteophyte.network,
                 "input_shape": list(OSTEOPHYTE_SHAPE_KJI),
-                "weights": _weights_entry(result.osteophyte.weights_path),
+                "weights": weights_card_entry(result.osteophyte.weights_path),
             },
             "axial": {
                 "description": f"2D ResNet on the axial slice nearest each disc centre: {AXIAL_CROP}x{AXIAL_CROP} "
@@ -169,7 +164,7 @@ def spine_model_card(result: SpineTrainingResult, command: str, model_id: str, s
                 "PLL thickened, LF thickened (sigmoid)",
                 "network": result.axial.network,
                 "input_shape": [AXIAL_CROP, AXIAL_CROP],
-                "weights": _weights_entry(result.axial.weights_path),
+                "weights": weights_card_entry(result.axial.weights_path),
             },
         },
         "training": {
