@@ -337,11 +337,53 @@ class ComponentTraining:
     recipe: dict
 
 
-def _optimiser(network, steps: int, learning_rate: float):
+def _fit(
+    config: dict,
+    steps: int,
+    learning_rate: float,
+    seed: int,
+    rng_offset: int,
+    batch_loss: Callable[[Any, np.random.Generator], Any],
+    path: Path,
+    name: str,
+    progress: Callable[[float, str], None] | None,
+) -> tuple[float, float]:
+    """Train a network built from ``config`` from random weights: AdamW (weight decay 1e-4) with a one-cycle
+    schedule, ``batch_loss(network, rng)`` drawing and scoring one batch per step (torch seeded with ``seed``,
+    the batch generator with ``seed + rng_offset``); the state dict is saved to ``path`` in eval mode.
+    Returns (seconds, mean loss of the last 50 steps)."""
     import torch
 
+    from ..models.loader import build_network
+
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed + rng_offset)
+    network = build_network(config).train()
     optimiser = torch.optim.AdamW(network.parameters(), lr=learning_rate, weight_decay=1e-4)
-    return optimiser, torch.optim.lr_scheduler.OneCycleLR(optimiser, learning_rate, total_steps=max(1, steps))
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, learning_rate, total_steps=max(1, steps))
+    started, recent = time.perf_counter(), []
+    for step in range(steps):
+        loss = batch_loss(network, rng)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        schedule.step()
+        recent.append(float(loss.detach()))
+        if progress and (step % 10 == 0 or step == steps - 1):
+            progress((step + 1) / steps, f"{name} step {step + 1}/{steps} loss {np.mean(recent[-50:]):.3f}")
+    torch.save(network.eval().state_dict(), path)
+    return time.perf_counter() - started, float(np.mean(recent[-50:])) if recent else float("nan")
+
+
+def _draw(pools: tuple[np.ndarray, np.ndarray], first_share: float, count: int, rng: np.random.Generator) -> list[int]:
+    """``count`` indices, each from ``pools[0]`` with probability ``first_share`` (else ``pools[1]``); an empty
+    pool gives way to the other."""
+    first, second = pools
+    indices = []
+    for _ in range(count):
+        pool = first if len(first) and (not len(second) or rng.random() < first_share) else second
+        indices.append(int(pool[rng.integers(len(pool))]))
+    return indices
 
 
 def train_segmentation(
@@ -353,34 +395,20 @@ def train_segmentation(
     patch: int = 128,
     progress: Callable[[float, str], None] | None = None,
 ) -> ComponentTraining:
-    """The 2D segmentation network on sagittal and axial phantom pictures (DiceCE loss, AdamW one-cycle)."""
+    """The 2D segmentation network on sagittal and axial phantom pictures (DiceCE loss)."""
     import torch
     from monai.losses import DiceCELoss
 
-    from ..models.loader import build_network
-
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    network = build_network(SEGMENTATION_NETWORK).train()
-    optimiser, schedule = _optimiser(network, steps, 3e-3)
     loss_function = DiceCELoss(to_onehot_y=True, softmax=True)
-    started, recent = time.perf_counter(), []
-    for step in range(steps):
-        pairs = [
-            _random_patch_2d(data.pictures[i], data.classes[i], patch, rng)
-            for i in rng.integers(len(data.pictures), size=batch_size)
-        ]
+
+    def batch_loss(network, rng):
+        pairs = [_random_patch_2d(data.pictures[i], data.classes[i], patch, rng)
+                 for i in rng.integers(len(data.pictures), size=batch_size)]  # fmt: skip
         pictures = _intensity_augment(np.stack([p for p, _ in pairs]), rng)
         targets = np.stack([c for _, c in pairs]).astype(np.int64)
-        loss = loss_function(network(torch.from_numpy(pictures[:, None])), torch.from_numpy(targets[:, None]))
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-        schedule.step()
-        recent.append(float(loss.detach()))
-        if progress and (step % 10 == 0 or step == steps - 1):
-            progress((step + 1) / steps, f"segmentation step {step + 1}/{steps} loss {np.mean(recent[-50:]):.3f}")
-    torch.save(network.eval().state_dict(), path)
+        return loss_function(network(torch.from_numpy(pictures[:, None])), torch.from_numpy(targets[:, None]))
+
+    seconds, loss = _fit(SEGMENTATION_NETWORK, steps, 3e-3, seed, 0, batch_loss, path, "segmentation", progress)
     recipe = {
         "loss": "DiceCE (softmax)",
         "optimizer": "AdamW 3e-3 one-cycle, weight decay 1e-4",
@@ -388,9 +416,7 @@ def train_segmentation(
         "augmentation": "gamma 0.7-1.5, scale +-15 %, Gaussian noise",
         "pictures": len(data.pictures),
     }
-    return ComponentTraining(
-        path, SEGMENTATION_NETWORK, steps, time.perf_counter() - started, float(np.mean(recent[-50:])), recipe
-    )
+    return ComponentTraining(path, SEGMENTATION_NETWORK, steps, seconds, loss, recipe)
 
 
 def train_osteophyte(
@@ -401,49 +427,34 @@ def train_osteophyte(
     batch_size: int = 8,
     progress: Callable[[float, str], None] | None = None,
 ) -> ComponentTraining:
-    """The 3D osteophyte classifier on body crops, positives half of each batch (BCE, AdamW one-cycle)."""
+    """The 3D osteophyte classifier on body crops, positives half of each batch (binary cross-entropy)."""
     import torch
 
-    from ..models.loader import build_network
-
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed + 1)
-    network = build_network(OSTEOPHYTE_NETWORK).train()
-    optimiser, schedule = _optimiser(network, steps, 2e-3)
     labels = np.array(data.osteophyte_labels)
-    positives, negatives = np.nonzero(labels == 1)[0], np.nonzero(labels == 0)[0]
-    started, recent = time.perf_counter(), []
-    for step in range(steps):
-        chosen = [
-            (positives if len(positives) and (not len(negatives) or rng.random() < 0.5) else negatives)
-            for _ in range(batch_size)
-        ]
+    pools = (np.nonzero(labels == 1)[0], np.nonzero(labels == 0)[0])
+
+    def batch_loss(network, rng):
+        positives, negatives = pools  # pools first, then members: the draw order the bundled model was trained with
+        chosen = [positives if len(positives) and (not len(negatives) or rng.random() < 0.5) else negatives
+                  for _ in range(batch_size)]  # fmt: skip
         indices = [int(pool[rng.integers(len(pool))]) for pool in chosen]
         crops = np.stack([data.osteophyte_crops[i] for i in indices])
-        flips = rng.random(batch_size) < 0.5  # left-right: k axis
+        flips = rng.random(batch_size) < 0.5  # left-right: the k axis
         crops[flips] = crops[flips][:, ::-1]
         crops = _intensity_augment(crops, rng)
         target = torch.tensor([float(labels[i]) for i in indices])[:, None]
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(network(torch.from_numpy(crops[:, None])), target)
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-        schedule.step()
-        recent.append(float(loss.detach()))
-        if progress and (step % 10 == 0 or step == steps - 1):
-            progress((step + 1) / steps, f"osteophyte step {step + 1}/{steps} loss {np.mean(recent[-50:]):.3f}")
-    torch.save(network.eval().state_dict(), path)
+        return torch.nn.functional.binary_cross_entropy_with_logits(network(torch.from_numpy(crops[:, None])), target)
+
+    seconds, loss = _fit(OSTEOPHYTE_NETWORK, steps, 2e-3, seed, 1, batch_loss, path, "osteophyte", progress)
     recipe = {
         "loss": "binary cross-entropy",
-        "optimizer": "AdamW 2e-3 one-cycle",
+        "optimizer": "AdamW 2e-3 one-cycle, weight decay 1e-4",
         "batch": f"{batch_size} crops, half with osteophytes",
         "augmentation": "left-right flips, gamma, scale, noise; centres jittered 2 mm",
         "crops": len(labels),
         "crops_with_osteophytes": int(labels.sum()),
     }
-    return ComponentTraining(
-        path, OSTEOPHYTE_NETWORK, steps, time.perf_counter() - started, float(np.mean(recent[-50:])), recipe
-    )
+    return ComponentTraining(path, OSTEOPHYTE_NETWORK, steps, seconds, loss, recipe)
 
 
 def train_axial(
@@ -456,53 +467,34 @@ def train_axial(
 ) -> ComponentTraining:
     """The 2D axial-level classifier: herniation (5), side (3), PLL and LF thickened; abnormal levels over-sampled."""
     import torch
+    from torch.nn import functional
 
-    from ..models.loader import build_network
-
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed + 2)
-    network = build_network(AXIAL_NETWORK).train()
-    optimiser, schedule = _optimiser(network, steps, 2e-3)
     targets = np.array(data.axial_targets)
-    abnormal = np.nonzero((targets[:, 0] > 0) | (targets[:, 2] > 0) | (targets[:, 3] > 0))[0]
-    normal = np.nonzero(~((targets[:, 0] > 0) | (targets[:, 2] > 0) | (targets[:, 3] > 0)))[0]
+    abnormal = (targets[:, 0] > 0) | (targets[:, 2] > 0) | (targets[:, 3] > 0)
+    pools = (np.nonzero(abnormal)[0], np.nonzero(~abnormal)[0])
     n = len(HERNIATION_TYPES)
-    started, recent = time.perf_counter(), []
-    for step in range(steps):
-        indices = []
-        for _ in range(batch_size):
-            pool = abnormal if len(abnormal) and (not len(normal) or rng.random() < 0.6) else normal
-            indices.append(int(pool[rng.integers(len(pool))]))
+
+    def batch_loss(network, rng):
+        indices = _draw(pools, 0.6, batch_size, rng)
         crops = np.stack([data.axial_crops[i] for i in indices])
         batch_targets = targets[indices].copy()
         flips = rng.random(batch_size) < 0.5  # screen left-right = patient right-left: sides swap
         crops[flips] = crops[flips][:, :, ::-1]
         side = batch_targets[:, 1]
         side[flips & (side > 0)] = 3 - side[flips & (side > 0)]
-        crops = _intensity_augment(crops, rng)
-        logits = network(torch.from_numpy(np.ascontiguousarray(crops[:, None])))
+        logits = network(torch.from_numpy(np.ascontiguousarray(_intensity_augment(crops, rng)[:, None])))
         t = torch.from_numpy(batch_targets)
-        loss = (
-            torch.nn.functional.cross_entropy(logits[:, :n], t[:, 0])
-            + torch.nn.functional.cross_entropy(logits[:, n : n + 3], t[:, 1])
-            + torch.nn.functional.binary_cross_entropy_with_logits(logits[:, n + 3 :], t[:, 2:].float())
-        )
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-        schedule.step()
-        recent.append(float(loss.detach()))
-        if progress and (step % 10 == 0 or step == steps - 1):
-            progress((step + 1) / steps, f"axial step {step + 1}/{steps} loss {np.mean(recent[-50:]):.3f}")
-    torch.save(network.eval().state_dict(), path)
+        herniation = functional.cross_entropy(logits[:, :n], t[:, 0])
+        side = functional.cross_entropy(logits[:, n : n + 3], t[:, 1])
+        return herniation + side + functional.binary_cross_entropy_with_logits(logits[:, n + 3 :], t[:, 2:].float())
+
+    seconds, loss = _fit(AXIAL_NETWORK, steps, 2e-3, seed, 2, batch_loss, path, "axial", progress)
     recipe = {
         "loss": "cross-entropy (herniation, side) + binary cross-entropy (PLL, LF)",
-        "optimizer": "AdamW 2e-3 one-cycle",
+        "optimizer": "AdamW 2e-3 one-cycle, weight decay 1e-4",
         "batch": f"{batch_size} crops, 60 % from abnormal levels",
         "augmentation": "left-right flips (sides swapped), gamma, scale, noise; centres jittered 2 mm",
         "crops": len(targets),
-        "abnormal_crops": len(abnormal),
+        "abnormal_crops": int(abnormal.sum()),
     }
-    return ComponentTraining(
-        path, AXIAL_NETWORK, steps, time.perf_counter() - started, float(np.mean(recent[-50:])), recipe
-    )
+    return ComponentTraining(path, AXIAL_NETWORK, steps, seconds, loss, recipe)
