@@ -167,23 +167,51 @@ def _heights_and_edges(image: Image, instances: np.ndarray, count: int) -> tuple
     return heights, at_edge
 
 
-def _on_the_column(centres_lps: np.ndarray, sizes: np.ndarray, tolerance_mm: float = 15.0) -> np.ndarray:
-    """Which body instances lie on the vertebral column: within ``tolerance_mm`` of a size-weighted quadratic
-    fit of their anterior-posterior and left-right positions against height, refitted without outliers."""
-    keep = np.ones(len(centres_lps), dtype=bool)
-    if len(centres_lps) < 4:
+def _on_the_column(
+    centres_lps: np.ndarray, sizes: np.ndarray, max_shift_mm: float = 12.0, max_gap_mm: float = 35.0
+) -> np.ndarray:
+    """Which body instances form the vertebral column: a chain grown up and down from the largest instance,
+    each next body the nearest one above (below) lying within ``max_gap_mm`` in height and ``max_shift_mm``
+    front-back and left-right of the last body of the chain; instances the chain skips are not vertebrae
+    (skull base, jaw, sternum, noise)."""
+    keep = np.zeros(len(centres_lps), dtype=bool)
+    if len(centres_lps) == 0:
         return keep
-    height = centres_lps[:, 2]
-    for _ in range(3):
-        residual = np.zeros(len(centres_lps))
-        for axis in (0, 1):
-            coefficients = np.polyfit(height[keep], centres_lps[keep, axis], 2, w=np.sqrt(sizes[keep]))
-            residual = np.maximum(residual, np.abs(centres_lps[:, axis] - np.polyval(coefficients, height)))
-        updated = residual <= tolerance_mm
-        if updated.sum() < 4 or np.array_equal(updated, keep):
-            break
-        keep = updated
+    start = int(np.argmax(sizes))
+    keep[start] = True
+    for direction in (1.0, -1.0):
+        last = centres_lps[start]
+        candidates = [
+            i for i in np.argsort(-direction * centres_lps[:, 2]) if direction * (centres_lps[i, 2] - last[2]) > 0
+        ]
+        for index in sorted(candidates, key=lambda i: direction * (centres_lps[i, 2] - last[2])):
+            gap = direction * (centres_lps[index, 2] - last[2])
+            shift = np.abs(centres_lps[index, :2] - last[:2]).max()
+            if gap <= max_gap_mm and shift <= max_shift_mm:
+                keep[index] = True
+                last = centres_lps[index]
     return keep
+
+
+def _merge_top_pair_without_disc(
+    classes: Image, instances: np.ndarray, centres: np.ndarray, order: np.ndarray
+) -> tuple[np.ndarray, bool]:
+    """C2's dens can come apart from its body at the narrow neck; C1 and C2 have no disc between them, every
+    lower pair has one. The top two instances are joined when no disc-class voxel lies between their centres
+    (within 12 mm front-back and left-right of them)."""
+    if len(order) < 2:
+        return instances, False
+    top, second = int(order[0]), int(order[1])
+    disc = np.argwhere(np.asarray(classes.array_kji) == CLASS_OF["disc"])
+    if len(disc):
+        points = classes.index_to_lps(disc[:, ::-1].astype(float))
+        between = (points[:, 2] < centres[top, 2]) & (points[:, 2] > centres[second, 2])
+        near = np.abs(points[:, :2] - 0.5 * (centres[top, :2] + centres[second, :2])).max(axis=1) <= 12.0
+        if np.count_nonzero(between & near) >= 10:
+            return instances, False
+    merged = instances.copy()
+    merged[merged == top + 1] = second + 1
+    return merged, True
 
 
 def _superior(points_lps: np.ndarray) -> np.ndarray:
@@ -231,6 +259,15 @@ def level_map_from_classes(classes: Image, anchor: tuple[np.ndarray, str] | None
         instances, centres, heights = relabel[instances], centres[~partial], heights[~partial]
         count = len(centres)
     order = np.argsort(-_superior(centres))  # top first
+    instances, joined = _merge_top_pair_without_disc(classes, instances, centres, order)
+    if joined:  # renumber without the top instance
+        keep = np.arange(count) != order[0]
+        relabel = np.zeros(count + 1, dtype=np.int32)
+        relabel[1:][keep] = np.arange(1, count)
+        instances, count = relabel[instances], count - 1
+        centres = _centroids_lps(classes, instances, count)
+        heights, _ = _heights_and_edges(classes, instances, count)
+        order = np.argsort(-_superior(centres))
     c2_share = np.array([np.mean(array[instances == index + 1] == CLASS_OF["C2"]) for index in range(count)])
     # C2 by shape as well: its body with the dens is about twice as tall as the bodies below it
     below = heights[order[1:5]]
