@@ -5,8 +5,8 @@ Per case the pipeline runs exactly as on a patient (sagittal T2 plus the axial b
 
 - level naming: a truth vertebra C2..C7 in the field of view counts as found when the vertebra of the same
   name lies within :data:`LEVEL_TOLERANCE_MM` of its centre; disc centre error (mm) and normal angle (degrees);
-- axial mapping: each axial block's slices should map to the block's disc (slices mapped to another disc are
-  wrong, unmapped ones missed);
+- axial mapping: each axial block's slices that are mapped should map to the block's disc (accuracy = right /
+  mapped); unmapped slices are counted apart ("missed": the outer slices of a block may lie in the bodies);
 - segmentation: Dice of vertebral bodies, discs, dural sac and cord on the sagittal grid;
 - findings, the study's table (accuracy, sensitivity, specificity, PPV, NPV, PLR, NLR, F1, AUC with 95 % CI):
   osteophytes per vertebra, herniation (central/paracentral/foraminal against normal/bulge) per disc with an
@@ -146,7 +146,7 @@ def summarise(cases: list[dict], thresholds: dict[str, float]) -> dict[str, Any]
     levels = [item for case in cases for item in case["levels"]]
     discs = [item for case in cases for item in case["discs"]]
     mapping = {key: sum(case["mapping"][key] for case in cases) for key in ("right", "wrong", "missed")}
-    mapped = sum(mapping.values())
+    mapped = mapping["right"] + mapping["wrong"]  # "missed": outer block slices through bodies, not the disc
     summary: dict[str, Any] = {
         "n_cases": len(cases),
         "level_accuracy": float(np.mean([item["correct"] for item in levels])) if levels else None,
