@@ -343,7 +343,7 @@ def _findings(card, device, sagittal, work_levels, vertebrae, discs, axial_serie
                 with torch.inference_mode():
                     logits = axial_network(torch.from_numpy(crop[None, None]).to(device)).float().cpu().numpy()[0]
                 outputs = spine_model.axial_outputs(logits)
-                kind = max(outputs["herniation"], key=outputs["herniation"].get)
+                kind = disc_finding(outputs["herniation"], thresholds.get("herniation", 0.5))
                 side = max(outputs["side"], key=outputs["side"].get) if kind in ("paracentral", "foraminal") else None
                 row["disc"] = {
                     "value": kind,
@@ -356,6 +356,18 @@ def _findings(card, device, sagittal, work_levels, vertebrae, discs, axial_serie
                 row["lf"]["probability"] = round(outputs["lf_thickened"], 4)
         found[disc.name] = row
     return found
+
+
+HERNIATED = ("central", "paracentral", "foraminal")
+
+
+def disc_finding(probabilities: dict[str, float], threshold: float) -> str:
+    """The disc finding from the axial classifier: a herniation (the likeliest of central, paracentral and
+    foraminal) when their summed probability reaches the card's ``herniation`` operating threshold, else the
+    likelier of normal and bulge."""
+    herniated = sum(probabilities[k] for k in HERNIATED) >= threshold
+    candidates = HERNIATED if herniated else ("normal", "bulge")
+    return max(candidates, key=lambda k: probabilities[k])
 
 
 def _best_axial_slice(disc: DiscLevel, axial_series: list[AxialSeries]) -> tuple[AxialSeries, int] | None:

@@ -205,6 +205,28 @@ def evaluate_on_phantoms(
     return summary
 
 
+def tuned_thresholds(summary: dict[str, Any], cases: list[dict]) -> dict[str, float]:
+    """Operating thresholds of the classifier findings (osteophyte, herniation, PLL and LF thickened) that
+    maximise Youden's J (sensitivity + specificity - 1) on evaluated ``cases``; findings without both classes
+    keep no entry. Tune on phantoms other than the validation ones."""
+    del summary
+    tuned = {}
+    for name in ("osteophyte", "herniation", "pll_thickened", "lf_thickened"):
+        pairs = [p for case in cases for p in case["findings"][name]]
+        truth = np.array([t for t, _ in pairs], dtype=bool)
+        scores = np.array([s for _, s in pairs], dtype=float)
+        if not len(pairs) or truth.all() or not truth.any():
+            continue
+        best, best_j = 0.5, -1.0
+        for threshold in np.unique(scores):
+            called = scores >= threshold
+            j = called[truth].mean() + (~called[~truth]).mean() - 1.0
+            if j > best_j:
+                best, best_j = float(threshold), float(j)
+        tuned[name] = round(best, 4)
+    return tuned
+
+
 def validation_entries(summary: dict[str, Any], n_cases: int) -> list[dict]:
     """The card's ``validation`` list from :func:`evaluate_on_phantoms`' summary."""
     dataset = f"{n_cases} fresh synthetic cervical phantoms (seeds not used in training)"

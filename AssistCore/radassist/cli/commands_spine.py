@@ -60,6 +60,10 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     train.add_argument("--classifier-steps", type=int, default=600)
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--validation-phantoms", type=int, default=12, help="fresh phantom cases for the card")
+    train.add_argument(
+        "--tuning-phantoms", type=int, default=12,
+        help="other fresh phantoms to set the classifiers' operating thresholds on (0: keep 0.5)",
+    )  # fmt: skip
     train.set_defaults(handler=run_train)
 
     evaluate = actions.add_parser("evaluate", parents=[common], help="the study's table on fresh phantoms")
@@ -101,8 +105,17 @@ def run_train(args: argparse.Namespace) -> int:
             logging.getLogger(__name__).warning("networks not exported for CPU (%s); the weights still work", error)
         if args.validation_phantoms:
             try:
-                from assistcore.spine.evaluation import evaluate_on_phantoms, validation_entries
+                from assistcore.spine.evaluation import evaluate_on_phantoms, tuned_thresholds, validation_entries
 
+                if args.tuning_phantoms:  # operating points on other phantoms than the validation ones
+                    tuning = evaluate_on_phantoms(staging, args.tuning_phantoms, args.seed * 100000 + 60000,
+                                                  keep_cases=True)  # fmt: skip
+                    card["operating_thresholds"].update(tuned_thresholds(tuning, tuning["cases"]))
+                    card["operating_thresholds_tuning"] = (
+                        f"Youden's J on {args.tuning_phantoms} fresh phantoms (seeds {args.seed * 100000 + 60000}+), "
+                        "not the validation ones"
+                    )
+                    write_text_atomic(staging / "model_card.json", json.dumps(card, indent=2) + "\n")
                 metrics = evaluate_on_phantoms(staging, args.validation_phantoms, args.seed * 100000 + 50000)
                 card["validation"] = validation_entries(metrics, args.validation_phantoms)
                 write_text_atomic(staging / "model_card.json", json.dumps(card, indent=2) + "\n")
