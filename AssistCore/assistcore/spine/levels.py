@@ -268,7 +268,23 @@ def level_map_from_classes(classes: Image, anchor: tuple[np.ndarray, str] | None
         centres = _centroids_lps(classes, instances, count)
         heights, _ = _heights_and_edges(classes, instances, count)
         order = np.argsort(-_superior(centres))
+    # a small piece on top of the column is C1's anterior arch, not a body: the body under it is C2
+    atlas = None
+    volumes = np.bincount(instances.ravel(), minlength=count + 1)[1:]
+    if count >= 3 and volumes[order[0]] < 0.4 * np.median(volumes[order[1:5]]):
+        top = order[0]
+        atlas = instances == top + 1
+        keep = np.arange(count) != top
+        relabel = np.zeros(count + 1, dtype=np.int32)
+        relabel[1:][keep] = np.arange(1, count)
+        atlas_centre = centres[top]
+        instances, count, centres, heights = relabel[instances], count - 1, centres[keep], heights[keep]
+        order = np.argsort(-_superior(centres))
+        if np.linalg.norm(centres[order[0]] - atlas_centre) > 35.0:
+            atlas = None  # too far above to be C1 over C2: just a stray piece
     c2_share = np.array([np.mean(array[instances == index + 1] == CLASS_OF["C2"]) for index in range(count)])
+    if atlas is not None:
+        c2_share[order[0]] = max(c2_share[order[0]], 0.75)
     # C2 by shape as well: its body with the dens is about twice as tall as the bodies below it
     below = heights[order[1:5]]
     tall_ratio = float(heights[order[0]] / np.median(below)) if len(below) else 0.0
@@ -325,6 +341,8 @@ def level_map_from_classes(classes: Image, anchor: tuple[np.ndarray, str] | None
             level[instances == index + 1] = VERTEBRA_VALUE[name]
 
     _keep_c1_above_c2(level, array, classes, names, order, centres)
+    if atlas is not None and names[order[0]] == "C2":
+        level[atlas] = VERTEBRA_VALUE["C1"]
 
     # discs: components between two consecutive named bodies
     disc_mask = array == CLASS_OF["disc"]
