@@ -135,11 +135,9 @@ def reviewsFromTable(table) -> dict[int, str]:
 
 def exportReview(rois, table, folder) -> dict:
     """Write ``boxes.json`` (boxes as now in the scene, with the slice's review) and ``slices.csv``."""
-    import csv
-    import io
     from pathlib import Path
 
-    from assistcore.atomic import write_text_atomic
+    from assistcore.atomic import write_csv_atomic, write_text_atomic
 
     folder = Path(folder)
     reviews = reviewsFromTable(table)
@@ -158,12 +156,8 @@ def exportReview(rois, table, folder) -> dict:
         )
     verdict = json.loads(table.GetAttribute(VERDICT_ATTRIBUTE) or "{}")
     document = {"verdict": verdict, "boxes": boxes, "reviews": {str(k): v for k, v in sorted(reviews.items())}}
-    buffer = io.StringIO()
     records = tableNodeToRecords(table)
-    writer = csv.DictWriter(buffer, list(records[0]) if records else ["slice_index"], lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(records)
     return {
         "boxes": write_text_atomic(folder / "boxes_reviewed.json", json.dumps(document, indent=2)),
-        "slices": write_text_atomic(folder / "slices_reviewed.csv", buffer.getvalue()),
+        "slices": write_csv_atomic(folder / "slices_reviewed.csv", records, None if records else ["slice_index"]),
     }

@@ -78,3 +78,22 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
     with atomic_path(path) as temporary:
         temporary.write_text(text, encoding="utf-8")
     return Path(path)
+
+
+def csv_text(records: list[dict], fields: list[str] | tuple[str, ...] | None = None) -> str:
+    """CSV text (header, then one line per record, ``\n`` line ends) of ``records``; ``fields`` default to the
+    keys of the first record."""
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, list(fields) if fields else list(records[0]) if records else [],
+                            lineterminator="\n")  # fmt: skip
+    writer.writeheader()
+    writer.writerows(records)
+    return buffer.getvalue()
+
+
+def write_csv_atomic(path: str | os.PathLike[str], records: list[dict], fields=None) -> Path:
+    """:func:`csv_text` of ``records`` written to ``path`` atomically."""
+    return write_text_atomic(path, csv_text(records, fields))

@@ -8,8 +8,6 @@ right place on oblique and non-RAS series.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import time
 from collections.abc import Callable
@@ -19,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..atomic import write_text_atomic
+from ..atomic import csv_text, write_text_atomic
 from ..crm import detector as crm_detector
 from ..detection import FrameBoxes, LinkedRegion, link_boxes
 from ..errors import InputError
@@ -243,16 +241,8 @@ def boxes_document(result: CrmResult) -> dict:
 
 def slices_csv(result: CrmResult, reviews: dict[int, str] | None = None) -> str:
     """``slices.csv``: slice, max probability, boxes at threshold, positive flag, reviewer verdict."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(
-        buffer,
-        ["slice_index", "max_probability", "boxes_at_threshold", "positive", "review"],
-        lineterminator="\n",
-    )
-    writer.writeheader()
-    for row in result.slice_rows():
-        writer.writerow({**row, "review": (reviews or {}).get(row["slice_index"], "")})
-    return buffer.getvalue()
+    rows = [{**row, "review": (reviews or {}).get(row["slice_index"], "")} for row in result.slice_rows()]
+    return csv_text(rows, ["slice_index", "max_probability", "boxes_at_threshold", "positive", "review"])
 
 
 def write_overlays(result: CrmResult, folder: Path, case_id: str) -> list[Path]:

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ..atomic import write_text_atomic
+from ..atomic import csv_text, write_text_atomic
 from ..crm.detector import window
 from ..errors import InputError
 from ..image import Image
@@ -457,11 +457,7 @@ def findings_rows(result: SpineResult) -> list[dict[str, Any]]:
 
 
 def findings_csv(result: SpineResult) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, FINDINGS_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(findings_rows(result))
-    return buffer.getvalue()
+    return csv_text(findings_rows(result), FINDINGS_COLUMNS)
 
 
 def write_outputs(result: SpineResult, folder: Path, case_id: str, extra: dict | None = None) -> dict:

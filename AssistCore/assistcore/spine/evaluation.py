@@ -16,8 +16,6 @@ Per case the pipeline runs exactly as on a patient (sagittal T2 plus the axial b
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from pathlib import Path
 from typing import Any
@@ -301,7 +299,7 @@ def evaluate_to_folder(
 ) -> tuple[dict, str]:
     """Evaluate and write metrics.json, metrics.csv (the study's table), levels.csv, confusion.png and one
     ROC PNG per finding with both classes present; returns the summary and the printed table."""
-    from ..atomic import atomic_directory, write_text_atomic
+    from ..atomic import atomic_directory, write_csv_atomic, write_text_atomic
     from ..metrics import format_table, plot_roc, roc_analysis
     from ..models.device import select_device
 
@@ -317,11 +315,7 @@ def evaluate_to_folder(
                 ["seed", "vertebra", "distance_mm", "correct"],
             ),
         ):
-            buffer = io.StringIO()
-            writer = csv.DictWriter(buffer, fields, lineterminator="\n")
-            writer.writeheader()
-            writer.writerows(records)
-            write_text_atomic(staging / name, buffer.getvalue())
+            write_csv_atomic(staging / name, records, fields)
         _plot_confusion(summary, staging / "confusion.png")
         for name in FINDINGS:
             pairs = [p for case in summary["cases"] for p in case["findings"][name]]

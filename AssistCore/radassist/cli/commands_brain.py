@@ -178,12 +178,10 @@ def run_agree(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    import csv
-    import io
     import json
     from pathlib import Path
 
-    from assistcore.atomic import atomic_directory
+    from assistcore.atomic import atomic_directory, write_csv_atomic
     from assistcore.brain.agreement import region_agreement
     from assistcore.errors import InputError
     from assistcore.metrics import format_table
@@ -217,11 +215,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     for row in rows:
         row["reference_ml"], row["predicted_ml"] = row.pop("volume_a_ml"), row.pop("volume_b_ml")
     with atomic_directory(Path(args.out)) as staging:
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-        (staging / "metrics.csv").write_text(buffer.getvalue())
+        write_csv_atomic(staging / "metrics.csv", rows)
         (staging / "metrics.json").write_text(json.dumps(rows, indent=2, default=float))
         _plot_dice(rows, staging / "dice.png")
     emit(args, rows, format_table(rows))

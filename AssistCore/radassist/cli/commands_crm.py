@@ -176,12 +176,10 @@ def _validation_numbers(metrics: dict, n_cases: int) -> dict:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    import csv
-    import io
     import json
     from pathlib import Path
 
-    from assistcore.atomic import atomic_directory, write_text_atomic
+    from assistcore.atomic import atomic_directory, write_csv_atomic, write_text_atomic
     from assistcore.crm.training import evaluate_detector, phantom_evaluation_cases, voc_evaluation_cases
     from assistcore.errors import InputError
     from assistcore.metrics import format_table, plot_roc, roc_analysis
@@ -226,11 +224,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         metrics["model"] = {"id": entry.card.id, "version": entry.card.version, "device": device}
         write_text_atomic(staging / "metrics.json", json.dumps(metrics, indent=2, default=float))
         for name, records in (("metrics.csv", rows), ("cases.csv", metrics["cases"])):
-            buffer = io.StringIO()
-            writer = csv.DictWriter(buffer, list(records[0]), lineterminator="\n")
-            writer.writeheader()
-            writer.writerows(records)
-            write_text_atomic(staging / name, buffer.getvalue())
+            write_csv_atomic(staging / name, records)
         if 0 < sum(scores["image_truth"]) < len(scores["image_truth"]):
             roc = roc_analysis(scores["image_truth"], scores["image_scores"])
             plot_roc(roc, staging / "roc.png", title=f"CRM per image ({entry.card.id})")
