@@ -136,16 +136,24 @@ def network_from_weights(card, device: str) -> Any:
         except Exception as error:
             raise ModelError(f"Cannot load TorchScript model {path} ({error}).", "Re-export the model.") from error
     else:
-        network = build_network(card.network)
-        try:
-            network.load_state_dict(load_state_dict_file(path, device), strict=True)
-        except RuntimeError as error:
-            raise ModelError(
-                f"Weights {path} do not fit the network of model {card.id} ({str(error).splitlines()[0]}).",
-                "The card's network section must describe the architecture the weights were trained with.",
-            ) from error
-        network = network.to(device)
+        network = _network_with_weights(card.network, path, device, f"the network of model {card.id}")
     return network.eval()
+
+
+def _network_with_weights(network_config: dict, path, device: str, what: str) -> Any:
+    """The network of ``network_config`` with the state dict at ``path`` (strict), on ``device``.
+
+    :raises ModelError: the weights do not fit the architecture (``what`` names it in the message).
+    """
+    network = build_network(network_config)
+    try:
+        network.load_state_dict(load_state_dict_file(path, device), strict=True)
+    except RuntimeError as error:
+        raise ModelError(
+            f"Weights {path} do not fit {what} ({str(error).splitlines()[0]}).",
+            "The card's network section must describe the architecture the weights were trained with.",
+        ) from error
+    return network.to(device)
 
 
 def load_network(card, device: str = "cpu", cache: bool = True) -> Any:
@@ -210,15 +218,7 @@ def load_component_network(card, name: str, device: str = "cpu", cache: bool = T
                 network = _cache.setdefault(key, network)
         return network
     path = verify_file(card.component_weights_path(name), entry["weights"]["sha256"], card.id, f"Component {name}")
-    network = build_network(entry["network"])
-    try:
-        network.load_state_dict(load_state_dict_file(path, device), strict=True)
-    except RuntimeError as error:
-        raise ModelError(
-            f"Weights {path} do not fit component {name} of model {card.id} ({str(error).splitlines()[0]}).",
-            "The component's network section must describe the architecture the weights were trained with.",
-        ) from error
-    network = network.to(device).eval()
+    network = _network_with_weights(entry["network"], path, device, f"component {name} of model {card.id}").eval()
     if cache:
         with _cache_lock:
             network = _cache.setdefault(key, network)
