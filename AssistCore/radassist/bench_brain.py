@@ -9,13 +9,12 @@ weights are random here (no model hub is reachable): the timing and memory do no
 
 from __future__ import annotations
 
-import json
 import resource
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
+
+from .fresh_process import call_in_fresh_interpreter
 
 CASE = "brain_tcga/TCGA-DU-7294/TCGA-DU-7294_brainles/raw_bet"
 ROLES = {"t1": "t1", "t1c": "t1c", "t2": "t2", "flair": "fla"}
@@ -102,12 +101,7 @@ def ours(data_dir: Path, fast: bool, cases: int = 2) -> dict:
 
 def run_variant(name: str, data_dir: Path) -> dict:
     """Run one variant in a fresh interpreter and return its numbers."""
-    code = (
-        f"import json, sys; from pathlib import Path; from radassist import bench_brain as b; "
-        f"print(json.dumps(b._variant({name!r}, Path({str(data_dir)!r}))))"
-    )
-    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return json.loads(completed.stdout.strip().splitlines()[-1])
+    return call_in_fresh_interpreter("radassist.bench_brain", "_variant", name, Path(data_dir))
 
 
 def _variant(name: str, data_dir: Path) -> dict:

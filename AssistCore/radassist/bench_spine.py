@@ -7,13 +7,12 @@ second case in the same process (models cached).
 
 from __future__ import annotations
 
-import json
 import resource
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
+
+from .fresh_process import call_in_fresh_interpreter
 
 
 def spine_samples(data_dir: Path) -> tuple[Path, Path]:
@@ -55,9 +54,4 @@ def _measure(data_dir: Path, model_id: str | None) -> dict:
 
 def run_spine_benchmark(data_dir: Path, model_id: str | None = None) -> dict:
     """The numbers, measured in a fresh interpreter."""
-    code = (
-        "import json; from pathlib import Path; from radassist import bench_spine as b; "
-        f"print(json.dumps(b._measure(Path({str(data_dir)!r}), {model_id!r})))"
-    )
-    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return json.loads(completed.stdout.strip().splitlines()[-1])
+    return call_in_fresh_interpreter("radassist.bench_spine", "_measure", Path(data_dir), model_id)
