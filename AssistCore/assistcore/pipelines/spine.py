@@ -57,6 +57,7 @@ class AxialSeries:
     level_map: Image | None
     slices: list[SliceLevel] = field(default_factory=list)
     overlaps: bool = True
+    intensity_window: tuple[float, float] | None = None  # the series' 0.5-99.5 percentiles, computed once
 
 
 @dataclass
@@ -150,8 +151,8 @@ def _read_level_map_table(path: str | Path) -> dict[int, str]:
     return table
 
 
-def _segment(network, image: Image, grid: Image, cancel, progress) -> Image:
-    pictures, display = spine_model.series_pictures(image, grid)
+def _segment(network, image: Image, grid: Image, intensity_window, cancel, progress) -> Image:
+    pictures, display = spine_model.series_pictures(image, grid, intensity_window)
     classes = spine_model.segment_pictures(network, pictures, cancel_check=cancel, progress=progress)
     return spine_model.classes_on_grid(classes, grid, display)
 
@@ -188,6 +189,7 @@ def run(
 
     started = time.perf_counter()
     grid = spine_model.sagittal_working_grid(sagittal)
+    sagittal_window = window(sagittal.array_kji)
     anchor = options.get("anchor")
     anchor = (np.asarray(anchor[0], dtype=float), str(anchor[1])) if anchor else None
     if options.get("labels") is not None:
@@ -204,7 +206,9 @@ def run(
         segmentation_source = "label file"
     else:
         report("segment", 0.0, f"segmenting on {device_choice.device}")
-        classes = _segment(network, sagittal, grid, cancel.raise_if_cancelled, lambda f, m: report("segment", f, m))
+        classes = _segment(
+            network, sagittal, grid, sagittal_window, cancel.raise_if_cancelled, lambda f, m: report("segment", f, m)
+        )
         timings["segment"] = time.perf_counter() - started
         started = time.perf_counter()
         report("levels", 0.0, "naming levels")
@@ -232,28 +236,23 @@ def run(
             axial_series.append(AxialSeries(name, axial, None, [], overlaps=False))
             continue
         axial_grid = spine_model.inplane_working_grid(axial)
+        axial_window = window(axial.array_kji)
         axial_classes = resample_to_reference(
-            _segment(network, axial, axial_grid, cancel.raise_if_cancelled, None), axial, "nearest"
+            _segment(network, axial, axial_grid, axial_window, cancel.raise_if_cancelled, None), axial, "nearest"
         )  # the axial series' own grid: outputs keep its geometry
         slices = map_axial_slices(discs, axial, name)
         axial_levels = _axial_level_map(axial_classes, slices)
-        axial_series.append(AxialSeries(name, axial, axial_levels, slices))
+        axial_series.append(AxialSeries(name, axial, axial_levels, slices, intensity_window=axial_window))
     timings["axial"] = time.perf_counter() - started
 
     started = time.perf_counter()
     report("findings", 0.0, "findings per level")
-    findings = _findings(card, device_choice.device, sagittal, work_levels, vertebrae, discs, axial_series)
+    findings = _findings(
+        card, device_choice.device, sagittal, sagittal_window, work_levels, vertebrae, discs, axial_series
+    )
     timings["findings"] = time.perf_counter() - started
     report("findings", 1.0, "done")
-    provenance = {
-        "model_id": card.id,
-        "model_version": card.version,
-        "model_name": card.display_name,
-        "synthetic_demo_model": card.is_synthetic_demo,
-        "weights_sha256": card.weights_sha256,
-        "segmentation_source": segmentation_source,
-        "device": device_choice.device,
-    }
+    provenance = {**card.provenance(device_choice), "segmentation_source": segmentation_source}
     return SpineResult(
         sagittal,
         level_map,
@@ -283,7 +282,7 @@ def _axial_level_map(axial_classes: Image, slices: list[SliceLevel]) -> Image:
     return axial_classes.with_array(levels)
 
 
-def _findings(card, device, sagittal, work_levels, vertebrae, discs, axial_series) -> dict[str, dict]:
+def _findings(card, device, sagittal, sagittal_window, work_levels, vertebrae, discs, axial_series) -> dict[str, dict]:
     """Findings per vertebra (osteophyte) and disc level (listhesis, herniation, ligaments), with locations."""
     import torch
 
@@ -291,7 +290,6 @@ def _findings(card, device, sagittal, work_levels, vertebrae, discs, axial_serie
 
     thresholds = card.data.get("operating_thresholds", {})
     found: dict[str, dict] = {}
-    sagittal_window = window(sagittal.array_kji)
     named = [v for v in vertebrae if v.name != "C1"]
     if named and "osteophyte" in card.components:
         network = load_component_network(card, "osteophyte", device)
@@ -337,9 +335,7 @@ def _findings(card, device, sagittal, work_levels, vertebrae, discs, axial_serie
             row["pll"] = {"thickness_mm": thickness["pll_mm"], "thickened": (thickness["pll_mm"] or 0) > THICKENED_MM}
             row["lf"] = {"thickness_mm": thickness["lf_mm"], "thickened": (thickness["lf_mm"] or 0) > THICKENED_MM}
             if axial_network is not None:
-                crop = spine_model.axial_crop(
-                    series.image, slice_index, disc.center_lps, window(series.image.array_kji)
-                )
+                crop = spine_model.axial_crop(series.image, slice_index, disc.center_lps, series.intensity_window)
                 with torch.inference_mode():
                     logits = axial_network(torch.from_numpy(crop[None, None]).to(device)).float().cpu().numpy()[0]
                 outputs = spine_model.axial_outputs(logits)
@@ -470,7 +466,7 @@ def write_outputs(result: SpineResult, folder: Path, case_id: str, extra: dict |
     files = ["levels.json", "findings.json", "findings.csv", "segmentation.nii.gz", "overview.png", "report.json"]
     write_text_atomic(folder / "levels.json", json.dumps(result.levels_document(), indent=2))
     findings_document = {"levels": result.findings, "reviews": result.reviews, "rows": findings_rows(result)}
-    write_text_atomic(folder / "findings.json", json.dumps(findings_document, indent=2, default=_json_default))
+    write_text_atomic(folder / "findings.json", json.dumps(findings_document, indent=2, default=float))
     write_text_atomic(folder / "findings.csv", findings_csv(result))
     write_image(result.level_map, folder / "segmentation.nii.gz")
     for series in result.axial:
@@ -499,7 +495,7 @@ def write_outputs(result: SpineResult, folder: Path, case_id: str, extra: dict |
         "files": sorted(files + list((extra or {}).get("files", []))),
         **{key: value for key, value in (extra or {}).items() if key != "files"},
     }
-    text = json.dumps(report, indent=2, default=_json_default)
+    text = json.dumps(report, indent=2, default=float)
     write_text_atomic(folder / "report.json", text)
     return json.loads(text)
 
@@ -512,11 +508,3 @@ def _series_record(image: Image) -> dict:
         "origin_lps": [round(float(v), 3) for v in image.origin_lps],
         "direction_lps": image.direction_lps.round(6).tolist(),
     }
-
-
-def _json_default(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")

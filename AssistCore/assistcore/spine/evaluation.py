@@ -203,11 +203,10 @@ def evaluate_on_phantoms(
     return summary
 
 
-def tuned_thresholds(summary: dict[str, Any], cases: list[dict]) -> dict[str, float]:
+def tuned_thresholds(cases: list[dict]) -> dict[str, float]:
     """Operating thresholds of the classifier findings (osteophyte, herniation, PLL and LF thickened) that
     maximise Youden's J (sensitivity + specificity - 1) on evaluated ``cases``; findings without both classes
     keep no entry. Tune on phantoms other than the validation ones."""
-    del summary
     tuned = {}
     for name in ("osteophyte", "herniation", "pll_thickened", "lf_thickened"):
         pairs = [p for case in cases for p in case["findings"][name]]

@@ -198,17 +198,24 @@ def _merge_top_pair_without_disc(
 ) -> tuple[np.ndarray, bool]:
     """C2's dens can come apart from its body at the narrow neck; C1 and C2 have no disc between them, every
     lower pair has one. The top two instances are joined when no disc-class voxel lies between their centres
-    (within 12 mm front-back and left-right of them)."""
-    if len(order) < 2:
+    (within 12 mm front-back and left-right of them), but only if the segmentation does show discs between
+    most of the lower pairs: where it misses discs altogether, a missing disc says nothing."""
+    if len(order) < 3:
         return instances, False
-    top, second = int(order[0]), int(order[1])
     disc = np.argwhere(np.asarray(classes.array_kji) == CLASS_OF["disc"])
-    if len(disc):
-        points = classes.index_to_lps(disc[:, ::-1].astype(float))
-        between = (points[:, 2] < centres[top, 2]) & (points[:, 2] > centres[second, 2])
-        near = np.abs(points[:, :2] - 0.5 * (centres[top, :2] + centres[second, :2])).max(axis=1) <= 12.0
-        if np.count_nonzero(between & near) >= 10:
-            return instances, False
+    if not len(disc):
+        return instances, False
+    points = classes.index_to_lps(disc[:, ::-1].astype(float))
+
+    def disc_between(upper: int, lower: int) -> bool:
+        between = (points[:, 2] < centres[upper, 2]) & (points[:, 2] > centres[lower, 2])
+        near = np.abs(points[:, :2] - 0.5 * (centres[upper, :2] + centres[lower, :2])).max(axis=1) <= 12.0
+        return np.count_nonzero(between & near) >= 10
+
+    lower_pairs = [disc_between(int(a), int(b)) for a, b in itertools.pairwise(order[1:])]
+    top, second = int(order[0]), int(order[1])
+    if np.mean(lower_pairs) < 0.5 or disc_between(top, second):
+        return instances, False
     merged = instances.copy()
     merged[merged == top + 1] = second + 1
     return merged, True

@@ -125,10 +125,15 @@ def sagittal_working_grid(image: Image, pixel_mm: float = PIXEL_MM) -> Image:
     )
 
 
-def series_pictures(image: Image, grid: Image) -> tuple[np.ndarray, Any]:
-    """``image`` on ``grid`` as screen-oriented 0..1 pictures (slices, y, x) float32, and the display used."""
+def series_pictures(
+    image: Image, grid: Image, window_low_high: tuple[float, float] | None = None
+) -> tuple[np.ndarray, Any]:
+    """``image`` on ``grid`` as screen-oriented 0..1 pictures (slices, y, x) float32, and the display used.
+
+    ``window_low_high``: the series' intensity window if the caller has it (default: computed here).
+    """
     resampled = resample_to_reference(image.with_array(image.array_kji.astype(np.float32)), grid, "linear")
-    low, high = window(image.array_kji)
+    low, high = window_low_high or window(image.array_kji)
     display = slice_display(grid)
     values = np.clip((np.nan_to_num(resampled.array_kji, nan=low) - low) / (high - low), 0.0, 1.0)
     pictures = np.stack([display.apply(plane) for plane in values]).astype(np.float32)

@@ -110,7 +110,7 @@ def run_train(args: argparse.Namespace) -> int:
                 if args.tuning_phantoms:  # operating points on other phantoms than the validation ones
                     tuning = evaluate_on_phantoms(staging, args.tuning_phantoms, args.seed * 100000 + 60000,
                                                   keep_cases=True)  # fmt: skip
-                    card["operating_thresholds"].update(tuned_thresholds(tuning, tuning["cases"]))
+                    card["operating_thresholds"].update(tuned_thresholds(tuning["cases"]))
                     card["operating_thresholds_tuning"] = (
                         f"Youden's J on {args.tuning_phantoms} fresh phantoms (seeds {args.seed * 100000 + 60000}+), "
                         "not the validation ones"
