@@ -12,124 +12,31 @@ Slices keep their native pixel size (``min_size``/``max_size`` follow each serie
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
+from ..detectors.network import (  # noqa: F401  (re-exported: cards name assistcore.crm.detector builders)
+    BACKBONES,
+    DEFAULT_BACKBONE,
+    IMAGE_MEAN,
+    IMAGE_STD,
+    detect_pictures,
+    fasterrcnn_mobilenet_v3_lite,
+    fasterrcnn_vgg16,
+)
+from ..detectors.network import network_config as _network_config
 from ..image import Image
 from ..pictures import SliceDisplay, slice_display
 
-#: backbone name -> the card's network ``_target_``
-BACKBONES = {
-    "mobilenet_v3_lite": "assistcore.crm.detector.fasterrcnn_mobilenet_v3_lite",
-    "mobilenet_v3_fpn": "torchvision.models.detection.fasterrcnn_mobilenet_v3_large_fpn",
-    "resnet50_fpn": "torchvision.models.detection.fasterrcnn_resnet50_fpn",
-    "vgg16": "assistcore.crm.detector.fasterrcnn_vgg16",
-}
-DEFAULT_BACKBONE = "mobilenet_v3_lite"
 CLASS_NAMES = ("background", "CRM+")
-IMAGE_MEAN, IMAGE_STD = [0.5, 0.5, 0.5], [0.25, 0.25, 0.25]
 WINDOW_PERCENTILES = (0.5, 99.5)
 
 
 def network_config(backbone: str = DEFAULT_BACKBONE, image_size: int = 384) -> dict:
-    """The card's ``network`` section: a torchvision Faster R-CNN with random initial weights (no download).
-
-    Fewer region proposals at test time than torchvision's defaults (300 before, 100 after NMS): the box
-    head's cost grows with them, and a slice holds a few CRM regions at most.
-    """
-    if backbone not in BACKBONES:
-        from ..errors import InputError
-
-        raise InputError(f"Unknown backbone {backbone!r}.", f"Use one of {', '.join(BACKBONES)}.")
-    config: dict[str, Any] = {
-        "_target_": BACKBONES[backbone],
-        "num_classes": len(CLASS_NAMES),
-        "min_size": image_size,
-        "max_size": image_size,
-        "image_mean": IMAGE_MEAN,
-        "image_std": IMAGE_STD,
-        "box_score_thresh": 0.01,
-        "box_detections_per_img": 20,
-        "rpn_pre_nms_top_n_test": 300,
-        "rpn_post_nms_top_n_test": 100,
-    }
-    if backbone.startswith("torchvision") or BACKBONES[backbone].startswith("torchvision"):
-        config.update({"weights": None, "weights_backbone": None})
-    return config
-
-
-def fasterrcnn_mobilenet_v3_lite(
-    num_classes: int = 2,
-    fpn_channels: int = 128,
-    representation_size: int = 256,
-    norm_groups: int = 8,
-    **kwargs: Any,
-):
-    """Faster R-CNN on MobileNetV3-Large with a slim FPN and box head: the CPU default (~5.6 M parameters).
-
-    torchvision's ``fasterrcnn_mobilenet_v3_large_fpn`` uses a 256-channel FPN and a 1024-wide box head
-    (19 M parameters, 76 MB); CRM boxes are one class on grey pictures, and this slimmer head keeps the
-    weights under 25 MB and the CPU time per slice low. Feature levels at strides 16 and 32 plus a pooled
-    level, anchors of 16-256 pixels (a few mm to a few cm at 0.5 mm pixels), 3 aspect ratios.
-    Random initial weights (nothing is downloaded), so the backbone uses group normalisation
-    (``norm_groups`` groups) instead of batch normalisation: trained from scratch on small batches of crops,
-    batch statistics differ from whole slices at inference and batch norm's running averages then silence
-    the detector; group norm behaves the same in training and inference.
-    """
-    import functools
-
-    import torch
-    import torchvision
-    from torchvision.models.detection import FasterRCNN
-    from torchvision.models.detection.anchor_utils import AnchorGenerator
-    from torchvision.models.detection.backbone_utils import BackboneWithFPN
-    from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
-    from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
-
-    norm = functools.partial(torch.nn.GroupNorm, norm_groups)
-    features = torchvision.models.mobilenet_v3_large(weights=None, norm_layer=norm).features
-    # the blocks where the spatial size halves (as torchvision's _mobilenet_extractor picks them); torchvision
-    # returns the last two, both at stride 32 (a 12 x 12 grid on a 384 slice); here stride 16 and 32
-    stages = [0] + [i for i, block in enumerate(features) if getattr(block, "_is_cn", False)] + [len(features) - 1]
-    returned = [len(stages) - 3, len(stages) - 1]
-    backbone = BackboneWithFPN(
-        features,
-        {str(stages[k]): str(v) for v, k in enumerate(returned)},
-        [features[stages[k]].out_channels for k in returned],
-        fpn_channels,
-        extra_blocks=LastLevelMaxPool(),
-    )
-    anchors = AnchorGenerator(((16, 32, 64, 128, 256),) * 3, ((0.5, 1.0, 2.0),) * 3)
-    return FasterRCNN(
-        backbone,
-        None,
-        rpn_anchor_generator=anchors,
-        box_head=TwoMLPHead(fpn_channels * 7 * 7, representation_size),
-        box_predictor=FastRCNNPredictor(representation_size, num_classes),
-        **kwargs,
-    )
-
-
-def fasterrcnn_vgg16(num_classes: int = 2, **kwargs: Any):
-    """Faster R-CNN on a VGG16 backbone (conv5_3, stride 16, 512 channels) as in the source study.
-
-    torchvision has no builder for it; this one follows the original Faster R-CNN: one feature map, anchors
-    of 3 sizes x 3 aspect ratios, RoI align 7x7. Random initial weights (nothing is downloaded).
-    """
-    import torchvision
-    from torchvision.models.detection import FasterRCNN
-    from torchvision.models.detection.anchor_utils import AnchorGenerator
-    from torchvision.ops import MultiScaleRoIAlign
-
-    backbone = torchvision.models.vgg16(weights=None).features[:-1]  # drop the last max-pool: stride 16
-    backbone.out_channels = 512
-    anchors = AnchorGenerator(sizes=((32, 64, 128),), aspect_ratios=((0.5, 1.0, 2.0),))
-    pooler = MultiScaleRoIAlign(featmap_names=["0"], output_size=7, sampling_ratio=2)
-    return FasterRCNN(backbone, num_classes, rpn_anchor_generator=anchors, box_roi_pool=pooler, **kwargs)
+    """The CRM card's ``network`` section (one class: CRM+); see :func:`assistcore.detectors.network.network_config`."""
+    return _network_config(backbone, image_size, len(CLASS_NAMES))
 
 
 def window(volume: np.ndarray) -> tuple[float, float]:
@@ -160,57 +67,6 @@ class SliceDetections:
     @property
     def max_score(self) -> float:
         return float(self.scores.max()) if len(self.scores) else 0.0
-
-
-_size_lock = threading.Lock()
-
-
-def detect_pictures(
-    network,
-    pictures: list[np.ndarray],
-    device: str = "cpu",
-    batch_size: int = 4,
-    cancel_check: Callable[[], None] | None = None,
-    progress: Callable[[float, str], None] | None = None,
-) -> list[tuple[np.ndarray, np.ndarray, float]]:
-    """Boxes (N, 4) screen x0, y0, x1, y1, scores (N,) and seconds per picture, for 0..1 pictures (y, x).
-
-    Pictures of one size per call run ``batch_size`` at a time at their native size (the network's resize
-    is set to that size for the call).
-    """
-    import contextlib
-    import time
-
-    import torch
-
-    from ..models.exporting import detector_outputs
-
-    results: list[tuple[np.ndarray, np.ndarray, float]] = []
-    if not pictures:
-        return results
-    height, width = pictures[0].shape
-    # A scripted detector (model.ts) runs un-optimised: the graph executor's profiling and fusion passes cost
-    # ~1.3 s on the first calls of a process, more than they save over a 19-slice series (measured).
-    scripted = isinstance(network, torch.jit.ScriptModule)
-    executor = torch.jit.optimized_execution(False) if scripted else contextlib.nullcontext()
-    with _size_lock, executor:  # the transform's size is set per call; one call at a time per process
-        transform = network.transform
-        transform.min_size, transform.max_size = (min(height, width),), max(height, width)
-        with torch.inference_mode():
-            for start in range(0, len(pictures), batch_size):
-                if cancel_check:
-                    cancel_check()
-                batch = pictures[start : start + batch_size]
-                began = time.perf_counter()
-                outputs = detector_outputs(network([torch.from_numpy(p).expand(3, -1, -1).to(device) for p in batch]))
-                seconds = (time.perf_counter() - began) / len(batch)
-                for output in outputs:
-                    boxes = output["boxes"].float().cpu().numpy().reshape(-1, 4)
-                    results.append((boxes, output["scores"].float().cpu().numpy(), seconds))
-                if progress:
-                    done = start + len(batch)
-                    progress(min(1.0, done / len(pictures)), f"picture {done}/{len(pictures)}")
-    return results
 
 
 def detect_slices(

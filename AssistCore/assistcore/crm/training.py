@@ -10,158 +10,19 @@ specificity, PPV, NPV at the operating threshold, AUC with its 95 % CI, and seco
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..detectors.training import DetectorTrainingResult, train_detector
 from .data import SliceSample
-from .detector import DEFAULT_BACKBONE, detect_pictures, network_config
+from .detector import detect_pictures
 
-
-@dataclass
-class CrmTrainingResult:
-    weights_path: Path
-    steps: int
-    seconds: float
-    final_loss: float
-    network: dict
-    validation: dict = field(default_factory=dict)
-    recipe: dict = field(default_factory=dict)
-    #: the card's ``exported_program`` entry (``model.ts``), or None when scripting failed
-    exported_program: dict | None = None
-
-
-def _crop(sample: SliceSample, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """A ``size`` x ``size`` crop (zero-padded if the picture is smaller) and the boxes clipped into it.
-
-    Boxes keeping under half their area inside the crop are dropped (a sliver is not a finding).
-    """
-    height, width = sample.picture.shape
-    boxes = sample.boxes_xy
-    if len(boxes) and rng.random() < 0.67:
-        x0, y0, x1, y1 = boxes[rng.integers(len(boxes))]
-        centre = np.array([(y0 + y1) / 2, (x0 + x1) / 2]) + rng.uniform(-size / 4, size / 4, 2)
-    else:
-        centre = np.array([rng.uniform(0, height), rng.uniform(0, width)])
-    top = int(np.clip(centre[0] - size / 2, 0, max(height - size, 0)))
-    left = int(np.clip(centre[1] - size / 2, 0, max(width - size, 0)))
-    crop = np.zeros((size, size), np.float32)
-    piece = sample.picture[top : top + size, left : left + size]
-    crop[: piece.shape[0], : piece.shape[1]] = piece
-    kept = []
-    for x0, y0, x1, y1 in boxes:
-        clipped = np.clip([x0 - left, y0 - top, x1 - left, y1 - top], 0, size)
-        area = (x1 - x0) * (y1 - y0)
-        if area > 0 and (clipped[2] - clipped[0]) * (clipped[3] - clipped[1]) >= 0.5 * area:
-            kept.append(clipped)
-    return crop, np.array(kept, np.float32).reshape(-1, 4)
-
-
-def _augment(picture: np.ndarray, boxes: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    if rng.random() < 0.5:  # left-right: the tumour may sit on either side
-        width = picture.shape[1]
-        picture = picture[:, ::-1]
-        boxes = boxes.copy()
-        boxes[:, [0, 2]] = width - boxes[:, [2, 0]]
-    picture = np.clip(picture, 0, 1) ** rng.uniform(0.7, 1.4)
-    picture = np.clip(picture * rng.uniform(0.85, 1.15) + rng.normal(0, 0.03), 0, 1)
-    return np.ascontiguousarray(picture, dtype=np.float32), boxes
-
-
-def train_crm_detector(
-    output_dir: Path,
-    samples: Sequence[SliceSample],
-    steps: int = 600,
-    backbone: str = DEFAULT_BACKBONE,
-    seed: int = 0,
-    crop_size: int = 256,
-    batch_size: int = 4,
-    image_size: int = 384,
-    learning_rate: float = 5e-4,
-    positive_fraction: float = 0.7,
-    progress: Callable[[str, float, str], None] | None = None,
-) -> CrmTrainingResult:
-    """Train a Faster R-CNN from random weights on ``samples``; write ``model.pt`` (state dict) in ``output_dir``.
-
-    Pictures with boxes make ``positive_fraction`` of each batch (when both kinds exist), so a data set of
-    mostly negative slices still teaches the boxes; every picture's RoI sampling still sees background.
-    """
-    import torch
-
-    from ..errors import InputError
-    from ..models.loader import build_network
-
-    if not samples:
-        raise InputError("No training pictures.", "Give phantoms, a VOC folder or a COCO file with pictures.")
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    config = network_config(backbone, image_size)
-    network = build_network(config)
-    network.transform.min_size, network.transform.max_size = (crop_size,), crop_size
-    network.train()
-    positives = [s for s in samples if len(s.boxes_xy)]
-    negatives = [s for s in samples if not len(s.boxes_xy)]
-    parameters = [p for p in network.parameters() if p.requires_grad]
-    optimiser = torch.optim.AdamW(parameters, lr=learning_rate, weight_decay=1e-4)
-    warmup = max(1, min(50, steps // 10))
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimiser,
-        lambda step: min(1.0, (step + 1) / warmup) * 0.5 * (1 + np.cos(np.pi * min(step, steps) / steps)),
-    )
-    started = time.perf_counter()
-    recent: list[float] = []
-    for step in range(steps):
-        pictures, targets = [], []
-        for _ in range(batch_size):
-            pool = positives if positives and (not negatives or rng.random() < positive_fraction) else negatives
-            picture, boxes = _augment(*_crop(pool[rng.integers(len(pool))], crop_size, rng), rng)
-            pictures.append(torch.from_numpy(picture).expand(3, -1, -1).contiguous())
-            targets.append({"boxes": torch.from_numpy(boxes), "labels": torch.ones(len(boxes), dtype=torch.int64)})
-        losses = network(pictures, targets)
-        loss = sum(losses.values())
-        optimiser.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(parameters, 10.0)
-        optimiser.step()
-        schedule.step()
-        recent.append(float(loss.detach()))
-        if progress and (step % 10 == 0 or step == steps - 1):
-            progress("training", (step + 1) / steps, f"step {step + 1}/{steps} loss {np.mean(recent[-20:]):.3f}")
-    network.eval()
-    output_dir.mkdir(parents=True, exist_ok=True)
-    weights_path = output_dir / "model.pt"
-    torch.save(network.state_dict(), weights_path)
-    network.transform.min_size, network.transform.max_size = (image_size,), image_size
-    recipe = {
-        "optimizer": f"AdamW lr {learning_rate:g}, weight decay 1e-4, {warmup}-step warm-up then cosine, "
-        "gradient clipping 10",
-        "batch": f"{batch_size} crops of {crop_size} px, {positive_fraction:.0%} from pictures with boxes",
-        "augmentation": "crops near a box 2/3 of the time, left-right flips, gamma 0.7-1.4, contrast +-15 %",
-        "pictures": len(samples),
-        "pictures_with_boxes": len(positives),
-    }
-    seconds = time.perf_counter() - started
-    return CrmTrainingResult(weights_path, steps, seconds, float(np.mean(recent[-20:])), config, recipe=recipe,
-                             exported_program=_script_for_cpu(network, output_dir / "model.ts"))  # fmt: skip
-
-
-def _script_for_cpu(network, path: Path) -> dict | None:
-    """The ``model.ts`` card entry (CPU inference without importing torchvision), or None if scripting fails.
-
-    Not fatal: the state-dict weights are the model; the card then has no program.
-    """
-    from ..models.exporting import export_detector_script
-
-    try:
-        return export_detector_script(network, path)
-    except Exception as error:  # scripting raises many types; training results must not be lost
-        import logging
-
-        logging.getLogger(__name__).warning("detector not scripted for CPU (%s); the weights still work", error)
-        return None
+#: the CRM detector is the shared detector trained on CRM slices
+CrmTrainingResult = DetectorTrainingResult
+train_crm_detector = train_detector
 
 
 # ----- evaluation -----------------------------------------------------------------------------------------
@@ -234,7 +95,6 @@ def evaluate_detector(network, cases: Sequence[EvaluationCase], threshold: float
 
 def voc_evaluation_cases(folder) -> list[EvaluationCase]:
     """A LabelImg folder as evaluation cases: pictures grouped by patient (file name up to its last ``_``)."""
-    from pathlib import Path
 
     from .data import read_voc_folder
 

@@ -1,0 +1,1 @@
+"""Box detectors shared by the assistants: network builders, inference, training loop, training data."""
