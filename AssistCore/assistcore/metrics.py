@@ -679,6 +679,25 @@ def plot_froc(
     return _save_figure(figure, path)
 
 
+def compare_sensitivities_chi_square(
+    detected_a: int, total_a: int, detected_b: int, total_b: int
+) -> tuple[float, float]:
+    """Pearson chi-square (no continuity correction) of detected/missed counts of two methods: (chi2, p).
+
+    The breast cine study compared single-frame and multi-frame sensitivity this way (its 131/171 against
+    132/171 gives chi2 0.016, p 0.898). NaN when a row or column of the 2 x 2 table is empty.
+    """
+    from scipy.stats import chi2_contingency
+
+    table = np.array([[detected_a, total_a - detected_a], [detected_b, total_b - detected_b]], dtype=float)
+    if (table < 0).any():
+        raise InputError(f"Detected counts exceed totals: {detected_a}/{total_a}, {detected_b}/{total_b}.")
+    if (table.sum(axis=0) == 0).any() or (table.sum(axis=1) == 0).any():
+        return float("nan"), float("nan")
+    statistic, p_value, _dof, _expected = chi2_contingency(table, correction=False)
+    return float(statistic), float(p_value)
+
+
 # ------------------------------------------------------------------------------------ segmentation
 
 

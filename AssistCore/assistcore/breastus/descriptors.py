@@ -81,10 +81,16 @@ class LesionDescriptors:
     note: str = ""
 
     def __post_init__(self) -> None:
-        self.values = {name: _checked(name, value) for name, value in self.values.items()}
+        checked = {name: _checked(name, value) for name, value in self.values.items()}
+        self.values = {name: value for name, value in checked.items() if value is not None}  # recorded only
 
     def set(self, name: str, value) -> None:
-        self.values[name] = _checked(name, value)
+        """Record (or, with None or "", clear) one field."""
+        checked = _checked(name, value)
+        if checked is None:
+            self.values.pop(name, None)
+        else:
+            self.values[name] = checked
 
     def to_dict(self) -> dict:
         """Every field present (None where not recorded), so exports have fixed columns."""

@@ -29,7 +29,7 @@ class PictureSample:
     case_id: str = ""
 
 
-def _read_grey(path: Path) -> np.ndarray:
+def read_grey_picture(path: Path) -> np.ndarray:
     from PIL import Image as PILImage
 
     try:
@@ -76,10 +76,12 @@ def read_voc_folder(folder: str | os.PathLike[str], positive_names: Iterable[str
             box = item.find("bndbox")
             boxes.append([float(box.findtext(key)) for key in ("xmin", "ymin", "xmax", "ymax")])
         annotated.add(picture_path.name)
-        samples.append(PictureSample(_read_grey(picture_path), np.array(boxes, float).reshape(-1, 4), str(xml_path)))
+        samples.append(
+            PictureSample(read_grey_picture(picture_path), np.array(boxes, float).reshape(-1, 4), str(xml_path))
+        )
     for picture_path in sorted(folder.glob("*.png")) + sorted(folder.glob("*.jpg")):
         if picture_path.name not in annotated:
-            samples.append(PictureSample(_read_grey(picture_path), np.zeros((0, 4)), str(picture_path)))
+            samples.append(PictureSample(read_grey_picture(picture_path), np.zeros((0, 4)), str(picture_path)))
     return samples
 
 
@@ -99,7 +101,7 @@ def read_coco(
         boxes_by_image.setdefault(annotation["image_id"], []).append([x, y, x + width, y + height])
     return [
         PictureSample(
-            _read_grey(root / entry["file_name"]),
+            read_grey_picture(root / entry["file_name"]),
             np.array(boxes_by_image.get(entry["id"], []), float).reshape(-1, 4),
             str(root / entry["file_name"]),
         )

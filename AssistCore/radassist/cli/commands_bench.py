@@ -29,6 +29,12 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     spine_parser.add_argument("--data", default=None, help="sample data folder")
     spine_parser.add_argument("--model", default=None, help="model id (default: the spine model of highest precedence)")
     spine_parser.set_defaults(handler=run_bench_spine)
+    breast_parser = targets.add_parser(
+        "breast-us", parents=[common], help="BreastUSAssist on a 30-frame 512x512 sweep and the real 30-frame cine"
+    )
+    breast_parser.add_argument("--data", default=None, help="sample data folder")
+    breast_parser.add_argument("--model", default=None, help="model id (default: the breast_us model)")
+    breast_parser.set_defaults(handler=run_bench_breast_us)
 
 
 def measure_import_seconds(module: str = "assistcore", repeats: int = 3) -> float:
@@ -120,5 +126,30 @@ def run_bench_spine(args: argparse.Namespace) -> int:
         f"second case, same process: {results['second_case_s']:.2f} s",
         f"peak memory: {results['peak_mb']:.0f} MB (scene writer helper: {results['scene_helper_peak_mb']:.0f} MB)",
     ]
+    emit(args, results, "\n".join(lines))
+    return 0
+
+
+def run_bench_breast_us(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from assistcore.paths import require_sample_data_dir
+
+    from ..bench_breast_us import run_breast_us_benchmark
+    from .main import emit
+
+    data_dir = Path(args.data) if args.data else require_sample_data_dir()
+    results = run_breast_us_benchmark(data_dir, args.model)
+    lines = [f"model {results['model']}"]
+    for name in ("sweep512_first_case", "sweep512_second_case", "real_cine"):
+        numbers = results[name]
+        lines.append(
+            f"{name}: {numbers['frames']} frames of {'x'.join(map(str, numbers['frame_hw']))}, file -> report "
+            f"{numbers['folder_to_report_s']:.2f} s, detector {numbers['detector_s_per_frame']:.3f} s per frame "
+            f"({', '.join(f'{k} {v:.2f}' for k, v in numbers['stages_s'].items())})"
+        )
+    lines.append(
+        f"peak memory: {results['peak_mb']:.0f} MB (scene writer helper: {results['scene_helper_peak_mb']:.0f} MB)"
+    )
     emit(args, results, "\n".join(lines))
     return 0

@@ -1,0 +1,236 @@
+"""`radassist breast-us ...`: the BreastUSAssist assistant from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+
+BACKBONE_CHOICES = ["mobilenet_v3_lite", "mobilenet_v3_fpn", "resnet50_fpn", "vgg16"]
+
+
+def register(subparsers, common: argparse.ArgumentParser) -> None:
+    parser = subparsers.add_parser(
+        "breast-us",
+        parents=[common],
+        help="BreastUSAssist: lesions on an ultrasound cine, fused across frames (radassist breast-us --cine P "
+        "--out DIR), train, evaluate",
+        description="Detect breast lesions on every frame of one ultrasound cine and fuse them, or run an ACTION.",
+    )
+    parser.add_argument("--cine", help="multi-frame ultrasound DICOM, video file, folder of frames, or one picture")
+    parser.add_argument("--out", help="output folder (replaced as a whole on success)")
+    parser.add_argument("--iou-fuse", type=float, help="boxes of two frames overlapping this much are one lesion (0.3)")
+    parser.add_argument("--threshold", type=float, help="operating threshold (default: the model's)")
+    parser.add_argument("--model", help="model id (default: the breast_us model of highest precedence)")
+    parser.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cuda, mps or cpu")
+    parser.add_argument("--case-id", help="case ID used in file names (default: PatientID or the file name)")
+    parser.add_argument("--require-cine", action="store_true", help="refuse a single frame (expect a sweep)")
+    parser.set_defaults(handler=run_detect)
+    actions = parser.add_subparsers(dest="breast_us_action", metavar="ACTION")
+
+    train = actions.add_parser("train", parents=[common], help="train the detector (on phantom sweeps by default)")
+    train.add_argument("--out", required=True, help="model folder to write (model.pt + model_card.json)")
+    train.add_argument("--model-id", default="breastus-demo")
+    train.add_argument(
+        "--backbone",
+        choices=BACKBONE_CHOICES,
+        default="mobilenet_v3_lite",
+        help="mobilenet_v3_lite (CPU default), or torchvision's resnet50_fpn as in the study",
+    )
+    train.add_argument("--sweeps", type=int, default=48, help="phantom sweeps of 30 frames (when no --busi/--coco)")
+    train.add_argument("--busi", action="append", default=[], help="BUSI-style folder (X.png + X_mask.png)")
+    train.add_argument("--coco", action="append", default=[], help="COCO JSON file (pictures beside it); repeatable")
+    train.add_argument("--steps", type=int, default=800)
+    train.add_argument("--batch-size", type=int, default=4)
+    train.add_argument("--crop-size", type=int, default=192, help="training crop in pixels at the detector's scale")
+    train.add_argument("--shorter-side", type=int, default=256, help="frames resized so their shorter side is this")
+    train.add_argument("--positive-fraction", type=float, default=0.6, help="share of each batch with a lesion")
+    train.add_argument("--iou-fuse", type=float, default=0.3)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--validation-sweeps", type=int, default=12, help="fresh phantom sweeps for the card")
+    train.add_argument(
+        "--tuning-sweeps",
+        type=int,
+        default=12,
+        help="other fresh sweeps that set the threshold (0.2 FP per sweep); 0 keeps 0.5",
+    )
+    train.set_defaults(handler=run_train)
+
+    evaluate = actions.add_parser("evaluate", parents=[common], help="the study's FROC table on phantom sweeps")
+    evaluate.add_argument("--model", help="model id (default: the breast_us model of highest precedence)")
+    evaluate.add_argument("--sweeps", type=int, default=12, help="fresh phantom sweeps")
+    evaluate.add_argument("--seed", type=int, default=70000, help="first phantom seed")
+    evaluate.add_argument("--iou-fuse", type=float, help="fusion IoU (default: the model's)")
+    evaluate.add_argument("--device", default="auto")
+    evaluate.add_argument("--out", required=True, help="folder for metrics.json, froc.csv, chi_square.csv, froc.png")
+    evaluate.set_defaults(handler=run_evaluate)
+
+
+def run_detect(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from assistcore.errors import InputError
+
+    from ..breast_us_app import detect_cine_to_folder
+    from .main import emit
+    from .progress import TerminalProgress
+
+    if not args.cine or not args.out:
+        raise InputError("--cine and --out are required.", "radassist breast-us --cine CINE --out DIR")
+    options = {"model_id": args.model, "device": args.device, "threshold": args.threshold, "iou_fuse": args.iou_fuse}
+    with TerminalProgress("breast-us") as bar:
+        report = detect_cine_to_folder(
+            args.cine,
+            Path(args.out),
+            options,
+            case_id=args.case_id,
+            require_multiframe=args.require_cine,
+            progress=bar,
+        )
+    lines = [f"results in {args.out}"] + [f"  {name}" for name in report["files"]]
+    lines.append(report["summary"]["text"])
+    lines += [f"warning: {warning}" for warning in report["warnings"]]
+    lines.append(f"{report['seconds_per_frame']:.3f} s per frame; total {report['seconds_per_stage']['total']:.1f} s")
+    if report["model"]["synthetic_demo_model"]:
+        lines.append("demo model trained on synthetic data: not for clinical use")
+    emit(args, report, "\n".join(lines))
+    return 0
+
+
+def _training_samples(args: argparse.Namespace):
+    from assistcore.breastus.training import phantom_samples, read_busi_folder
+    from assistcore.detectors.data import read_coco
+
+    samples = []
+    for folder in args.busi:
+        samples += read_busi_folder(folder)
+    for path in args.coco:
+        samples += read_coco(path)
+    if samples:
+        sources = ", ".join([f"BUSI {v}" for v in args.busi] + [f"COCO {c}" for c in args.coco])
+        return samples, f"{len(samples)} annotated pictures ({sources})", False
+    samples = phantom_samples(args.sweeps, seed=args.seed * 100000)
+    text = (
+        f"{args.sweeps} synthetic breast ultrasound sweeps ({len(samples)} frames; "
+        "assistcore.phantoms.breast_us, seeded)"
+    )
+    return samples, text, True
+
+
+def run_train(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from assistcore.atomic import atomic_directory, write_text_atomic
+    from assistcore.breastus.training import (
+        breast_us_model_card,
+        evaluate_sweeps,
+        phantom_sweep_cases,
+        tuned_threshold,
+        validation_numbers,
+    )
+    from assistcore.detectors.training import train_detector
+    from assistcore.models.runner import ProgressReporter
+
+    from .main import emit
+    from .progress import TerminalProgress
+
+    samples, description, synthetic = _training_samples(args)
+    command = "radassist " + shlex.join(args.command_line)
+    out = Path(args.out)
+    with TerminalProgress("breast-us train") as bar, atomic_directory(out) as staging:
+        report = ProgressReporter([("training", 1)], bar)
+        result = train_detector(
+            staging,
+            samples,
+            args.steps,
+            args.backbone,
+            args.seed,
+            crop_size=args.crop_size,
+            batch_size=args.batch_size,
+            image_size=args.shorter_side,
+            positive_fraction=args.positive_fraction,
+            shorter_side=args.shorter_side,
+            progress=report,
+        )
+        from assistcore.models.loader import build_network, load_state_dict_file
+
+        network = build_network(result.network)
+        network.load_state_dict(load_state_dict_file(result.weights_path))
+        network.eval()
+        threshold, note = 0.5, "fixed 0.5 (no tuning sweeps)"
+        if args.tuning_sweeps:
+            tuning = phantom_sweep_cases(args.tuning_sweeps, seed=args.seed * 100000 + 60000)
+            threshold = tuned_threshold(network, tuning, args.shorter_side, args.iou_fuse)
+            note = (
+                f"fused score reaching the best sensitivity at 0.2 false positives per sweep (IoU 0.2) on "
+                f"{args.tuning_sweeps} tuning sweeps (seeds apart from training and validation)"
+            )
+        if args.validation_sweeps:
+            cases = phantom_sweep_cases(args.validation_sweeps, seed=args.seed * 100000 + 50000)
+            metrics = evaluate_sweeps(network, cases, args.shorter_side, args.iou_fuse)
+            result.validation = validation_numbers(metrics, args.validation_sweeps)
+        card = breast_us_model_card(
+            result,
+            command,
+            args.model_id,
+            args.seed,
+            args.backbone,
+            description,
+            synthetic,
+            threshold,
+            args.shorter_side,
+            args.iou_fuse,
+            note,
+        )
+        write_text_atomic(staging / "model_card.json", json.dumps(card, indent=2))
+    emit(
+        args,
+        {"folder": str(out), "validation": result.validation, "threshold": threshold, "seconds": result.seconds},
+        f"model written to {out}; threshold {threshold}; validation: {result.validation}; {result.seconds:.0f} s",
+    )
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from assistcore.atomic import atomic_directory, write_csv_atomic, write_text_atomic
+    from assistcore.breastus.training import evaluate_sweeps, phantom_sweep_cases
+    from assistcore.metrics import format_table, plot_froc
+    from assistcore.models.device import select_device
+    from assistcore.models.loader import load_network
+    from assistcore.models.registry import ModelRegistry
+    from assistcore.pipelines.breast_us import FUSE_IOU, card_shorter_side
+
+    from .main import emit
+
+    registry = ModelRegistry()
+    entry = registry.get(args.model) if args.model else registry.default_for("breast_us")
+    device = select_device(args.device).device
+    network = load_network(entry.card, device)
+    postprocessing = {step["step"]: step for step in entry.card.data.get("postprocessing", [])}
+    iou_fuse = (
+        args.iou_fuse if args.iou_fuse is not None else postprocessing.get("fuse_frames", {}).get("iou", FUSE_IOU)
+    )
+    cases = phantom_sweep_cases(args.sweeps, args.seed)
+    metrics = evaluate_sweeps(network, cases, card_shorter_side(entry.card), iou_fuse, device)
+    curves = metrics.pop("froc")
+    out = Path(args.out)
+    with atomic_directory(out) as staging:
+        metrics["model"] = {"id": entry.card.id, "version": entry.card.version, "device": device}
+        metrics["froc"] = {name: curve.to_dict() for name, curve in curves.items()}
+        write_text_atomic(staging / "metrics.json", json.dumps(metrics, indent=2, default=float))
+        write_csv_atomic(staging / "froc.csv", metrics["rows"])
+        write_csv_atomic(staging / "chi_square.csv", metrics["chi_square"])
+        write_csv_atomic(staging / "cases.csv", metrics["cases"])
+        named = [(name.replace("_", " "), curve) for name, curve in curves.items()]
+        plot_froc(named, staging / "froc.png", title=f"Breast US lesions, single frame vs fused ({entry.card.id})")
+    text = (
+        format_table(metrics["rows"])
+        + "\n"
+        + format_table(metrics["chi_square"])
+        + f"\n{metrics['seconds_per_frame']:.3f} s per frame; results in {out}"
+    )
+    emit(args, metrics, text)
+    return 0
