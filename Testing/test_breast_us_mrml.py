@@ -225,12 +225,11 @@ def test_reviews_and_descriptors_are_kept_in_the_scene(nodes):
     setDescriptors(nodes, {"detection_id": 1, "shape": "irregular", "nipple": "retracted", "annotator": "dr a"})
     records = descriptorsFromTable(nodes["descriptorsTable"])
     assert [record.detection_id for record in records] == [1, 2]
-    assert records[0].values == {**{name: None for name in records[0].values}, "shape": "irregular",
-                                 "nipple": "retracted"}  # fmt: skip
+    assert records[0].values == {"shape": "irregular", "nipple": "retracted"}
     assert records[0].annotator == "dr a"
     assert descriptorsFor(nodes, 2).values["margin"] == "spiculated"
     assert descriptorsFor(nodes, 2).values["duct_dilatation"] is True
-    assert descriptorsFor(nodes, 2).values["shape"] is None
+    assert descriptorsFor(nodes, 2).values.get("shape") is None, "not recorded"
     assert (descriptorsFor(nodes, 2).annotator, descriptorsFor(nodes, 2).note) == ("dr b", "edge")
     assert nodes["descriptorsTable"].GetTable().GetNumberOfColumns() == len(descriptor_columns())
 
@@ -446,3 +445,30 @@ def test_without_a_sequences_logic_a_proxy_still_shows_the_first_frame():
     np.testing.assert_array_equal(_pixels(nodes["volume"]), _frames()[0][np.newaxis])
     np.testing.assert_allclose(_ijkToRAS(nodes["volume"]), np.diag([-COLUMN_MM, -ROW_MM, COLUMN_MM, 1.0]))
     assert nodes["browser"].GetProxyNode(nodes["sequence"]) is nodes["volume"]
+
+
+def test_a_real_pipeline_result_goes_into_the_scene_and_exports_its_own_document(scene, tmp_path, monkeypatch):
+    """The pipeline's own document (random-weight detector on a phantom sweep), not a hand-made one."""
+    pytest.importorskip("torch")
+    import model_fixtures
+
+    from assistcore.breastus.cine import Cine
+    from assistcore.phantoms.breast_us import generate_breast_sweep
+    from assistcore.pipelines.breast_us import run
+    from AssistCoreLib.breastUs import addBreastUsResultToScene, exportDocument, framesFromBrowser, jumpToDetection
+
+    if not hasattr(model_fixtures, "make_random_breast_us_model"):
+        pytest.skip("no random breast ultrasound model fixture in this version")
+    model_fixtures.make_random_breast_us_model(tmp_path / "breastus-random")
+    monkeypatch.setenv("RADASSIST_MODELS_PATH", str(tmp_path))
+    sweep = generate_breast_sweep(seed=2, n_frames=4, shape_hw=(96, 128))
+    spacing = (float(sweep.pixel_spacing_mm),) * 2
+    cine = Cine(sweep.frames, "phantom", "frames_folder", sweep.frame_time_ms, spacing)
+    result = run(cine, {"model_id": "breastus-random", "device": "cpu", "threshold": 0.5})
+    document = json.loads(json.dumps(result.document()))
+    nodes = addBreastUsResultToScene(scene, result.cine.frames, result.document(), "phantom", scene.sequencesLogic)
+    assert exportDocument(nodes) == document
+    assert sorted(nodes["rois"]) == sorted(record["detection_id"] for record in document["fused"])
+    np.testing.assert_array_equal(framesFromBrowser(nodes["browser"])["frames"], sweep.frames)
+    for record in document["fused"]:
+        assert jumpToDetection(nodes, record["detection_id"]) == record["best_frame"]

@@ -76,7 +76,7 @@ def installed_extension(tmp_path_factory):
 def test_every_module_installs_its_script_ui_and_icon_into_the_scripted_modules_folder(installed_extension):
     _, prefix = installed_extension
     scripted = prefix / SCRIPTED
-    for module in ("CRMAssist", "SpineAssist", "BrainTumorLabel"):
+    for module in ("CRMAssist", "SpineAssist", "BrainTumorLabel", "BreastUSAssist"):
         for relative in (f"{module}.py", f"{module}Lib/__init__.py", f"Resources/UI/{module}.ui",
                          f"Resources/Icons/{module}.png"):  # fmt: skip
             assert (scripted / relative).is_file(), relative
@@ -119,4 +119,4 @@ def test_bundled_models_land_where_the_installed_registry_looks_for_them(install
 def test_each_module_registers_its_self_test(installed_extension):
     build, _ = installed_extension
     registered = (build / "python-unittests.txt").read_text().split()
-    assert sorted(registered) == ["BrainTumorLabel.py", "CRMAssist.py", "SpineAssist.py"]
+    assert sorted(registered) == ["BrainTumorLabel.py", "BreastUSAssist.py", "CRMAssist.py", "SpineAssist.py"]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-MODULES = ("CRMAssist", "SpineAssist", "BrainTumorLabel")
+MODULES = ("CRMAssist", "SpineAssist", "BrainTumorLabel", "BreastUSAssist")
 WIDGET_HELPERS = ROOT / "AssistCore" / "AssistCoreLib" / "widgetHelpers.py"
 
 #: The inputs each module's parameter node must hold (the issue's list), with the defaults that matter.
@@ -22,6 +22,7 @@ PARAMETERS = {
         "t1Volume", "t1cVolume", "t2Volume", "flairVolume", "tumorType", "modelId", "device", "fastMode",
         "testTimeAugmentation",
     },
+    "BreastUSAssist": {"inputBrowser", "cinePath", "modelId", "device", "threshold", "iouFuse"},
 }  # fmt: skip
 
 
@@ -157,7 +158,7 @@ def test_logic_starts_the_named_pipeline_with_plain_arguments(module):
     methods = {node.name: node for node in logic.body if isinstance(node, ast.FunctionDef)}
     assert {"getParameterNode", "start", "showResult"} <= set(methods)
     start = ast.unparse(methods["start"])
-    assert "startPipeline(" in start
+    assert "startPipeline(" in start or "startCinePipeline(" in start  # a cine, not volume nodes, for BreastUS
     assert "_parameterNode" not in start and "self.ui" not in start, "the logic takes plain arguments"
 
 
@@ -225,13 +226,16 @@ def test_ui_file_is_a_qmrmlwidget_with_every_widget_the_code_uses(module):
 def test_ui_volume_selectors_are_bound_scalar_volume_combo_boxes(module):
     tree = ElementTree.parse(ROOT / module / "Resources" / "UI" / f"{module}.ui")
     selectors = [widget for widget in tree.iter("widget") if widget.get("class") == "qMRMLNodeComboBox"]
-    volumes = {name for name, node in _parameter_fields(module).items() if "vtkMRML" in ast.unparse(node.annotation)}
+    fields = _parameter_fields(module)
+    volumes = {name for name, node in fields.items() if "vtkMRML" in ast.unparse(node.annotation)}
     boundTo = set()
     for selector in selectors:
         properties = {prop.get("name"): prop for prop in selector.findall("property")}
-        assert [s.text for s in properties["nodeTypes"].iter("string")] == ["vtkMRMLScalarVolumeNode"]
-        boundTo.add(properties["SlicerParameterName"].find("string").text)
-    assert boundTo == volumes, "every volume parameter has exactly one selector"
+        parameter = properties["SlicerParameterName"].find("string").text
+        # each selector offers exactly its parameter's node class (scalar volumes; BreastUS: a sequence browser)
+        assert [s.text for s in properties["nodeTypes"].iter("string")] == [ast.unparse(fields[parameter].annotation)]
+        boundTo.add(parameter)
+    assert boundTo == volumes, "every node parameter has exactly one selector"
     sections = {
         widget.find("property/string").text
         for widget in tree.iter("widget")

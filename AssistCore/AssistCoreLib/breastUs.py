@@ -49,6 +49,8 @@ DETECTION_COLUMNS = {
 }  # fmt: skip
 #: document keys held by the scene's tables and attributes rather than in DOCUMENT_ATTRIBUTE
 _TABLE_KEYS = ("frames", "fused", "descriptors", "reviews")
+#: Cine.kind of a cine taken from a sequence loaded in Slicer
+SEQUENCE_KIND = "slicer_sequence"
 #: value of the sequence's index when the cine has no frame time (the frame number is the index)
 FRAME_INDEX_NAME = "frame"
 
@@ -82,7 +84,10 @@ def _indexValue(frameIndex: int, frameTimeMs) -> str:
 
 def addSequencesLogic(scene, applicationLogic):
     """Register a Sequences module logic on a headless scene (proxy nodes follow the browser, browser nodes can
-    be read from .mrb); inside Slicer use ``slicer.modules.sequences.logic()`` instead. Returns the logic."""
+    be read from .mrb); inside Slicer use ``slicer.modules.sequences.logic()`` instead. Returns the logic.
+
+    The logic keeps only a raw pointer to ``applicationLogic``: keep that (and the returned logic) alive as long
+    as the scene is used."""
     import slicer
 
     logic = slicer.vtkSlicerSequencesLogic()
@@ -108,7 +113,7 @@ def _addCineSequence(scene, framesThw: np.ndarray, cineInfo: dict, caseId: str, 
         volume.SetAndObserveImageData(_imageData(image.array_kji))
         volume.SetIJKToRASMatrix(ijkToRASMatrix(image))
         sequence.SetDataNodeAtValue(volume, _indexValue(index, frameTimeMs))
-    browser = scene.AddNewNodeByClass("vtkMRMLSequenceBrowserNode", scene.GenerateUniqueName(f"{caseId}_cine"))
+    browser = scene.AddNewNodeByClass("vtkMRMLSequenceBrowserNode", scene.GenerateUniqueName(f"{caseId}_browser"))
     browser.SetAndObserveMasterSequenceNodeID(sequence.GetID())
     if sequencesLogic is not None:
         sequencesLogic.UpdateProxyNodesFromSequences(browser)
@@ -485,8 +490,8 @@ def cineFromBrowser(browserNode):
 
     arrays = framesFromBrowser(browserNode)
     return Cine(
-        frames=arrays["frames"], source_path=arrays["source"], frame_time_ms=arrays["frame_time_ms"],
-        pixel_spacing_mm=arrays["pixel_spacing_mm"],
+        frames=arrays["frames"], source_path=arrays["source"], kind=SEQUENCE_KIND,
+        frame_time_ms=arrays["frame_time_ms"], pixel_spacing_mm=arrays["pixel_spacing_mm"],
     )  # fmt: skip
 
 
