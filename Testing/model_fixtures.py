@@ -179,3 +179,23 @@ def make_random_spine_model(folder: Path, model_id: str = "spine-random") -> Pat
     card = spine_model_card(result, "pytest fixture (random weights)", model_id, 0)
     (folder / "model_card.json").write_text(json.dumps(card, indent=2))
     return folder
+
+
+def make_random_breast_us_model(folder: Path, model_id: str = "breastus-random") -> Path:
+    """The breast ultrasound lesion detector with random weights and a complete card (threshold 0.5)."""
+    import torch
+
+    from assistcore.breastus.training import breast_us_model_card
+    from assistcore.detectors.network import DEFAULT_BACKBONE, network_config
+    from assistcore.detectors.training import DetectorTrainingResult
+    from assistcore.models.loader import build_network
+
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    config = network_config(DEFAULT_BACKBONE, 256)
+    torch.save(build_network(config).state_dict(), folder / "model.pt")
+    result = DetectorTrainingResult(folder / "model.pt", 0, 0.0, float("nan"), config)
+    card = breast_us_model_card(result, "pytest fixture (random weights)", model_id, 0, DEFAULT_BACKBONE, "none",
+                                True, 0.5, 256, 0.3, "fixed")  # fmt: skip
+    (folder / "model_card.json").write_text(json.dumps(card, indent=2))
+    return folder

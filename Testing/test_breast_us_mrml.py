@@ -63,12 +63,11 @@ def _document(frameTimeMs=FRAME_MS, spacing=(ROW_MM, COLUMN_MM)) -> dict:
 @pytest.fixture
 def scene():
     pytest.importorskip("slicer", reason="slicer-core wheel not installed")
-    from AssistCoreLib.breastUs import addSequencesLogic
     from AssistCoreLib.headless import createHeadlessScene
 
     scene, logics = createHeadlessScene()
     scene.logics = logics  # the logics hold only a raw pointer to the application logic: keep it alive
-    scene.sequencesLogic = addSequencesLogic(scene, logics.application)
+    scene.sequencesLogic = logics.sequences
     return scene
 
 
@@ -101,12 +100,11 @@ def _openBundle(path):
     """Like AssistCoreLib.scenes.loadSceneBundle, on a scene that also has the Sequences logic (browser nodes)."""
     import slicer
 
-    from AssistCoreLib.breastUs import addSequencesLogic
     from AssistCoreLib.headless import attachDataIOManager, createHeadlessScene
 
     scene, logics = createHeadlessScene()
     scene.logics = logics
-    scene.sequencesLogic = addSequencesLogic(scene, logics.application)
+    scene.sequencesLogic = logics.sequences
     with tempfile.TemporaryDirectory() as unpack:
         attachDataIOManager(scene, unpack)
         assert scene.ReadFromMRB(str(path), False, slicer.vtkMRMLMessageCollection())
@@ -436,11 +434,7 @@ def test_without_a_sequences_logic_a_proxy_still_shows_the_first_frame():
     from AssistCoreLib.breastUs import addBreastUsResultToScene
     from AssistCoreLib.headless import createHeadlessScene
 
-    scene, _ = createHeadlessScene()
-    if not scene.IsNodeClassRegistered("vtkMRMLSequenceBrowserNode"):
-        import slicer
-
-        scene.RegisterNodeClass(slicer.vtkMRMLSequenceBrowserNode())
+    scene, _logics = createHeadlessScene()
     nodes = addBreastUsResultToScene(scene, _frames(), _document(), "case3")
     np.testing.assert_array_equal(_pixels(nodes["volume"]), _frames()[0][np.newaxis])
     np.testing.assert_allclose(_ijkToRAS(nodes["volume"]), np.diag([-COLUMN_MM, -ROW_MM, COLUMN_MM, 1.0]))
@@ -457,8 +451,6 @@ def test_a_real_pipeline_result_goes_into_the_scene_and_exports_its_own_document
     from assistcore.pipelines.breast_us import run
     from AssistCoreLib.breastUs import addBreastUsResultToScene, exportDocument, framesFromBrowser, jumpToDetection
 
-    if not hasattr(model_fixtures, "make_random_breast_us_model"):
-        pytest.skip("no random breast ultrasound model fixture in this version")
     model_fixtures.make_random_breast_us_model(tmp_path / "breastus-random")
     monkeypatch.setenv("RADASSIST_MODELS_PATH", str(tmp_path))
     sweep = generate_breast_sweep(seed=2, n_frames=4, shape_hw=(96, 128))

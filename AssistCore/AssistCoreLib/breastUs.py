@@ -82,21 +82,6 @@ def _indexValue(frameIndex: int, frameTimeMs) -> str:
     return f"{frameIndex * float(frameTimeMs):.3f}".rstrip("0").rstrip(".")
 
 
-def addSequencesLogic(scene, applicationLogic):
-    """Register a Sequences module logic on a headless scene (proxy nodes follow the browser, browser nodes can
-    be read from .mrb); inside Slicer use ``slicer.modules.sequences.logic()`` instead. Returns the logic.
-
-    The logic keeps only a raw pointer to ``applicationLogic``: keep that (and the returned logic) alive as long
-    as the scene is used."""
-    import slicer
-
-    logic = slicer.vtkSlicerSequencesLogic()
-    logic.SetMRMLScene(scene)
-    logic.SetMRMLApplicationLogic(applicationLogic)
-    applicationLogic.SetModuleLogic("Sequences", logic)
-    return logic
-
-
 def _addCineSequence(scene, framesThw: np.ndarray, cineInfo: dict, caseId: str, sequencesLogic=None):
     import slicer
 
@@ -147,7 +132,8 @@ def addBreastUsResultToScene(scene, framesThw, document: dict, caseId: str, sequ
 
     :param framesThw: (T, H, W) frames, 0..1 (stored as given, dtype kept).
     :param sequencesLogic: the Sequences module logic, so the proxy volume is the one it manages (Slicer:
-        ``slicer.modules.sequences.logic()``; headless: :func:`addSequencesLogic`); None makes a proxy here.
+        ``slicer.modules.sequences.logic()``; headless: ``createHeadlessScene()[1].sequences``); None makes a
+        proxy here.
     :returns: {"sequence", "browser", "volume" (proxy), "rois" {detection id: ROI node}, "table",
         "descriptorsTable"}.
     :raises InputError: frames and document disagree, an invalid review or descriptor.

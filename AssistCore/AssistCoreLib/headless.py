@@ -20,6 +20,7 @@ class HeadlessLogics:
     subjectHierarchy: Any
     markups: Any
     tables: Any
+    sequences: Any
 
 
 def processCacheDirectory() -> str:
@@ -68,8 +69,8 @@ def quietVTK() -> None:
 
 
 def createHeadlessScene() -> tuple[Any, HeadlessLogics]:
-    """A new scene with application, colour, volumes, segmentations, subject hierarchy, markups and tables
-    logics registered (colours first: the volumes logic looks up colour nodes when it starts), and a data
+    """A new scene with application, colour, volumes, segmentations, subject hierarchy, markups, tables and
+    sequences logics registered (colours first: the volumes logic looks up colour nodes when it starts), and a data
     IO manager so the scene can be written to and read from .mrb bundles.
 
     For tests, the command line and the web app; inside Slicer use ``slicer.mrmlScene`` and its logics.
@@ -97,6 +98,8 @@ def createHeadlessScene() -> tuple[Any, HeadlessLogics]:
         subjectHierarchy=register(slicer.vtkSlicerSubjectHierarchyModuleLogic(), "SubjectHierarchy"),
         markups=register(slicer.vtkSlicerMarkupsLogic(), "Markups"),
         tables=register(slicer.vtkSlicerTablesLogic(), "Tables"),
+        # proxy nodes follow their browser, and .mrb bundles holding sequence browsers can be read
+        sequences=register(slicer.vtkSlicerSequencesLogic(), "Sequences"),
     )
     attachDataIOManager(scene)
     return scene, logics

@@ -48,4 +48,4 @@ def build_scene(scene, logics, result, case_id: str) -> None:
     """The cine as a sequence with a browser, one ROI per fused detection, the detections table."""
     from AssistCoreLib.breastUs import addBreastUsResultToScene
 
-    addBreastUsResultToScene(scene, result.cine.frames, result.document(), case_id)
+    addBreastUsResultToScene(scene, result.cine.frames, result.document(), case_id, logics.sequences)
