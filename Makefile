@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(BIN)/radassist bench brain
 	$(BIN)/radassist bench crm
 	$(BIN)/radassist bench spine
+	$(BIN)/radassist bench breast-us
 
 clean:
 	rm -rf $(DEMO_OUT) build *.egg-info AssistCore/*.egg-info
