@@ -143,8 +143,7 @@ def test_a_frame_shows_upright_and_unflipped_in_the_axial_view(scene, nodes):
 
 def test_each_fused_detection_is_an_roi_on_its_best_box_in_mm_coloured_by_score(nodes):
     from AssistCoreLib.breastUs import frameImage
-    from AssistCoreLib.crm import probabilityColor
-    from AssistCoreLib.markups import roiNodeToBox
+    from AssistCoreLib.markups import probabilityColor, roiNodeToBox
 
     rois = nodes["rois"]
     assert sorted(rois) == [1, 2]

@@ -31,8 +31,7 @@ from assistcore.breastus.descriptors import LesionDescriptors, descriptor_column
 from assistcore.errors import InputError
 from assistcore.image import Image
 
-from .crm import probabilityColor
-from .markups import ATTRIBUTE_PREFIX, boxToROINode
+from .markups import ATTRIBUTE_PREFIX, detectionROINode
 from .tables import recordsToTableNode, tableNodeToRecords
 from .volumes import _imageData, ijkToRASMatrix
 
@@ -164,15 +163,7 @@ def addBreastUsResultToScene(scene, framesThw, document: dict, caseId: str, sequ
             frame, 0, x0, y0, x1, y1, score=float(record["fused_score"]), label="lesion", model_id=modelId,
             attributes={"detection_id": detectionId, **attributes},
         )  # fmt: skip
-        node = boxToROINode(scene, box, f"{caseId}_lesion_{detectionId}")
-        node.SetAttribute(ROLE_ATTRIBUTE, "breast_us_detection")
-        node.CreateDefaultDisplayNodes()
-        display = node.GetDisplayNode()
-        display.SetSelectedColor(*probabilityColor(box.score))
-        display.SetColor(*probabilityColor(box.score))
-        display.SetHandlesInteractive(False)  # a detection is a finding, not something to drag by accident
-        node.SetLocked(True)
-        rois[detectionId] = node
+        rois[detectionId] = detectionROINode(scene, box, f"{caseId}_lesion_{detectionId}", "breast_us_detection")
 
     rows = []
     for record in fused:

@@ -11,7 +11,7 @@ import json
 
 from assistcore.annotations import Box
 
-from .markups import ATTRIBUTE_PREFIX, boxToROINode, roiNodeToBox
+from .markups import ATTRIBUTE_PREFIX, detectionROINode, roiNodeToBox
 from .tables import recordsToTableNode, tableNodeToRecords
 from .volumes import imageToVolumeNode
 
@@ -19,12 +19,6 @@ VERDICT_ATTRIBUTE = "RadAssist.Verdict"
 PROVENANCE_ATTRIBUTE = "RadAssist.Provenance"
 ROLE_ATTRIBUTE = "RadAssist.Role"
 REVIEW_CHOICES = ("", "accept", "reject")
-
-
-def probabilityColor(score: float) -> tuple[float, float, float]:
-    """Yellow (0.5 and below) to red (1.0): the higher the probability, the redder the box."""
-    fraction = min(1.0, max(0.0, (score - 0.5) / 0.5))
-    return (1.0, 1.0 - 0.8 * fraction, 0.1)
 
 
 def addCrmResultToScene(scene, result, caseId: str, volumeNode=None) -> dict:
@@ -41,15 +35,7 @@ def addCrmResultToScene(scene, result, caseId: str, volumeNode=None) -> dict:
             result.image, box.slice_index, *box.box_ij, score=box.score, label="CRM+", model_id=modelId,
             attributes={"region": box.region_id},
         )  # fmt: skip
-        node = boxToROINode(scene, shape, f"{caseId}_CRM_s{box.slice_index:03d}")
-        node.SetAttribute(ROLE_ATTRIBUTE, "crm_box")
-        node.CreateDefaultDisplayNodes()
-        display = node.GetDisplayNode()
-        display.SetSelectedColor(*probabilityColor(box.score))
-        display.SetColor(*probabilityColor(box.score))
-        display.SetHandlesInteractive(False)  # a detection is a finding, not something to drag by accident
-        node.SetLocked(True)
-        rois.append(node)
+        rois.append(detectionROINode(scene, shape, f"{caseId}_CRM_s{box.slice_index:03d}", "crm_box"))
     table = recordsToTableNode(
         scene,
         [{**row, "review": ""} for row in result.slice_rows()],

@@ -34,6 +34,29 @@ def boxToROINode(scene, box: Box, name: str):
     return node
 
 
+#: node attribute naming what a RadAssist node is (a CRM box, a lesion, a results table...)
+ROLE_ATTRIBUTE = "RadAssist.Role"
+
+
+def probabilityColor(score: float) -> tuple[float, float, float]:
+    """Yellow (0.5 and below) to red (1.0): the higher the probability, the redder the box."""
+    fraction = min(1.0, max(0.0, (score - 0.5) / 0.5))
+    return (1.0, 1.0 - 0.8 * fraction, 0.1)
+
+
+def detectionROINode(scene, box: Box, name: str, role: str):
+    """A detector's box as a locked ROI node coloured by its score, with ``RadAssist.Role`` = ``role``."""
+    node = boxToROINode(scene, box, name)
+    node.SetAttribute(ROLE_ATTRIBUTE, role)
+    node.CreateDefaultDisplayNodes()
+    display = node.GetDisplayNode()
+    display.SetSelectedColor(*probabilityColor(box.score))
+    display.SetColor(*probabilityColor(box.score))
+    display.SetHandlesInteractive(False)  # a detection is a finding, not something to drag by accident
+    node.SetLocked(True)
+    return node
+
+
 def _encode(value) -> str:
     """Node attributes are strings: plain text stays readable in Slicer's UI, anything else is JSON, and
     text that would read back as JSON (a label "2", "true") is quoted so it comes back as text."""

@@ -120,7 +120,8 @@ class SeriesInfo:
 # ----- header reading --------------------------------------------------------------------------
 
 
-def _has_dicom_magic(path: Path) -> bool:
+def has_dicom_magic(path: Path) -> bool:
+    """True when the file has the DICOM preamble magic ``DICM`` at byte 128 (unreadable files: False)."""
     try:
         with open(path, "rb") as stream:
             stream.seek(128)
@@ -151,7 +152,7 @@ def _read_header(path: Path) -> tuple[Any | None, str]:
     import pydicom
     from pydicom.errors import InvalidDicomError
 
-    has_magic = _has_dicom_magic(path)
+    has_magic = has_dicom_magic(path)
     try:
         header = pydicom.dcmread(path, defer_size=_DEFER_BYTES)
     except InvalidDicomError:

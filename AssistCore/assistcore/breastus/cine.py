@@ -56,6 +56,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DicomError, ImageValueError, InputError
+from ..image_io import has_dicom_magic
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".gif", ".mpg", ".mpeg", ".m4v", ".wmv")
 PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
@@ -143,7 +144,7 @@ def read_cine(path: str | os.PathLike, require_multiframe: bool = False) -> Cine
             cine = _read_video(path)
         elif suffix in PICTURE_SUFFIXES:
             cine = _read_picture_file(path)
-        elif suffix in DICOM_SUFFIXES or _has_dicom_magic(path):
+        elif suffix in DICOM_SUFFIXES or has_dicom_magic(path):
             cine = _read_dicom_file(path)
         else:
             raise InputError(
@@ -279,15 +280,6 @@ def _empty_metadata() -> dict:
 
 
 # ----- DICOM ------------------------------------------------------------------------------------------
-
-
-def _has_dicom_magic(path: Path) -> bool:
-    try:
-        with open(path, "rb") as stream:
-            stream.seek(128)
-            return stream.read(4) == b"DICM"
-    except OSError:
-        return False
 
 
 def _read_dicom_dataset(path: Path) -> Any:
@@ -691,7 +683,7 @@ def _read_folder(folder: Path) -> Cine:
         return Cine(
             frames=collector.stack(), source_path=str(folder), kind="frames_folder", warnings=notes, metadata=metadata
         )
-    dicoms = [entry for entry in files if entry.suffix.lower() in DICOM_SUFFIXES[:-1] or _has_dicom_magic(entry)]
+    dicoms = [entry for entry in files if entry.suffix.lower() in DICOM_SUFFIXES[:-1] or has_dicom_magic(entry)]
     if not dicoms:
         raise InputError(
             f"No frame pictures (PNG, JPEG, BMP, TIFF) or DICOM files found in {folder}.",

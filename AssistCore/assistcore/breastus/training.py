@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..detectors.data import PictureSample
+from ..detectors.training import detector_card_sections
 from ..errors import InputError
 
 FP_RATES = (0.1, 0.2, 0.5)
@@ -287,7 +288,6 @@ def breast_us_model_card(
     """The model card of a detector trained by :func:`assistcore.detectors.training.train_detector` on frames."""
     from .. import __version__
     from ..labels import load_label_table
-    from ..models.weights import weights_card_entry
 
     labels = [label.to_dict() for label in load_label_table("breast_us_labels")]
     for label in labels:
@@ -352,27 +352,7 @@ def breast_us_model_card(
         "labels": labels,
         "operating_thresholds": {"lesion": threshold},
         "operating_threshold_note": threshold_note,
-        "weights": weights_card_entry(result.weights_path),
-        **({"exported_program": result.exported_program} if result.exported_program else {}),
-        "training": {
-            "command": command,
-            "seed": seed,
-            "backbone": backbone,
-            "steps": result.steps,
-            **result.recipe,
-            "seconds": round(result.seconds, 1),
-            "final_loss": round(result.final_loss, 4),
-        },
-        "validation": [
-            {
-                "dataset": result.validation.get("dataset", ""),
-                "metric": name,
-                "value": value,
-                "n": result.validation.get("n"),
-            }
-            for name, value in result.validation.items()
-            if name not in ("dataset", "n")
-        ],
+        **detector_card_sections(result, command, seed, backbone),
     }
 
 

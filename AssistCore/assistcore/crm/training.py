@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..detectors.training import DetectorTrainingResult, train_detector
+from ..detectors.training import DetectorTrainingResult, detector_card_sections, train_detector
 from .data import SliceSample
 from .detector import detect_pictures
 
@@ -154,7 +154,6 @@ def crm_model_card(
     """The model card of a detector trained by :func:`train_crm_detector` (MONAI bundle metadata keys)."""
     from .. import __version__
     from ..labels import load_label_table
-    from ..models.weights import weights_card_entry
 
     labels = [label.to_dict() for label in load_label_table("crm_labels")]
     for label in labels:
@@ -212,25 +211,5 @@ def crm_model_card(
         "inference": {"mode": "per_slice", "batch_size": 4},
         "labels": labels,
         "operating_thresholds": {"crm_positive": threshold},
-        "weights": weights_card_entry(result.weights_path),
-        **({"exported_program": result.exported_program} if result.exported_program else {}),
-        "training": {
-            "command": command,
-            "seed": seed,
-            "backbone": backbone,
-            "steps": result.steps,
-            **result.recipe,
-            "seconds": round(result.seconds, 1),
-            "final_loss": round(result.final_loss, 4),
-        },
-        "validation": [
-            {
-                "dataset": result.validation.get("dataset", ""),
-                "metric": name,
-                "value": value,
-                "n": result.validation.get("n"),
-            }
-            for name, value in result.validation.items()
-            if name not in ("dataset", "n")
-        ],
+        **detector_card_sections(result, command, seed, backbone),
     }

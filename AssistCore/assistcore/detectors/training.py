@@ -168,3 +168,34 @@ def script_for_cpu(network, path: Path) -> dict | None:
 
         logging.getLogger(__name__).warning("detector not scripted for CPU (%s); the weights still work", error)
         return None
+
+
+def detector_card_sections(result: DetectorTrainingResult, command: str, seed: int, backbone: str) -> dict:
+    """The card sections every trained detector shares: ``weights`` (with sha256), ``exported_program`` when
+    scripting worked, ``training`` (command, seed, recipe, time, loss) and ``validation`` (one entry per number
+    in ``result.validation``, whose "dataset" and "n" describe them all)."""
+    from ..models.weights import weights_card_entry
+
+    return {
+        "weights": weights_card_entry(result.weights_path),
+        **({"exported_program": result.exported_program} if result.exported_program else {}),
+        "training": {
+            "command": command,
+            "seed": seed,
+            "backbone": backbone,
+            "steps": result.steps,
+            **result.recipe,
+            "seconds": round(result.seconds, 1),
+            "final_loss": round(result.final_loss, 4),
+        },
+        "validation": [
+            {
+                "dataset": result.validation.get("dataset", ""),
+                "metric": name,
+                "value": value,
+                "n": result.validation.get("n"),
+            }
+            for name, value in result.validation.items()
+            if name not in ("dataset", "n")
+        ],
+    }
