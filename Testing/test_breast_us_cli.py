@@ -135,3 +135,27 @@ def test_the_bundled_demo_model_finds_the_lesion_of_a_phantom_sweep_and_fusion_s
     assert best.fused_score >= result.threshold
     assert lesion_frames[0] <= best.region.peak_index <= lesion_frames[-1]
     assert best.region.n_frames >= 3  # fusion gathered the lesion over several frames
+
+
+def test_describe_records_descriptors_and_review_in_detections_json_and_refuses_bad_values(tmp_path, capsys):
+    from radassist.cli.main import main
+
+    path = tmp_path / "detections.json"
+    path.write_text(json.dumps({"fused": [{"detection_id": 1}, {"detection_id": 2}], "descriptors": []}))
+    assert main(["breast-us", "describe", str(path), "--lesion", "2", "--set", "shape=Irregular", "--set",
+                 "posterior_features=shadowing", "--set", "skin_retraction=yes", "--review", "accept",
+                 "--annotator", "dr a"]) == 0  # fmt: skip
+    assert main(["breast-us", "describe", str(path), "--lesion", "2", "--set", "margin=spiculated"]) == 0
+    document = json.loads(path.read_text())
+    [record] = document["descriptors"]
+    assert record["detection_id"] == 2 and record["shape"] == "irregular" and record["margin"] == "spiculated"
+    assert record["skin_retraction"] is True and record["annotator"] == "dr a" and record["nipple"] is None
+    assert document["reviews"] == {"2": "accept"}
+    assert "irregular" in (tmp_path / "descriptors.csv").read_text()
+    capsys.readouterr()
+    before = path.read_text()
+    assert main(["breast-us", "describe", str(path), "--lesion", "2", "--set", "margin=fuzzy"]) == 1
+    assert "margin" in capsys.readouterr().err
+    assert main(["breast-us", "describe", str(path), "--lesion", "7", "--set", "shape=oval"]) == 1
+    assert "no lesion 7" in capsys.readouterr().err
+    assert path.read_text() == before  # a refused edit leaves the file as it was

@@ -64,6 +64,18 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     evaluate.add_argument("--out", required=True, help="folder for metrics.json, froc.csv, chi_square.csv, froc.png")
     evaluate.set_defaults(handler=run_evaluate)
 
+    describe = actions.add_parser(
+        "describe", parents=[common], help="record a lesion's descriptors (BI-RADS lexicon) in detections.json"
+    )
+    describe.add_argument("detections", help="detections.json written by `radassist breast-us`")
+    describe.add_argument("--lesion", type=int, required=True, help="detection_id of the fused lesion")
+    describe.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                          help="e.g. shape=oval, posterior_features=shadowing; repeatable")  # fmt: skip
+    describe.add_argument("--review", choices=["accept", "reject"], help="the reviewer's verdict on the lesion")
+    describe.add_argument("--annotator", default="")
+    describe.add_argument("--note", default="")
+    describe.set_defaults(handler=run_describe)
+
 
 def run_detect(args: argparse.Namespace) -> int:
     from pathlib import Path
@@ -233,4 +245,44 @@ def run_evaluate(args: argparse.Namespace) -> int:
         + f"\n{metrics['seconds_per_frame']:.3f} s per frame; results in {out}"
     )
     emit(args, metrics, text)
+    return 0
+
+
+def run_describe(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from assistcore.atomic import write_csv_atomic, write_text_atomic
+    from assistcore.breastus.descriptors import LesionDescriptors, descriptor_columns, descriptor_rows
+    from assistcore.errors import InputError
+
+    from .main import emit
+
+    path = Path(args.detections)
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        known = {int(item["detection_id"]) for item in document["fused"]}
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise InputError(
+            f"Cannot read detections from {path} ({error}).", "Give the detections.json of a run."
+        ) from error
+    if args.lesion not in known:
+        raise InputError(f"{path} has no lesion {args.lesion} (it has {sorted(known)}).", "Give one of those ids.")
+    records = {int(r["detection_id"]): LesionDescriptors.from_dict(r) for r in document.get("descriptors", [])}
+    record = records.setdefault(args.lesion, LesionDescriptors(args.lesion))
+    for item in args.set:
+        field, separator, value = item.partition("=")
+        if not separator:
+            raise InputError(f"--set {item!r} is not FIELD=VALUE.", "For example --set shape=oval.")
+        record.set(field.strip(), value.strip())
+    record.annotator = args.annotator or record.annotator
+    record.note = args.note or record.note
+    document["descriptors"] = [records[key].to_dict() for key in sorted(records)]
+    if args.review:
+        document.setdefault("reviews", {})[str(args.lesion)] = args.review
+    write_text_atomic(path, json.dumps(document, indent=2))
+    csv_path = write_csv_atomic(
+        path.with_name("descriptors.csv"), descriptor_rows(records.values()), descriptor_columns()
+    )
+    emit(args, record.to_dict(), f"lesion {args.lesion}: {record.values}; written to {path} and {csv_path}")
     return 0
