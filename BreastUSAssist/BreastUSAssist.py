@@ -322,7 +322,7 @@ class BreastUSAssistTest(ScriptedLoadableModuleTest):
 
         import numpy as np
 
-        from assistcore.breastus.cine import Cine
+        from assistcore.breastus.cine import Cine, frames_to_uint8
         from assistcore.breastus.descriptors import LesionDescriptors
         from assistcore.phantoms.breast_us import generate_breast_sweep
         from AssistCoreLib.breastUs import cineFromBrowser, currentFrame, detectionVisibility
@@ -344,8 +344,8 @@ class BreastUSAssistTest(ScriptedLoadableModuleTest):
         self.assertEqual(currentFrame(nodes), first["best_frame"])
         self.assertIn(first["detection_id"], detectionVisibility(nodes, first["best_frame"], 0.0))
         self.assertNotIn(first["detection_id"], detectionVisibility(nodes, first["best_frame"], 1.01))
-        back = cineFromBrowser(nodes["browser"])  # the sequence gives the cine back, e.g. to run again
-        self.assertTrue(np.allclose(back.frames, sweep.frames, atol=1e-6))
+        back = cineFromBrowser(nodes["browser"])  # the sequence gives the cine back (8-bit), e.g. to run again
+        self.assertTrue(np.allclose(back.frames, frames_to_uint8(sweep.frames) / 255.0, atol=1e-6))
         logic.review(nodes, first["detection_id"], "accept")
         logic.setDescriptors(nodes, LesionDescriptors(first["detection_id"], {"shape": "oval"}, "selftest"))
         with tempfile.TemporaryDirectory() as folder:

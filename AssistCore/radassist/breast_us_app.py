@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from assistcore.atomic import atomic_directory
-from assistcore.breastus.cine import read_cine
+from assistcore.breastus.cine import frames_to_uint8, read_cine
 from assistcore.pipelines.breast_us import run, write_report, write_result_files
 
 from .naming import case_id_from
@@ -33,7 +33,9 @@ def detect_cine_to_folder(
         case_id = case_id or case_id_from(cine.metadata.get("patient_id", ""), Path(cine_path))
         write_started = time.perf_counter()
         # the helper builds the scene while this process writes the detections and overlay pictures
-        scene_writer.submit("radassist.breast_us_app:build_scene", staging / "scene.mrb", result, case_id)
+        # the helper gets the frames as 8-bit (a quarter of the bytes to send and to save) and the document
+        scene_writer.submit("radassist.breast_us_app:build_scene", staging / "scene.mrb",
+                            frames_to_uint8(result.cine.frames), result.document(), case_id)  # fmt: skip
         files = write_result_files(result, staging, case_id)
         scene_note = scene_writer.finish()
         result.seconds_per_stage["read"] = round(read_seconds, 3)
@@ -44,8 +46,8 @@ def detect_cine_to_folder(
     return report
 
 
-def build_scene(scene, logics, result, case_id: str) -> None:
+def build_scene(scene, logics, frames_thw, document: dict, case_id: str) -> None:
     """The cine as a sequence with a browser, one ROI per fused detection, the detections table."""
     from AssistCoreLib.breastUs import addBreastUsResultToScene
 
-    addBreastUsResultToScene(scene, result.cine.frames, result.document(), case_id, logics.sequences)
+    addBreastUsResultToScene(scene, frames_thw, document, case_id, logics.sequences)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from assistcore.breastus.cine import frames_to_uint8
 from AssistCoreLib.breastUs import addBreastUsResultToScene
 
 DEMO_KEYS = ("synthetic_training_data", "synthetic_demo_model")
@@ -15,7 +16,8 @@ DEMO_KEYS = ("synthetic_training_data", "synthetic_demo_model")
 
 def showResult(scene, result, caseId: str, sequencesLogic=None) -> dict:
     """The nodes of a :class:`assistcore.pipelines.breast_us.BreastUsResult` (see addBreastUsResultToScene)."""
-    return addBreastUsResultToScene(scene, result.cine.frames, result.document(), caseId, sequencesLogic)
+    frames = frames_to_uint8(result.cine.frames)  # 8-bit as acquired: a smaller scene, saved faster
+    return addBreastUsResultToScene(scene, frames, result.document(), caseId, sequencesLogic)
 
 
 def caseIdOf(cinePath: str = "", browserNode=None) -> str:

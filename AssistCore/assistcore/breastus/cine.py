@@ -87,6 +87,12 @@ _VIDEO_TRANSFER_SYNTAX_PREFIX = "1.2.840.10008.1.2.4.10"
 _METADATA_KEYS = ("patient_id", "study_uid", "series_uid", "sop_uid", "manufacturer", "model", "modality")
 
 
+def frames_to_uint8(frames: np.ndarray) -> np.ndarray:
+    """Grey 0..1 frames -> 8-bit (0..255, rounded), the depth ultrasound is acquired at: what phantom DICOMs and
+    scene bundles store (a quarter of float32's bytes; frames read from 8-bit files come back unchanged)."""
+    return np.round(np.clip(np.asarray(frames, dtype=np.float32), 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
 @dataclass
 class Cine:
     """Grey B-mode frames of one ultrasound acquisition and what is known about their geometry and timing.

@@ -49,6 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..breastus.cine import frames_to_uint8
 from ..errors import InputError
 
 #: a lesion (or rib) cross-section is boxed on a frame once its mask covers this many pixels
@@ -883,11 +884,6 @@ def describe_breast_sweep(
 
 # ---------------------------------------------------------------------------------------------------------------
 # writing and reading
-
-
-def frames_to_uint8(frames: np.ndarray) -> np.ndarray:
-    """Display grey 0..1 -> 8-bit (0..255, rounded): what :func:`write_sweep_case` stores."""
-    return np.round(np.clip(frames, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
 def _cine_dataset(sweep: UltrasoundSweep, case_id: str):
