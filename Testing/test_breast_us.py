@@ -202,3 +202,33 @@ def test_busi_mask_of_another_size_is_refused_naming_the_mask(tmp_path):
     _write_busi(tmp_path, "case", np.zeros((60, 80), np.uint8), {"": np.zeros((30, 40), np.uint8)})
     with pytest.raises(InputError, match="case_mask.png"):
         read_busi_folder(tmp_path)
+
+
+def test_box_fraction_inside_the_imaging_area_counts_pixels_exactly():
+    from assistcore.breastus.imaging_area import inside_fractions
+
+    mask = np.zeros((20, 30), bool)
+    mask[5:15, 10:20] = True
+    boxes = [[10, 5, 20, 15], [15, 5, 25, 15], [0, 0, 5, 5], [12, 7, 12, 9], [-5, -5, 40, 40]]
+    assert inside_fractions(np.array(boxes, float), mask).tolist() == pytest.approx([1.0, 0.5, 0.0, 0.0, 100 / 600])
+
+
+@pytest.mark.realdata
+def test_the_imaging_area_of_the_real_echo_cine_is_its_sector_not_the_black_background(real_data_dir):
+    from assistcore.breastus.cine import read_cine
+    from assistcore.breastus.imaging_area import imaging_area_mask
+
+    cine = read_cine(real_data_dir / "us_cine_dicom" / "examples_ybr_color.dcm")
+    mask = imaging_area_mask(cine.frames)
+    assert 0.15 < mask.mean() < 0.4
+    assert not mask[:40, :60].any() and not mask[-30:, -80:].any()  # labels top left, black bottom right
+    assert mask[120, 160] and mask[150, 130]  # the middle of the sector, dark chambers included
+
+
+def test_a_full_field_phantom_sweep_is_imaging_area_nearly_everywhere():
+    from assistcore.breastus.imaging_area import imaging_area_mask
+    from assistcore.phantoms.breast_us import generate_breast_sweep
+
+    sweep = generate_breast_sweep(3, n_frames=8)
+    assert imaging_area_mask(sweep.frames).mean() > 0.85
+    assert imaging_area_mask(np.zeros((3, 64, 64), np.float32)).all()  # nothing textured: nothing is excluded

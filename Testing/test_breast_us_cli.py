@@ -58,6 +58,8 @@ def test_the_command_writes_detections_report_overlays_and_scene_for_the_real_ci
             assert 0 <= x0 <= x1 <= 320 and 0 <= y0 <= y1 <= 240
             assert box["detection_id"] in ids  # every reported box belongs to a fused detection
     assert report["warnings"], "the sample's ultrasound region lies outside its frames: a warning is expected"
+    area = document["cine"]["imaging_area"]
+    assert area["used"] and 0.15 < area["fraction_of_frame"] < 0.4  # the echo sector, not its black background
     assert report["model"]["synthetic_demo_model"] is True
     assert set(report["seconds_per_stage"]) >= {"read", "load_model", "detect", "fuse", "write", "total"}
     if document["fused"]:

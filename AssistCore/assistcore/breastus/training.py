@@ -135,21 +135,17 @@ def _froc_counts(result, rate: float) -> dict:
 
 
 def detect_sweeps(network, cases: Sequence[SweepCase], shorter_side: int, device: str = "cpu"):
-    """Run the detector on every frame of every case: per case, a list of FrameBoxes (boxes at or above the
-    pipeline's report floor) and the seconds per frame."""
-    from ..detection import FrameBoxes
+    """Run the detector on every frame of every case: per case, a list of FrameBoxes (the boxes the pipeline
+    reports: above its floor and in the imaging area) and the seconds per frame."""
     from ..detectors.network import detect_pictures
-    from ..pipelines.breast_us import REPORT_FLOOR
+    from ..pipelines.breast_us import reported_frame_boxes
+    from .imaging_area import imaging_area_mask
 
     per_case, seconds = [], []
     for case in cases:
-        frames = []
-        for t, (boxes, scores, per_frame) in enumerate(
-            detect_pictures(network, list(case.frames), device, shorter_side=shorter_side)
-        ):
-            keep = scores >= REPORT_FLOOR
-            frames.append(FrameBoxes(t, boxes[keep].astype(float), scores[keep].astype(float)))
-            seconds.append(per_frame)
+        found = detect_pictures(network, list(case.frames), device, shorter_side=shorter_side)
+        seconds += [per_frame for _boxes, _scores, per_frame in found]
+        frames, _outside = reported_frame_boxes(found, list(range(len(found))), imaging_area_mask(case.frames))
         per_case.append(frames)
     return per_case, seconds
 

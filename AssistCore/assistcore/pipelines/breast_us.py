@@ -90,6 +90,8 @@ class BreastUsResult:
     seconds_per_frame: float = 0.0
     descriptors: list[LesionDescriptors] = field(default_factory=list)
     reviews: dict[int, str] = field(default_factory=dict)
+    #: {"fraction_of_frame", "boxes_outside_dropped", "used"}: the imaging area boxes were kept in
+    imaging_area: dict = field(default_factory=dict)
 
     def detection_of(self) -> dict[tuple[int, int], int]:
         """(frame index, box row) -> fused detection id."""
@@ -129,6 +131,7 @@ class BreastUsResult:
                 "shape_hw": list(self.cine.shape_hw),
                 "frame_time_ms": self.cine.frame_time_ms,
                 "pixel_spacing_mm": None if spacing is None else [float(v) for v in spacing],
+                "imaging_area": self.imaging_area,
             },
             "threshold": self.threshold,
             "iou_fuse": self.iou_fuse,
@@ -194,6 +197,25 @@ def card_shorter_side(card) -> int:
     return int(card.data.get("inference", {}).get("shorter_side", DEFAULT_SHORTER_SIDE))
 
 
+def reported_frame_boxes(
+    found: list[tuple[np.ndarray, np.ndarray, float]], indices: list[int], area_mask_hw: np.ndarray | None
+) -> tuple[list[FrameBoxes], int]:
+    """The detector's (boxes, scores, seconds) per frame as FrameBoxes of the boxes worth reporting: scoring
+    at least :data:`REPORT_FLOOR` and, with an imaging-area mask, at least half inside it. Also returns how
+    many boxes above the floor lay outside the imaging area."""
+    from ..breastus.imaging_area import MIN_INSIDE_FRACTION, inside_fractions
+
+    frames, outside = [], 0
+    for t, (boxes, scores, _seconds) in zip(indices, found):
+        keep = scores >= REPORT_FLOOR
+        if area_mask_hw is not None and keep.any():
+            inside = inside_fractions(boxes, area_mask_hw) >= MIN_INSIDE_FRACTION
+            outside += int((keep & ~inside).sum())
+            keep &= inside
+        frames.append(FrameBoxes(t, boxes[keep].astype(np.float64), scores[keep].astype(np.float64)))
+    return frames, outside
+
+
 def fuse_frames(frames: list[FrameBoxes], iou_fuse: float) -> list[FusedDetection]:
     """Decision-level fusion: boxes of any two frames with IoU >= ``iou_fuse`` are one detection."""
     regions = link_boxes(frames, iou_fuse, max_gap=None)
@@ -213,7 +235,9 @@ def run(
     """Detect lesions on every frame of ``cine`` and fuse them across frames.
 
     Options: ``threshold`` (default the model's operating point), ``iou_fuse`` (0.3), ``model_id``,
-    ``device`` (auto), ``frames`` (an inclusive (first, last) frame range; default all).
+    ``device`` (auto), ``frames`` (an inclusive (first, last) frame range; default all), ``imaging_area``
+    (True: boxes mostly outside the image's sector or rectangle, on black background or labels, are dropped;
+    :mod:`assistcore.breastus.imaging_area`).
     """
     from ..detectors.network import detect_pictures
 
@@ -252,10 +276,12 @@ def run(
 
     started = time.perf_counter()
     report("fuse", 0.0, "fusing boxes across frames")
-    frames = []
-    for t, (boxes, scores, _seconds) in zip(indices, found):
-        keep = scores >= REPORT_FLOOR
-        frames.append(FrameBoxes(t, boxes[keep].astype(np.float64), scores[keep].astype(np.float64)))
+    area_mask = None
+    if options.get("imaging_area", True):
+        from ..breastus.imaging_area import imaging_area_mask
+
+        area_mask = imaging_area_mask(cine.frames, cine.region_xy)
+    frames, outside = reported_frame_boxes(found, indices, area_mask)
     fused = fuse_frames(frames, iou_fuse)
     timings["fuse"] = time.perf_counter() - started
     provenance = {
@@ -271,8 +297,18 @@ def run(
     }
     report("fuse", 1.0, "done")
     per_frame = float(np.mean([seconds for _b, _s, seconds in found])) if found else 0.0
+    area = {"fraction_of_frame": round(float(area_mask.mean()), 4) if area_mask is not None else 1.0,
+            "boxes_outside_dropped": outside, "used": area_mask is not None}  # fmt: skip
     return BreastUsResult(
-        cine, frames, fused, threshold, iou_fuse, provenance, {k: round(v, 3) for k, v in timings.items()}, per_frame
+        cine,
+        frames,
+        fused,
+        threshold,
+        iou_fuse,
+        provenance,
+        {k: round(v, 3) for k, v in timings.items()},
+        per_frame,
+        imaging_area=area,
     )
 
 
