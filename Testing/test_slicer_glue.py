@@ -207,7 +207,7 @@ def test_model_list_names_demo_models_and_shows_the_warning_only_for_them(widget
     assert warning.visible
 
     other, otherWarning = ComboBox(), Widget()
-    widget_helpers.fillModelComboBox(other, "breast_us", otherWarning)  # no breast ultrasound model bundled yet
+    widget_helpers.fillModelComboBox(other, "generic", otherWarning)  # no generic model is bundled
     assert [data for _, data in other.items] == [""] and "No model found" in other.items[0][0]
     assert not otherWarning.visible
 

@@ -20,7 +20,7 @@ class HeadlessLogics:
     subjectHierarchy: Any
     markups: Any
     tables: Any
-    sequences: Any
+    sequences: Any = None  # absent where a caller builds the logics itself (inside Slicer)
 
 
 def processCacheDirectory() -> str:
