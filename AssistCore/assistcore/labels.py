@@ -204,3 +204,12 @@ def load_label_table(source: str | os.PathLike[str] | list[dict]) -> list[LabelD
     if len(set(values)) != len(values) or 0 in values:
         raise InputError(f"Label values must be unique and non-zero, got {values}.")
     return labels
+
+
+def card_labels(source: str | os.PathLike[str] | list[dict]) -> list[dict]:
+    """A label table as a model card's ``labels`` entries: names, values, colours and codes, without the long
+    descriptions (they stay in the table file)."""
+    labels = [label.to_dict() for label in load_label_table(source)]
+    for label in labels:
+        label.pop("description", None)
+    return labels

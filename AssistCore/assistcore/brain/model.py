@@ -454,12 +454,10 @@ def brain_model_card(
 ) -> dict:
     """The model card of a network trained by :func:`train_brain_model` on phantoms."""
     from .. import __version__
-    from ..labels import load_label_table
+    from ..labels import card_labels
     from ..models.weights import weights_card_entry
 
-    labels = [label.to_dict() for label in load_label_table("brain_tumor_labels")]
-    for label in labels:
-        label.pop("description", None)
+    labels = card_labels("brain_tumor_labels")
     return {
         "id": model_id,
         "name": "BrainTumorLabel demo SegResNet",

@@ -283,11 +283,9 @@ def breast_us_model_card(
 ) -> dict:
     """The model card of a detector trained by :func:`assistcore.detectors.training.train_detector` on frames."""
     from .. import __version__
-    from ..labels import load_label_table
+    from ..labels import card_labels
 
-    labels = [label.to_dict() for label in load_label_table("breast_us_labels")]
-    for label in labels:
-        label.pop("description", None)
+    labels = card_labels("breast_us_labels")
     demo = "Demonstration of the pipeline only: trained on synthetic data, not for clinical use. "
     return {
         "id": model_id,

@@ -153,11 +153,9 @@ def crm_model_card(
 ) -> dict:
     """The model card of a detector trained by :func:`train_crm_detector` (MONAI bundle metadata keys)."""
     from .. import __version__
-    from ..labels import load_label_table
+    from ..labels import card_labels
 
-    labels = [label.to_dict() for label in load_label_table("crm_labels")]
-    for label in labels:
-        label.pop("description", None)
+    labels = card_labels("crm_labels")
     demo = "Demonstration of the pipeline only: trained on synthetic data, not for clinical use. "
     return {
         "id": model_id,

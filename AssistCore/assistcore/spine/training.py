@@ -74,11 +74,9 @@ def _recipe(component: ComponentTraining) -> dict:
 def spine_model_card(result: SpineTrainingResult, command: str, model_id: str, seed: int) -> dict:
     """The model card (MONAI bundle metadata keys) of :func:`train_spine_models`' networks."""
     from .. import __version__
-    from ..labels import load_label_table
+    from ..labels import card_labels
 
-    labels = [label.to_dict() for label in load_label_table("spine_labels")]
-    for label in labels:
-        label.pop("description", None)
+    labels = card_labels("spine_labels")
     return {
         "id": model_id,
         "name": "SpineAssist demo networks",
