@@ -192,6 +192,12 @@ def card_threshold(card) -> float:
         return DEFAULT_THRESHOLD
 
 
+def card_fuse_iou(card) -> float:
+    """The fusion IoU the model was validated with (its card's ``fuse_frames`` step), else :data:`FUSE_IOU`."""
+    steps = {step.get("step"): step for step in card.data.get("postprocessing", [])}
+    return float(steps.get("fuse_frames", {}).get("iou", FUSE_IOU))
+
+
 def card_shorter_side(card) -> int:
     """The frame size the detector was trained at (its card's ``inference.shorter_side``)."""
     return int(card.data.get("inference", {}).get("shorter_side", DEFAULT_SHORTER_SIDE))
@@ -234,7 +240,7 @@ def run(
 ) -> BreastUsResult:
     """Detect lesions on every frame of ``cine`` and fuse them across frames.
 
-    Options: ``threshold`` (default the model's operating point), ``iou_fuse`` (0.3), ``model_id``,
+    Options: ``threshold`` (default the model's operating point), ``iou_fuse`` (default the model's, 0.3), ``model_id``,
     ``device`` (auto), ``frames`` (an inclusive (first, last) frame range; default all), ``imaging_area``
     (True: boxes mostly outside the image's sector or rectangle, on black background or labels, are dropped;
     :mod:`assistcore.breastus.imaging_area`).
@@ -245,8 +251,8 @@ def run(
     cancel_token = cancel_token or CancelToken()
     report = ProgressReporter(STAGES, progress)
     check_cine_frames(cine)
-    iou_fuse = float(options.get("iou_fuse") if options.get("iou_fuse") is not None else FUSE_IOU)
-    if not 0.0 < iou_fuse <= 1.0:
+    iou_fuse = None if options.get("iou_fuse") is None else float(options["iou_fuse"])
+    if iou_fuse is not None and not 0.0 < iou_fuse <= 1.0:
         raise InputError(f"Fusion IoU {iou_fuse} is outside (0, 1].", "Give --iou-fuse between 0 and 1, e.g. 0.3.")
     first, last = options.get("frames") or (0, cine.n_frames - 1)
     if not 0 <= first <= last < cine.n_frames:
@@ -259,6 +265,7 @@ def run(
     card, network, device_choice = _card_and_network(options.get("model_id"), options.get("device", "auto"))
     timings["load_model"] = time.perf_counter() - started
     threshold = float(options["threshold"]) if options.get("threshold") is not None else card_threshold(card)
+    iou_fuse = card_fuse_iou(card) if iou_fuse is None else iou_fuse
     cancel_token.raise_if_cancelled()
 
     started = time.perf_counter()

@@ -213,7 +213,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from assistcore.models.device import select_device
     from assistcore.models.loader import load_network
     from assistcore.models.registry import ModelRegistry
-    from assistcore.pipelines.breast_us import FUSE_IOU, card_shorter_side
+    from assistcore.pipelines.breast_us import card_fuse_iou, card_shorter_side
 
     from .main import emit
 
@@ -221,10 +221,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     entry = registry.get(args.model) if args.model else registry.default_for("breast_us")
     device = select_device(args.device).device
     network = load_network(entry.card, device)
-    postprocessing = {step["step"]: step for step in entry.card.data.get("postprocessing", [])}
-    iou_fuse = (
-        args.iou_fuse if args.iou_fuse is not None else postprocessing.get("fuse_frames", {}).get("iou", FUSE_IOU)
-    )
+    iou_fuse = args.iou_fuse if args.iou_fuse is not None else card_fuse_iou(entry.card)
     cases = phantom_sweep_cases(args.sweeps, args.seed)
     metrics = evaluate_sweeps(network, cases, card_shorter_side(entry.card), iou_fuse, device)
     curves = metrics.pop("froc")
