@@ -206,13 +206,13 @@ class BreastUSAssistLogic(ScriptedLoadableModuleLogic):
     def getParameterNode(self):
         return BreastUSAssistParameterNode(super().getParameterNode())
 
-    def start(self, cinePath="", browserNode=None, threshold=None, iouFuse=0.3, modelId="", device="auto", **options):
+    def start(self, cinePath="", browserNode=None, threshold=None, iouFuse=None, modelId="", device="auto", **options):
         """Start the breast_us pipeline (assistcore.pipelines.breast_us) in a worker thread; return its RunHandle.
 
         :param cinePath: a DICOM file, video or folder of frames (read in the worker thread), or a Cine.
         :param browserNode: a loaded cine (sequence browser): read here and used instead of ``cinePath``.
         :param threshold: operating threshold on the fused score; None: the model card's.
-        :param iouFuse: boxes of two frames with at least this IoU are one lesion.
+        :param iouFuse: boxes of two frames with at least this IoU are one lesion; None: the model card's.
         :param modelId: a model card id; empty for the assistant's default model.
         :param device: "auto" (CUDA, then MPS, then CPU), "cuda", "mps" or "cpu".
         :raises InputError: no cine, a missing path, or a browser without image frames.

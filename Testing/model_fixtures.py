@@ -196,6 +196,6 @@ def make_random_breast_us_model(folder: Path, model_id: str = "breastus-random")
     torch.save(build_network(config).state_dict(), folder / "model.pt")
     result = DetectorTrainingResult(folder / "model.pt", 0, 0.0, float("nan"), config)
     card = breast_us_model_card(result, "pytest fixture (random weights)", model_id, 0, DEFAULT_BACKBONE, "none",
-                                True, 0.5, 256, 0.3, "fixed")  # fmt: skip
+                                True, 0.5, 256, 0.45, "fixed")  # fmt: skip
     (folder / "model_card.json").write_text(json.dumps(card, indent=2))
     return folder

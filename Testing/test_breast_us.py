@@ -232,3 +232,20 @@ def test_a_full_field_phantom_sweep_is_imaging_area_nearly_everywhere():
     sweep = generate_breast_sweep(3, n_frames=8)
     assert imaging_area_mask(sweep.frames).mean() > 0.85
     assert imaging_area_mask(np.zeros((3, 64, 64), np.float32)).all()  # nothing textured: nothing is excluded
+
+
+def test_chi_square_is_null_not_nan_when_both_methods_find_every_lesion():
+    import json
+
+    box = [40, 40, 80, 70]
+    cases = [_sweep_case(1, {0}, box) for _ in range(3)]
+    metrics = score_sweeps([[_frame(0, [box], [0.9])] for _ in range(3)], cases)
+    assert all(row["chi2"] is None and row["p"] is None for row in metrics["chi_square"])
+    json.dumps(metrics["chi_square"], allow_nan=False)  # strict JSON
+
+
+def test_without_texture_the_imaging_area_falls_back_to_the_trusted_region_not_the_frame():
+    from assistcore.breastus.imaging_area import imaging_area_mask
+
+    mask = imaging_area_mask(np.zeros((2, 40, 50), np.float32), region_xy=(10, 5, 30, 25))
+    assert mask.sum() == 20 * 20 and mask[5:25, 10:30].all()

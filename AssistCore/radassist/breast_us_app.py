@@ -30,7 +30,7 @@ def detect_cine_to_folder(
         cine = read_cine(cine_path, require_multiframe=require_multiframe)
         read_seconds = time.perf_counter() - started
         result = run(cine, options, progress=progress, cancel_token=cancel_token)
-        case_id = case_id or case_id_from(cine.metadata.get("patient_id", ""), Path(cine_path))
+        case_id = case_id_from(case_id or cine.metadata.get("patient_id", ""), Path(cine_path))
         write_started = time.perf_counter()
         # the helper builds the scene while this process writes the detections and overlay pictures
         # the helper gets the frames as 8-bit (a quarter of the bytes to send and to save) and the document

@@ -45,18 +45,22 @@ def imaging_area_mask(frames_thw: np.ndarray, region_xy: tuple[int, int, int, in
         inside_region = np.zeros_like(textured)
         inside_region[max(0, y0) : y1, max(0, x0) : x1] = True
         textured &= inside_region
+    everything = np.ones((height, width), bool)  # what "cannot tell" falls back to: the frame or the region
+    if region_xy is not None:
+        everything[:] = False
+        everything[max(0, y0) : y1, max(0, x0) : x1] = True
     labels, count = ndimage.label(textured)
     if count == 0:
-        return np.ones((height, width), bool)
+        return everything
     sizes = ndimage.sum(textured, labels, range(1, count + 1))
     ys, xs = np.nonzero(labels == int(np.argmax(sizes)) + 1)
     if ys.size < MIN_AREA_FRACTION * height * width:
-        return np.ones((height, width), bool)
+        return everything
     points = np.column_stack([xs, ys]).astype(float)
     try:
         hull = ConvexHull(points)
     except QhullError:  # a line of pixels: no area to speak of
-        return np.ones((height, width), bool)
+        return everything
     picture = PILImage.new("L", (width, height), 0)
     ImageDraw.Draw(picture).polygon([tuple(points[v]) for v in hull.vertices], fill=1, outline=1)
     return np.asarray(picture, dtype=bool)

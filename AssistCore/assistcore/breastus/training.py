@@ -6,7 +6,8 @@ synthetic sweeps (:mod:`assistcore.phantoms.breast_us`), BUSI-style folders (``<
 one (:mod:`assistcore.detectors`), trained at the scale inference uses: frames resized so their shorter side
 is ``shorter_side`` pixels.
 
-Evaluation follows the breast cine study: per sweep, detections of one random frame ("single frame") against
+Evaluation follows the breast cine study: per sweep, detections of one random frame ("single frame", drawn
+among all the sweep's frames as the study did, so a frame that misses the lesion misses it) against
 the fused detections of all frames ("multi-frame"), each as FROC (sensitivity against false positives per
 sequence) at IoU 0.2 and 0.5, read at 0.1, 0.2 and 0.5 false positives per sequence, the two compared with
 Pearson chi-square. A fused detection is its best frame's box; it hits a lesion when that box overlaps the
@@ -234,6 +235,8 @@ def score_sweeps(
             a, b = _froc_counts(results["single_frame"], rate), _froc_counts(results["multi_frame"], rate)
             total = results["single_frame"].n_lesions
             statistic, p_value = compare_sensitivities_chi_square(a["tp"], total, b["tp"], total)
+            # undefined when both methods find none or all of the lesions: null in JSON, not NaN
+            statistic, p_value = (None, None) if not np.isfinite(statistic) else (statistic, p_value)
             chi_square.append(
                 {
                     "iou": iou,

@@ -105,7 +105,7 @@ class BreastUsResult:
         best = max((item.fused_score for item in self.fused), default=0.0)
         text = (
             f"{len(kept)} lesion(s) at or above {threshold:.2f} across {len(frames_with_box)} of "
-            f"{self.cine.n_frames} frame(s) (highest fused score {best:.2f})."
+            f"{len(self.frames)} frame(s) read (highest fused score {best:.2f})."
             if kept
             else f"No lesion reaches {threshold:.2f} (highest fused score {best:.2f})."
         )
@@ -333,7 +333,9 @@ def render_frame(
         picture = picture.resize((picture.width * upscale, picture.height * upscale), PILImage.NEAREST)
     draw = ImageDraw.Draw(picture)
     for (x0, y0, x1, y1), caption, colour in boxes:
-        draw.rectangle([x0 * upscale, y0 * upscale, x1 * upscale, y1 * upscale], outline=colour, width=max(1, upscale))
+        # PIL's rectangle includes its far corner; boxes end at pixel edges (pixel x spans x..x+1)
+        corners = [x0 * upscale, y0 * upscale, max(x0 * upscale, x1 * upscale - 1), max(y0 * upscale, y1 * upscale - 1)]
+        draw.rectangle(corners, outline=colour, width=max(1, upscale))
         if caption:
             draw.text((x0 * upscale + 2, max(0, y0 * upscale - 12)), caption, fill=colour)
     return picture

@@ -108,6 +108,18 @@ def run_detect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_numbers(args: argparse.Namespace, *positive: str) -> None:
+    """InputError for an option that must be a positive number, or a fusion IoU outside (0, 1]."""
+    from assistcore.errors import InputError
+
+    for name in positive:
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            option = "--" + name.replace("_", "-")
+            raise InputError(f"{option} is {getattr(args, name)}; it must be at least 1.", f"Give {option} >= 1.")
+    if getattr(args, "iou_fuse", None) is not None and not 0.0 < args.iou_fuse <= 1.0:
+        raise InputError(f"--iou-fuse is {args.iou_fuse}; it must be in (0, 1].", "For example --iou-fuse 0.3.")
+
+
 def _training_samples(args: argparse.Namespace):
     from assistcore.breastus.training import phantom_samples, read_busi_folder
     from assistcore.detectors.data import read_coco
@@ -146,6 +158,7 @@ def run_train(args: argparse.Namespace) -> int:
     from .main import emit
     from .progress import TerminalProgress
 
+    _check_numbers(args, "steps", "batch_size", "crop_size", "shorter_side", "sweeps")
     samples, description, synthetic = _training_samples(args)
     command = "radassist " + shlex.join(args.command_line)
     out = Path(args.out)
@@ -217,6 +230,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     from .main import emit
 
+    _check_numbers(args, "sweeps")
     registry = ModelRegistry()
     entry = registry.get(args.model) if args.model else registry.default_for("breast_us")
     device = select_device(args.device).device
@@ -265,7 +279,10 @@ def run_describe(args: argparse.Namespace) -> int:
         ) from error
     if args.lesion not in known:
         raise InputError(f"{path} has no lesion {args.lesion} (it has {sorted(known)}).", "Give one of those ids.")
-    records = {int(r["detection_id"]): LesionDescriptors.from_dict(r) for r in document.get("descriptors", [])}
+    records = {}
+    for raw in document.get("descriptors", []):
+        record = LesionDescriptors.from_dict(raw)  # InputError naming the problem for a broken record
+        records[record.detection_id] = record
     record = records.setdefault(args.lesion, LesionDescriptors(args.lesion))
     for item in args.set:
         field, separator, value = item.partition("=")
