@@ -30,7 +30,7 @@ def detect_case_to_folder(
         image = read_image(t2_path, series_uid=series_uid, require_finite=True)
         read_seconds = time.perf_counter() - started
         result = run({"t2": image}, options, progress=progress, cancel_token=cancel_token)
-        case_id = case_id or case_id_for(image, Path(t2_path))
+        case_id = case_id_for(image, Path(t2_path), case_id)
         write_started = time.perf_counter()
         # the helper builds the scene while this process writes boxes, table and overlay pictures
         scene_writer.submit("radassist.crm_app:build_scene", staging / "scene.mrb", result, case_id)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def case_id_for(image, path: Path) -> str:
-    """The series' PatientID, else the file or folder name, reduced to letters, digits, ``-``, ``_`` and ``.``."""
-    return case_id_from(getattr(image.metadata, "patient_id", ""), path)
+def case_id_for(image, path: Path, given: str | None = None) -> str:
+    """``given`` (a --case-id), else the series' PatientID, else the file or folder name, reduced to letters,
+    digits, ``-``, ``_`` and ``.`` (it names output files)."""
+    return case_id_from(given or getattr(image.metadata, "patient_id", ""), path)
 
 
 def case_id_from(patient_id: str, path: Path) -> str:

@@ -37,7 +37,7 @@ def run_case_to_folder(
             options["labels"] = read_image(options["labels"])
         read_seconds = time.perf_counter() - started
         result = run(images, options, progress=progress, cancel_token=cancel_token)
-        case_id = case_id or case_id_for(images["sag_t2"], Path(sag_t2))
+        case_id = case_id_for(images["sag_t2"], Path(sag_t2), case_id)
         write_started = time.perf_counter()
         scene_writer.submit("radassist.spine_app:build_scene", staging / "scene.mrb", result, case_id)
         result.seconds_per_stage["read"] = round(read_seconds, 3)
