@@ -70,14 +70,25 @@ def qaForSegmentation(
 
 
 def exportSegmentation(
-    scene, logics, segmentationNode, referenceNode, folder, caseId: str, sequence: str, convention: str = "brats2021"
+    scene,
+    logics,
+    segmentationNode,
+    referenceNode,
+    folder,
+    caseId: str,
+    sequence: str,
+    convention: str = "brats2021",
+    editedIn: str = "3D Slicer Segment Editor",
 ) -> dict:
-    """NIfTI files + sidecar for the (edited) segmentation, provenance taken from the node."""
+    """NIfTI files + sidecar for the (edited) segmentation, provenance taken from the node.
+
+    :param editedIn: where the labels were edited, recorded in the provenance (Slicer or the Station).
+    """
     from pathlib import Path
 
     from assistcore.pipelines.brain_tumor import export_label_files
 
     reference, labels = _editedLabels(scene, logics, segmentationNode, referenceNode)
     provenance = json.loads(segmentationNode.GetAttribute(PROVENANCE_ATTRIBUTE) or "{}")
-    provenance["edited_in"] = "3D Slicer Segment Editor"
+    provenance["edited_in"] = editedIn
     return export_label_files(labels, reference, Path(folder), caseId, sequence, convention, provenance)

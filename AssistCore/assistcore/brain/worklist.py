@@ -1,7 +1,8 @@
 """The annotation worklist: cases, their status through the human-machine loop, and who did what.
 
 A real embedded database (SQLite, one file) so that several annotators and a reviewer can share it.
-The loop: the model pre-labels a case (``prelabelled``, with an uncertainty score); an annotator claims
+The loop: a case enters as ``new`` (images only) or the model pre-labels it (``prelabelled``, with an
+uncertainty score); an annotator claims
 the most uncertain case (``in_annotation``), corrects it and submits (``in_review``); a reviewer accepts
 (``accepted``: it joins the training set) or sends it back (``rejected``, then claimed again).
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
@@ -24,6 +25,7 @@ from ..errors import InputError, RadAssistError
 
 
 class CaseStatus(str, Enum):
+    NEW = "new"
     PRELABELLED = "prelabelled"
     IN_ANNOTATION = "in_annotation"
     IN_REVIEW = "in_review"
@@ -33,6 +35,7 @@ class CaseStatus(str, Enum):
 
 #: Allowed transitions: status -> statuses it may move to.
 TRANSITIONS = {
+    CaseStatus.NEW: {CaseStatus.IN_ANNOTATION},
     CaseStatus.PRELABELLED: {CaseStatus.IN_ANNOTATION},
     CaseStatus.IN_ANNOTATION: {CaseStatus.IN_REVIEW, CaseStatus.PRELABELLED},
     CaseStatus.IN_REVIEW: {CaseStatus.ACCEPTED, CaseStatus.REJECTED},
@@ -161,6 +164,24 @@ class Worklist:
         )
 
     # ----- the loop ----------------------------------------------------------------------------
+    def add_case(self, case_id: str, folder: str | Path, user: str = "system") -> Case:
+        """Register a case folder with no labels yet (status ``new``); an existing case is left as it is."""
+        now = time.time()
+        with self._transaction() as connection:
+            inserted = connection.execute(
+                "INSERT OR IGNORE INTO cases (case_id, folder, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+                (case_id, str(folder), CaseStatus.NEW.value, now, now),
+            ).rowcount
+            if inserted:
+                self._log(connection, case_id, user, "added", folder=str(folder))
+            return self._get(connection, case_id)
+
+    def log_event(self, case_id: str, user: str, action: str, **details: object) -> None:
+        """Add an event to the case's history (who, what, when) outside the status changes."""
+        with self._transaction() as connection:
+            self._get(connection, case_id)
+            self._log(connection, case_id, user, action, **details)
+
     def add_prelabelled(
         self,
         case_id: str,
@@ -178,7 +199,7 @@ class Worklist:
         now = time.time()
         with self._transaction() as connection:
             existing = connection.execute("SELECT status FROM cases WHERE case_id = ?", (case_id,)).fetchone()
-            if existing and existing[0] != CaseStatus.PRELABELLED.value:
+            if existing and existing[0] not in (CaseStatus.PRELABELLED.value, CaseStatus.NEW.value):
                 raise WorkflowError(
                     f"Case {case_id} is already {existing[0]}; pre-labelling again would discard human work.",
                     "Give the new run another case id, or finish the review first.",
@@ -188,7 +209,8 @@ class Worklist:
                 "revision, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?) "
                 "ON CONFLICT(case_id) DO UPDATE SET folder = excluded.folder, uncertainty = excluded.uncertainty, "
                 "model_id = excluded.model_id, model_version = excluded.model_version, "
-                "labels_path = excluded.labels_path, updated_at = excluded.updated_at, revision = revision + 1",
+                "labels_path = excluded.labels_path, updated_at = excluded.updated_at, status = excluded.status, "
+                "revision = revision + 1",
                 (
                     case_id,
                     str(folder),
@@ -211,9 +233,9 @@ class Worklist:
         """
         with self._transaction() as connection:
             rows = connection.execute(
-                f"SELECT {_COLUMNS} FROM cases WHERE status IN (?, ?) "
+                f"SELECT {_COLUMNS} FROM cases WHERE status IN (?, ?, ?) "
                 "ORDER BY uncertainty IS NULL, uncertainty DESC, created_at",
-                (CaseStatus.PRELABELLED.value, CaseStatus.REJECTED.value),
+                (CaseStatus.NEW.value, CaseStatus.PRELABELLED.value, CaseStatus.REJECTED.value),
             ).fetchall()
         cases = [self._row_to_case(row) for row in rows]
         return [case for case in cases if user is None or case.annotator in (None, user)]
@@ -236,9 +258,18 @@ class Worklist:
             self._log(connection, case_id, annotator, "claimed")
             return self._get(connection, case_id)
 
-    def save_labels(self, case_id: str, user: str, base_revision: int, labels_path: str | Path) -> Case:
+    def save_labels(
+        self,
+        case_id: str,
+        user: str,
+        base_revision: int,
+        labels_path: str | Path,
+        publish: Callable[[], object] | None = None,
+    ) -> Case:
         """Record a save of the case's labels made from ``base_revision``.
 
+        :param publish: called inside the transaction once the revision check passed, to move already
+            written files into place; a save that is refused therefore never touches the files on disk.
         :raises ConflictError: the case was saved by someone else after ``base_revision``; nothing changes.
         """
         with self._transaction() as connection:
@@ -256,6 +287,8 @@ class Worklist:
                     f"yours {base_revision}); your labels were not written over theirs.",
                     "Save your edit as a copy, reload the case and merge.",
                 )
+            if publish is not None:
+                publish()
             connection.execute(
                 "UPDATE cases SET labels_path = ?, revision = revision + 1, updated_at = ? WHERE case_id = ?",
                 (str(labels_path), time.time(), case_id),

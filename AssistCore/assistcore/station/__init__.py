@@ -1,0 +1,1 @@
+"""The RadAssist Station's pure parts: accounts, roles and what each role may do."""

@@ -1,0 +1,368 @@
+"""The Station's web app for one signed-in user: trame-slicer views and Segment Editor plus RadAssist panels.
+
+One process per signed-in user (started by :mod:`radassist.station.gateway`, which alone talks to the
+browser): its MRML scene, undo stack and open case belong to that user only. The gateway starts it
+unbound and tells it who signed in through its standard input; until then it shows nothing. Every HTTP
+and websocket request must carry the gateway's per-process key, so the loopback port is useless to
+anyone who goes around the gateway.
+
+Buttons call :class:`~radassist.station.cases.StationSession`; this file only wires state and layout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import threading
+import time
+import traceback
+
+WORKER_KEY_HEADER = "X-RadAssist-Worker-Key"
+READY_LINE = "RADASSIST_STATION_WORKER_READY"
+
+
+def _views_logics(slicer_app):
+    """trame-slicer's module logics as the AssistCoreLib adapters expect them (``HeadlessLogics``)."""
+    from AssistCoreLib.headless import HeadlessLogics
+
+    return HeadlessLogics(
+        application=slicer_app.app_logic,
+        volumes=slicer_app.volumes_logic,
+        segmentations=slicer_app.segmentations_logic,
+        subjectHierarchy=slicer_app.subject_hierarchy_logic,
+        markups=None,
+        tables=None,
+    )
+
+
+class StationApp:
+    """The trame server, the Slicer core and the panels of one worker process."""
+
+    def __init__(self, server, worklist_path: str, worker_key: str) -> None:
+        from trame_slicer import module as trame_slicer_module
+        from trame_slicer.app.logic.layout_button_logic import LayoutButtonLogic
+        from trame_slicer.app.logic.segmentation import SegmentEditorLogic
+        from trame_slicer.core import SlicerApp
+        from trame_slicer.rca_view import register_rca_factories
+
+        from assistcore.brain.worklist import Worklist
+
+        from .ui import StationUI
+
+        self.server = server
+        self.state = server.state
+        self.worker_key = worker_key
+        self.worklist = Worklist(worklist_path)
+        server.enable_module(trame_slicer_module)
+        self.slicer_app = SlicerApp()
+        self.logics = _views_logics(self.slicer_app)
+        register_rca_factories(self.slicer_app.view_manager, server)
+        self.segment_editor_logic = SegmentEditorLogic(server, self.slicer_app)
+        self.layout_logic = LayoutButtonLogic(server, self.slicer_app)
+        self.session = None
+        self._running = None  # (thread, cancel token) of the assistant run in progress
+        self._reset_state()
+        self.ui = StationUI(server, self.layout_logic.layout_manager, self)
+        self.segment_editor_logic.set_ui(self.ui.segment_editor)
+        self.layout_logic.set_ui(self.ui.layout_button)
+        self.state.current_layout_id = "Quad View"
+        server.controller.on_server_bind.add(self._guard_requests)
+        server.controller.on_server_ready.add(self._announce_ready)
+
+    # ----- process plumbing --------------------------------------------------------------------
+    def _guard_requests(self, wslink_server) -> None:
+        """Refuse every request that does not come through the gateway (which adds the worker key)."""
+        from aiohttp import web
+
+        @web.middleware
+        async def require_worker_key(request, handler):
+            if request.headers.get(WORKER_KEY_HEADER) != self.worker_key:
+                return web.Response(status=403, text="Sign in through the RadAssist Station address.")
+            return await handler(request)
+
+        wslink_server.app.middlewares.append(require_worker_key)
+
+    def _announce_ready(self, **_kwargs) -> None:
+        print(f"{READY_LINE} {self.server.port}", flush=True)
+        loop = asyncio.get_event_loop()
+        threading.Thread(target=self._read_identity, args=(loop,), daemon=True).start()
+
+    def _read_identity(self, loop) -> None:
+        """Wait for the gateway's one line naming the signed-in user; exit when the gateway goes away."""
+        line = sys.stdin.readline()
+        if not line:
+            loop.call_soon_threadsafe(loop.stop)
+            return
+        identity = json.loads(line)
+        loop.call_soon_threadsafe(self.sign_in, identity["username"], identity["role"])
+        sys.stdin.read()  # blocks until the gateway closes our stdin (sign-out, gateway stopped)
+        loop.call_soon_threadsafe(loop.stop)
+
+    def _reset_state(self) -> None:
+        defaults = {
+            "ra_signed_in": False,
+            "ra_user": "",
+            "ra_role": "",
+            "ra_cases": [],
+            "ra_case": None,
+            "ra_busy": False,
+            "ra_progress": 0,
+            "ra_progress_text": "",
+            "ra_summary": None,
+            "ra_qa": None,
+            "ra_message": "",
+            "ra_message_type": "info",
+            "ra_conflict": False,
+            "ra_comment": "",
+            "ra_can_edit": False,
+            "ra_can_review": False,
+            "ra_can_submit": False,
+            "ra_timings": {},
+            "ra_panel": "worklist",
+        }
+        self.state.update(defaults)
+
+    # ----- actions (each one a StationSession call) --------------------------------------------
+    def sign_in(self, username: str, role: str) -> None:
+        from assistcore.station.accounts import Account, Role
+
+        from .cases import StationSession
+
+        self.session = StationSession(self.slicer_app.scene, self.logics, self.worklist, Account(username, Role(role)))
+        with self.state:
+            self.state.ra_signed_in = True
+            self.state.ra_user = username
+            self.state.ra_role = role
+            self._refresh_cases()
+
+    def _say(self, text: str, kind: str = "info") -> None:
+        self.state.ra_message = text
+        self.state.ra_message_type = kind
+
+    def _guarded(self, action, *args) -> None:
+        """Run one action; a RadAssist error becomes the panel's message, anything else too (and stderr)."""
+        from assistcore.brain.worklist import ConflictError
+        from assistcore.errors import RadAssistError
+
+        if self.session is None:
+            return
+        with self.state:
+            try:
+                self.state.ra_conflict = False
+                action(*args)
+            except ConflictError as error:
+                self.state.ra_conflict = True
+                self._say(str(error), "error")
+            except RadAssistError as error:
+                self._say(str(error), "error")
+            except Exception as error:  # keep the app alive; the traceback goes to the worker's log
+                traceback.print_exc()
+                self._say(f"Internal error: {type(error).__name__}: {error}", "error")
+
+    def _refresh_cases(self) -> None:
+        self.state.ra_cases = self.session.visible_cases()
+
+    def _publish_case(self) -> None:
+        from assistcore.brain.worklist import CaseStatus
+        from assistcore.station.accounts import can_edit, can_review
+
+        opened = self.session.current
+        if opened is None:
+            self.state.ra_case = None
+            return
+        case = self.worklist.get(opened.case.case_id)
+        self.state.ra_case = {
+            "case_id": case.case_id,
+            "status": case.status.value,
+            "revision": opened.base_revision,
+            "annotator": case.annotator or "",
+            "sequences": sorted(opened.volume_nodes),
+        }
+        self.state.ra_can_edit = can_edit(self.session.account, case)
+        self.state.ra_can_review = can_review(self.session.account, case)
+        self.state.ra_can_submit = (
+            case.status == CaseStatus.IN_ANNOTATION and case.annotator == self.session.account.username
+        )
+        self._refresh_cases()
+
+    def open_case(self, case_id: str) -> None:
+        self._guarded(self._open_case, case_id)
+
+    def _open_case(self, case_id: str) -> None:
+        started = time.perf_counter()
+        opened = self.session.open_case(case_id)
+        segmentation = self.session.ensure_segmentation()
+        reference = opened.reference_node
+        self.slicer_app.display_manager.show_volume_in_slice_background(reference)
+        self.slicer_app.display_manager.show_volume_in_slice_foreground(None)
+        for view in self.slicer_app.view_manager.get_slice_views():
+            view.set_visible_in_3d(True)  # slice planes in 3D; no volume rendering on a CPU-only server
+        self.slicer_app.display_manager.reset_views()
+        self._activate_segmentation(segmentation, reference)
+        self.state.ra_summary = None
+        self.state.ra_qa = None
+        self.state.ra_timings = {**self.state.ra_timings, "open_case_s": round(time.perf_counter() - started, 3)}
+        self.state.ra_panel = "case"
+        self._publish_case()
+        self._say(f"Opened {case_id} ({', '.join(sorted(opened.volume_nodes))}).", "info")
+
+    def _activate_segmentation(self, segmentation, reference) -> None:
+        editor = self.slicer_app.segmentation_editor
+        editor.deactivate_effect()
+        editor.set_active_segmentation(segmentation, reference)
+        self.segment_editor_logic._on_segment_display_changed(self.segment_editor_logic.data.segment_display)
+        self.segment_editor_logic._on_segment_editor_changed()
+        if editor.get_segment_ids():
+            editor.set_active_segment_id(editor.get_segment_ids()[0])
+
+    def run_assistant(self) -> None:
+        """Start BrainTumorLabel in a thread; progress comes back through the event loop."""
+        from assistcore.models.runner import CancelToken
+
+        if self.session is None or self.session.current is None or self._running is not None:
+            return
+        loop = asyncio.get_event_loop()
+        token = CancelToken()
+
+        def progress(event) -> None:
+            loop.call_soon_threadsafe(self._show_progress, event)
+
+        def work() -> None:
+            try:
+                outcome = ("done", self.session.compute(progress=progress, cancel_token=token))
+            except Exception as error:
+                outcome = ("error", error)
+            loop.call_soon_threadsafe(self._assistant_finished, outcome)
+
+        thread = threading.Thread(target=work, name="radassist-assistant", daemon=True)
+        self._running = (thread, token)
+        with self.state:
+            self.state.ra_busy = True
+            self.state.ra_progress = 0
+            self.state.ra_progress_text = "starting"
+            self._say("BrainTumorLabel is running.", "info")
+        thread.start()
+
+    def cancel_assistant(self) -> None:
+        if self._running is not None:
+            self._running[1].cancel()
+            with self.state:
+                self.state.ra_progress_text = "cancelling at the next step"
+
+    def _show_progress(self, event) -> None:
+        with self.state:
+            self.state.ra_progress = round(100 * float(event.fraction), 1)
+            self.state.ra_progress_text = f"{event.stage}: {event.message}".strip(": ")
+
+    def _assistant_finished(self, outcome) -> None:
+        from assistcore.errors import CancelledError
+
+        self._running = None
+        kind, value = outcome
+        with self.state:
+            self.state.ra_busy = False
+        if kind == "error":
+            with self.state:
+                if isinstance(value, CancelledError):
+                    self._say("Cancelled; the labels were not changed.", "warning")
+                else:
+                    self._guarded(_raise, value)
+            return
+
+        def show() -> None:
+            result, images = value
+            summary = self.session.show_result(result, images)
+            self._activate_segmentation(self.session.current.segmentation_node, self.session.current.reference_node)
+            self.state.ra_summary = summary
+            self.state.ra_progress = 100
+            seconds = summary["seconds_per_stage"].get("total") or sum(summary["seconds_per_stage"].values())
+            demo = (
+                " Demo model trained on synthetic data: not for clinical use."
+                if summary["synthetic_demo_model"]
+                else ""
+            )
+            self._say(
+                f"BrainTumorLabel finished in {seconds:.1f} s: {len(summary['lesions'])} lesion(s).{demo}", "success"
+            )
+
+        self._guarded(show)
+
+    def run_qa(self) -> None:
+        def qa() -> None:
+            report = self.session.run_qa()
+            self.state.ra_qa = report
+            self._say(
+                "QA passed." if report["passed"] else f"QA raised {len(report['flags'])} flag(s).",
+                "success" if report["passed"] else "warning",
+            )
+
+        self._guarded(qa)
+
+    def save(self) -> None:
+        def save() -> None:
+            saved = self.session.save()
+            self._publish_case()
+            self._say(
+                f"Saved revision {saved['revision']} to {saved['folder']}: {', '.join(saved['files'])}.", "success"
+            )
+
+        self._guarded(save)
+
+    def save_copy(self) -> None:
+        def save_copy() -> None:
+            saved = self.session.save_copy()
+            self._say(
+                f"Your edit was saved as a copy in {saved['folder']}; the case's labels are unchanged.", "success"
+            )
+
+        self._guarded(save_copy)
+
+    def submit(self) -> None:
+        def submit() -> None:
+            self.session.submit()
+            self._publish_case()
+            self._say("Submitted for review.", "success")
+
+        self._guarded(submit)
+
+    def review(self, accept: bool) -> None:
+        def review() -> None:
+            self.session.review(bool(accept), self.state.ra_comment or "")
+            self._publish_case()
+            self._say("Accepted." if accept else "Sent back to the annotator.", "success")
+
+        self._guarded(review)
+
+    def refresh(self) -> None:
+        self._guarded(self._refresh_cases)
+
+
+def _raise(error: BaseException) -> None:
+    raise error
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="One RadAssist Station worker (started by `radassist serve`).")
+    parser.add_argument("--worklist", required=True)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--worker-key-stdin", action="store_true", help="read the worker key as stdin's first line")
+    args = parser.parse_args(argv)
+    worker_key = sys.stdin.readline().strip() if args.worker_key_stdin else ""
+    if not worker_key:
+        print("radassist station worker: no worker key given", file=sys.stderr)
+        return 2
+    from trame.app import get_server
+
+    from AssistCoreLib.headless import quietVTK
+
+    quietVTK()
+    server = get_server(None, client_type="vue3")
+    StationApp(server, args.worklist, worker_key)
+    server.start(host="127.0.0.1", port=args.port, open_browser=False, show_connection_info=False, disable_logging=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

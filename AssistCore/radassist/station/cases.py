@@ -1,0 +1,362 @@
+"""What a signed-in Station user does with cases, on an MRML scene, with no web code.
+
+The web app (``radassist.station.app``) only turns buttons into calls of :class:`StationSession` and shows
+what they return; tests drive the same calls on a headless slicer-core scene.
+
+Threading: :meth:`StationSession.compute` is the slow part of running an assistant (no MRML; safe in a
+worker thread, cancellable); :meth:`StationSession.show_result` puts its result into the scene and must run
+on the thread that owns the scene, like every other method.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from assistcore.brain.worklist import Case, CaseStatus, WorkflowError, Worklist
+from assistcore.errors import InputError
+from assistcore.image import Image
+from assistcore.station.accounts import Account, can_edit, can_review, can_see
+
+#: Optional file in a case folder naming its assistant: {"assistant": "brain"}; brain cases need none.
+CASE_FILE = "radassist-case.json"
+#: Where a save puts the label files, inside the case folder (replaced as a whole on every save).
+LABELS_FOLDER = "labels"
+COPIES_FOLDER = "copies"
+EDITED_IN = "RadAssist Station (trame-slicer Segment Editor)"
+
+
+def case_kind(folder: str | os.PathLike[str]) -> str:
+    """The assistant a case folder is for: the ``assistant`` of its :data:`CASE_FILE`, else ``brain``."""
+    marker = Path(folder) / CASE_FILE
+    if marker.is_file():
+        try:
+            kind = json.loads(marker.read_text(encoding="utf-8")).get("assistant", "brain")
+        except (OSError, ValueError, AttributeError) as error:
+            raise InputError(f"{marker} is not a JSON object.", 'Write {"assistant": "brain"}.') from error
+        if kind != "brain":
+            raise InputError(
+                f"{marker} asks for assistant {kind!r}; the Station edits BrainTumorLabel cases.",
+                "Run that assistant from the command line (radassist crm / spine).",
+            )
+    return "brain"
+
+
+def register_case_folders(worklist: Worklist, cases_root: str | os.PathLike[str], user: str = "system") -> list[str]:
+    """Add every sub-folder of ``cases_root`` that holds sequences as a ``new`` case; returns the ids added."""
+    from assistcore.brain.inputs import match_files_in_folder
+
+    root = Path(cases_root)
+    if not root.is_dir():
+        raise InputError(f"Cases folder {root} does not exist.", "Give --cases a folder with one sub-folder per case.")
+    known = {case.case_id for case in worklist.cases()}
+    added = []
+    for folder in sorted(path for path in root.iterdir() if path.is_dir() and not path.name.startswith(".")):
+        if folder.name in known:
+            continue
+        try:
+            if not match_files_in_folder(folder):
+                continue
+        except InputError:
+            continue
+        worklist.add_case(folder.name, folder.resolve(), user=user)
+        added.append(folder.name)
+    return added
+
+
+@dataclass
+class OpenCase:
+    """The case on screen: its record when opened (the revision a save starts from) and its scene nodes."""
+
+    case: Case
+    images: dict[str, Image]
+    paths: dict[str, Path]
+    reference_role: str
+    volume_nodes: dict[str, Any]
+    segmentation_node: Any = None
+    base_revision: int = 0
+    seconds_to_open: float = 0.0
+    summary: dict = field(default_factory=dict)
+
+    @property
+    def reference_node(self):
+        return self.volume_nodes[self.reference_role]
+
+
+class StationSession:
+    """One signed-in user working through the worklist on one MRML scene.
+
+    :param scene: the MRML scene the views show.
+    :param logics: :class:`AssistCoreLib.headless.HeadlessLogics`-like (``segmentations`` at least).
+    :param worklist: the shared worklist database; ``accounts`` decide what ``account`` may do.
+    """
+
+    def __init__(self, scene, logics, worklist: Worklist, account: Account) -> None:
+        self.scene = scene
+        self.logics = logics
+        self.worklist = worklist
+        self.account = account
+        self.current: OpenCase | None = None
+
+    # ----- the worklist ------------------------------------------------------------------------
+    def visible_cases(self) -> list[dict]:
+        """Rows of the worklist this user may see: id, status, uncertainty, assignee, reviewer."""
+        rows = []
+        for case in self.worklist.cases():
+            if can_see(self.account, case):
+                rows.append(
+                    {
+                        "case_id": case.case_id,
+                        "status": case.status.value,
+                        "uncertainty": None if case.uncertainty is None else round(case.uncertainty, 4),
+                        "annotator": case.annotator or "",
+                        "reviewer": case.reviewer or "",
+                        "saved": case.labels_path is not None and Path(case.labels_path).exists(),
+                    }
+                )
+        return rows
+
+    def _case(self, case_id: str) -> Case:
+        case = self.worklist.get(case_id)
+        if not can_see(self.account, case):
+            # the same message as for a missing case: an annotator learns nothing about others' cases
+            raise InputError(f"Case {case_id!r} is not in your worklist.")
+        return case
+
+    # ----- opening ---------------------------------------------------------------------------
+    def open_case(self, case_id: str) -> OpenCase:
+        """Load the case's sequences (and its latest labels) into the scene; annotators claim it.
+
+        The scene is cleared first (trame-slicer's editor needs a clean scene before new data).
+        """
+        from assistcore.brain.inputs import match_files_in_folder
+        from assistcore.image_io import read_image
+        from AssistCoreLib.volumes import imageToVolumeNode
+
+        started = time.perf_counter()
+        case = self._case(case_id)
+        case_kind(case.folder)
+        if self.account.role.value == "annotator" and case.status in (
+            CaseStatus.NEW,
+            CaseStatus.PRELABELLED,
+            CaseStatus.REJECTED,
+        ):
+            case = self.worklist.claim(case_id, self.account.username)
+        paths = match_files_in_folder(case.folder)
+        if not paths:
+            raise InputError(f"No sequences found in {case.folder}.", "Put the case's NIfTI files in its folder.")
+        with ThreadPoolExecutor(max_workers=len(paths)) as pool:  # gzip inflation releases the GIL
+            images = dict(zip(paths, pool.map(lambda p: read_image(p, require_finite=True), paths.values())))
+        reference_role = next(r for r in ("flair", "t1c", "t2", "t1") if r in images)
+        self.close_case()
+        self.scene.Clear(0)
+        nodes = {role: imageToVolumeNode(self.scene, image, f"{case_id}_{role}") for role, image in images.items()}
+        opened = OpenCase(case, images, paths, reference_role, nodes, base_revision=case.revision)
+        if case.labels_path and Path(case.labels_path).exists():
+            opened.segmentation_node = self._labels_to_segmentation(opened, Path(case.labels_path))
+        opened.seconds_to_open = time.perf_counter() - started
+        self.current = opened
+        self.worklist.log_event(case_id, self.account.username, "opened", revision=case.revision)
+        return opened
+
+    def close_case(self) -> None:
+        self.current = None
+
+    def _labels_to_segmentation(self, opened: OpenCase, labels_path: Path):
+        """The saved (or pre-labelled) BraTS 2021 label file as the four coded region segments."""
+        from assistcore.brain.regions import from_convention, region_masks
+        from assistcore.image_io import read_image
+        from assistcore.labels import load_label_table
+        from AssistCoreLib.brainTumor import PROVENANCE_ATTRIBUTE, REGION_SEGMENTS
+        from AssistCoreLib.segmentations import maskSegmentationNode
+
+        labels = read_image(labels_path)
+        reference = opened.images[opened.reference_role]
+        if not labels.same_grid(reference):
+            raise InputError(
+                f"Labels {labels_path} are not on the grid of {opened.paths[opened.reference_role]}.",
+                "Save labels on the reference sequence's grid (the Station and radassist brain do).",
+            )
+        internal = from_convention(labels.array_kji, "brats2021")
+        masks = {REGION_SEGMENTS[key]: mask for key, mask in region_masks(internal).items()}
+        node = maskSegmentationNode(
+            self.scene,
+            self.logics.segmentations,
+            masks,
+            reference,
+            load_label_table("brain_tumor_regions"),
+            f"{opened.case.case_id}_tumor",
+            opened.reference_node,
+        )
+        sidecar = labels_path.parent / f"{opened.case.case_id}_labels.json"
+        if sidecar.exists():
+            provenance = json.loads(sidecar.read_text(encoding="utf-8")).get("provenance", {})
+            node.SetAttribute(PROVENANCE_ATTRIBUTE, json.dumps(provenance))
+        return node
+
+    def _require_open(self) -> OpenCase:
+        if self.current is None:
+            raise WorkflowError("No case is open.", "Open a case from the worklist first.")
+        return self.current
+
+    # ----- the assistant -----------------------------------------------------------------------
+    def compute(
+        self, options: dict | None = None, progress: Callable | None = None, cancel_token=None
+    ) -> tuple[Any, dict]:
+        """Run BrainTumorLabel on the open case (registration onto the reference grid included).
+
+        No MRML here: call it from a worker thread, then :meth:`show_result` on the scene's thread.
+        :returns: (the pipeline result, the sequences on the reference grid).
+        """
+        from assistcore.brain.inputs import load_case
+        from assistcore.brain.model import REQUIRED
+        from assistcore.pipelines.brain_tumor import run
+
+        opened = self._require_open()
+        if not can_edit(self.account, self.worklist.get(opened.case.case_id)):
+            raise WorkflowError(f"You cannot change the labels of case {opened.case.case_id} now.")
+        case = load_case(opened.paths, required_roles=REQUIRED, case_id=opened.case.case_id)
+        result = run(case.images, {"device": "auto", **(options or {})}, progress=progress, cancel_token=cancel_token)
+        return result, case.images
+
+    def show_result(self, result, images: dict) -> dict:
+        """Replace the case's segmentation by the assistant's; returns the summary the panel shows."""
+        from AssistCoreLib.brainTumor import addBrainResultToScene
+
+        opened = self._require_open()
+        if opened.segmentation_node is not None:
+            self.scene.RemoveNode(opened.segmentation_node)
+        reference_node = opened.volume_nodes[result.provenance["parameters"]["reference_sequence"]]
+        opened.segmentation_node, _ = addBrainResultToScene(
+            self.scene, self.logics, result, images, opened.case.case_id, referenceNode=reference_node
+        )
+        qa = result.qa  # already a dict (QaReport.to_dict)
+        opened.summary = {
+            "uncertainty": round(float(result.uncertainty), 4),
+            "lesions": qa["lesions"],
+            "region_volumes_ml": qa["region_volumes_ml"],
+            "qa": qa,
+            "model_id": result.provenance.get("model_id", ""),
+            "synthetic_demo_model": bool(result.provenance.get("synthetic_demo_model")),
+            "seconds_per_stage": result.seconds_per_stage,
+        }
+        self.worklist.log_event(opened.case.case_id, self.account.username, "assistant_run", assistant="brain")
+        return opened.summary
+
+    def ensure_segmentation(self):
+        """The open case's segmentation, made empty with the four coded region segments if there is none."""
+        import numpy as np
+
+        opened = self._require_open()
+        if opened.segmentation_node is None:
+            from assistcore.labels import load_label_table
+            from AssistCoreLib.brainTumor import REGION_SEGMENTS
+            from AssistCoreLib.segmentations import maskSegmentationNode
+
+            reference = opened.images[opened.reference_role]
+            empty = np.zeros(reference.array_kji.shape, bool)
+            opened.segmentation_node = maskSegmentationNode(
+                self.scene,
+                self.logics.segmentations,
+                dict.fromkeys(REGION_SEGMENTS.values(), empty),
+                reference,
+                load_label_table("brain_tumor_regions"),
+                f"{opened.case.case_id}_tumor",
+                opened.reference_node,
+            )
+        return opened.segmentation_node
+
+    # ----- checks and saving -------------------------------------------------------------------
+    def run_qa(self) -> dict:
+        """The consensus QA checks on the segmentation as it is now (nesting, islands, outside brain, ends)."""
+        from AssistCoreLib.brainTumor import qaForSegmentation
+
+        opened = self._require_open()
+        return qaForSegmentation(self.scene, self.logics, self.ensure_segmentation(), opened.reference_node)
+
+    def _export(self, folder: Path) -> dict[str, Path]:
+        from AssistCoreLib.brainTumor import exportSegmentation
+
+        opened = self._require_open()
+        return exportSegmentation(
+            self.scene,
+            self.logics,
+            self.ensure_segmentation(),
+            opened.reference_node,
+            folder,
+            opened.case.case_id,
+            opened.reference_role,
+            editedIn=EDITED_IN,
+        )
+
+    def save(self) -> dict:
+        """Write the labels as ``radassist brain`` names them into ``<case>/labels/`` and record the save.
+
+        The files are written to a temporary folder first and moved into place inside the worklist's
+        transaction, after the revision check: a refused save changes nothing on disk.
+        :raises ConflictError: someone saved the case after it was opened here (then use :meth:`save_copy`).
+        """
+        opened = self._require_open()
+        case = self.worklist.get(opened.case.case_id)
+        if not can_edit(self.account, case):
+            raise WorkflowError(f"You cannot save case {case.case_id}: it is {case.status.value}.")
+        final = Path(case.folder) / LABELS_FOLDER
+        staging = Path(tempfile.mkdtemp(prefix=f".{LABELS_FOLDER}.", suffix=".tmp", dir=case.folder))
+        try:
+            files = self._export(staging)
+            labels_name = files["labels"].name
+
+            def publish() -> None:
+                old = final.with_name(f".{LABELS_FOLDER}.old-{os.getpid()}")
+                if final.exists():
+                    os.replace(final, old)
+                os.replace(staging, final)
+                shutil.rmtree(old, ignore_errors=True)
+
+            saved = self.worklist.save_labels(
+                case.case_id, self.account.username, opened.base_revision, final / labels_name, publish=publish
+            )
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        opened.base_revision = saved.revision
+        opened.case = saved
+        return {"folder": str(final), "files": sorted(p.name for p in final.iterdir()), "revision": saved.revision}
+
+    def save_copy(self) -> dict:
+        """Write the labels to ``<case>/copies/<user>-<time>/``; the case's own labels stay (after a conflict)."""
+        opened = self._require_open()
+        from assistcore.atomic import atomic_directory
+
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        folder = Path(opened.case.folder) / COPIES_FOLDER / f"{self.account.username}-{stamp}"
+        with atomic_directory(folder) as staging:
+            self._export(staging)
+        self.worklist.log_event(opened.case.case_id, self.account.username, "saved_copy", folder=str(folder))
+        return {"folder": str(folder), "files": sorted(p.name for p in folder.iterdir())}
+
+    # ----- the review loop ---------------------------------------------------------------------
+    def submit(self) -> Case:
+        opened = self._require_open()
+        opened.case = self.worklist.submit(opened.case.case_id, self.account.username)
+        return opened.case
+
+    def review(self, accept: bool, comment: str = "") -> Case:
+        """Accept or send back the open case. Only reviewers: checked here, not only by hiding buttons."""
+        opened = self._require_open()
+        case = self.worklist.get(opened.case.case_id)
+        if not can_review(self.account, case):
+            raise WorkflowError(
+                f"{self.account.username} ({self.account.role.value}) cannot accept or send back case "
+                f"{case.case_id} ({case.status.value}).",
+                "Only a reviewer who did not annotate the case decides, once it is in review.",
+            )
+        opened.case = self.worklist.review(case.case_id, self.account.username, accept, comment)
+        return opened.case
