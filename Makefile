@@ -7,7 +7,7 @@ DEMO_OUT ?= demo-output
 # torch/torchvision pinned to the builds this machine keeps on disk (see README, "Install").
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 
-.PHONY: venv demo test test-fast lint bench clean
+.PHONY: venv demo test test-fast test-browser browser-tools lint bench clean
 
 venv: $(STAMP)
 
@@ -21,12 +21,25 @@ $(STAMP): pyproject.toml Makefile
 demo: $(STAMP)
 	$(BIN)/radassist demo --out $(DEMO_OUT)
 
-test: $(STAMP)
+test: $(STAMP) browser-tools
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
+# The Station's browser tests: Debian's chromium (apt, as root or through sudo) and playwright-core (npm ci).
+BROWSER_STAMP := Testing/browser/node_modules/.installed-stamp
+browser-tools: $(BROWSER_STAMP)
+
+$(BROWSER_STAMP): Testing/browser/package.json Testing/browser/package-lock.json
+	test -x /usr/bin/chromium || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+	cd Testing/browser && npm ci --no-audit --no-fund --silent
+	touch $(BROWSER_STAMP)
+
+test-browser: $(STAMP) browser-tools
+	$(BIN)/python -m pytest -m browser -s
+
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow and not models"
+	$(BIN)/python -m pytest -m "not slow and not models and not browser"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

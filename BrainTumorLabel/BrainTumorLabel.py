@@ -96,6 +96,9 @@ class BrainTumorLabelWidget(AssistantWidget, ScriptedLoadableModuleWidget, VTKOb
             editor = slicer.modules.segmenteditor.widgetRepresentation().self().editor
             editor.setSegmentationNode(self.segmentationNode)
             editor.setSourceVolumeNode(self._parameterNode.flairVolume)
+            # the regions nest (whole tumour around tumour body around enhancing): painting one must not
+            # erase the others, which Slicer's default "overwrite all segments" would do
+            editor.mrmlSegmentEditorNode().SetOverwriteMode(slicer.vtkMRMLSegmentEditorNode.OverwriteNone)
 
     def onQAButton(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("QA failed."), waitCursor=True):

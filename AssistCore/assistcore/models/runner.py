@@ -37,10 +37,14 @@ ProgressCallback = Callable[[ProgressEvent], None]
 
 
 class CancelToken:
-    """Set by the user (Cancel button, Ctrl+C); checked by the pipeline between steps. Thread-safe."""
+    """Set by the user (Cancel button, Ctrl+C); checked by the pipeline between steps. Thread-safe.
 
-    def __init__(self) -> None:
-        self._event = threading.Event()
+    :param event: what holds the flag: a ``threading.Event`` by default; a ``multiprocessing`` event lets
+        another process cancel (the Station's assistant process).
+    """
+
+    def __init__(self, event=None) -> None:
+        self._event = event if event is not None else threading.Event()
 
     def cancel(self) -> None:
         self._event.set()

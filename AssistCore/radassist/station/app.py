@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import threading
 import time
@@ -62,12 +63,14 @@ class StationApp:
         self.segment_editor_logic = SegmentEditorLogic(server, self.slicer_app)
         self.layout_logic = LayoutButtonLogic(server, self.slicer_app)
         self.session = None
-        self._running = None  # (thread, cancel token) of the assistant run in progress
+        self._running = None  # the Future of the assistant run in progress
+        self._assistant_process = None  # started at the first case opened (see _open_case)
         self._reset_state()
         self.ui = StationUI(server, self.layout_logic.layout_manager, self)
         self.segment_editor_logic.set_ui(self.ui.segment_editor)
         self.layout_logic.set_ui(self.ui.layout_button)
-        self.state.current_layout_id = "Quad View"
+        if os.environ.get("RADASSIST_STATION_LAYOUT"):
+            self.layout_logic.data.current_layout_id = os.environ["RADASSIST_STATION_LAYOUT"]
         server.controller.on_server_bind.add(self._guard_requests)
         server.controller.on_server_ready.add(self._announce_ready)
 
@@ -93,12 +96,13 @@ class StationApp:
         """Wait for the gateway's one line naming the signed-in user; exit when the gateway goes away."""
         line = sys.stdin.readline()
         if not line:
-            loop.call_soon_threadsafe(loop.stop)
-            return
+            os._exit(0)
         identity = json.loads(line)
         loop.call_soon_threadsafe(self.sign_in, identity["username"], identity["role"])
         sys.stdin.read()  # blocks until the gateway closes our stdin (sign-out, gateway stopped)
-        loop.call_soon_threadsafe(loop.stop)
+        if self._assistant_process is not None:
+            self._assistant_process.close()
+        os._exit(0)  # saves are atomic, so there is nothing to flush; stopping the loop cleanly is not needed
 
     def _reset_state(self) -> None:
         defaults = {
@@ -201,6 +205,8 @@ class StationApp:
             view.set_visible_in_3d(True)  # slice planes in 3D; no volume rendering on a CPU-only server
         self.slicer_app.display_manager.reset_views()
         self._activate_segmentation(segmentation, reference)
+        if self._assistant_process is None:
+            self._assistant().warm_up()  # torch and the model load while the user looks at the case
         self.state.ra_summary = None
         self.state.ra_qa = None
         self.state.ra_timings = {**self.state.ra_timings, "open_case_s": round(time.perf_counter() - started, 3)}
@@ -209,75 +215,83 @@ class StationApp:
         self._say(f"Opened {case_id} ({', '.join(sorted(opened.volume_nodes))}).", "info")
 
     def _activate_segmentation(self, segmentation, reference) -> None:
+        from trame_slicer.segmentation import SegmentationOverwriteMode
+
         editor = self.slicer_app.segmentation_editor
         editor.deactivate_effect()
         editor.set_active_segmentation(segmentation, reference)
+        # the regions nest (whole tumour around tumour body around enhancing): painting one must not erase
+        # the others, which the editor's default "overwrite all" would do
+        editor.set_overwrite_mode(SegmentationOverwriteMode.ALLOW_OVERLAP)
+        # no 3D surfaces while editing: rebuilding them after every stroke costs most of a stroke's latency
+        # on a CPU-only server; the user can switch them on under "Rendering"
+        self.segment_editor_logic.data.segment_display.show_3d = False
         self.segment_editor_logic._on_segment_display_changed(self.segment_editor_logic.data.segment_display)
         self.segment_editor_logic._on_segment_editor_changed()
         if editor.get_segment_ids():
             editor.set_active_segment_id(editor.get_segment_ids()[0])
 
     def run_assistant(self) -> None:
-        """Start BrainTumorLabel in a thread; progress comes back through the event loop."""
-        from assistcore.models.runner import CancelToken
-
+        """Start BrainTumorLabel in the helper process; progress and the result come back through the loop."""
         if self.session is None or self.session.current is None or self._running is not None:
             return
         loop = asyncio.get_event_loop()
-        token = CancelToken()
 
-        def progress(event) -> None:
-            loop.call_soon_threadsafe(self._show_progress, event)
-
-        def work() -> None:
-            try:
-                outcome = ("done", self.session.compute(progress=progress, cancel_token=token))
-            except Exception as error:
-                outcome = ("error", error)
-            loop.call_soon_threadsafe(self._assistant_finished, outcome)
-
-        thread = threading.Thread(target=work, name="radassist-assistant", daemon=True)
-        self._running = (thread, token)
-        with self.state:
+        def start() -> None:
+            paths, case_id = self.session.assistant_inputs()
+            future = self._assistant().run_brain(
+                paths, case_id, None, lambda event: loop.call_soon_threadsafe(self._show_progress, event)
+            )
+            self._running = future
+            future.add_done_callback(lambda done: loop.call_soon_threadsafe(self._assistant_finished, done))
             self.state.ra_busy = True
             self.state.ra_progress = 0
             self.state.ra_progress_text = "starting"
             self._say("BrainTumorLabel is running.", "info")
-        thread.start()
+
+        self._guarded(start)
+
+    def _assistant(self):
+        from .compute import AssistantProcess
+
+        if self._assistant_process is None:
+            self._assistant_process = AssistantProcess()
+        return self._assistant_process
 
     def cancel_assistant(self) -> None:
         if self._running is not None:
-            self._running[1].cancel()
+            self._assistant_process.cancel()
             with self.state:
                 self.state.ra_progress_text = "cancelling at the next step"
 
     def _show_progress(self, event) -> None:
+        if self._running is None:
+            return
         with self.state:
             self.state.ra_progress = round(100 * float(event.fraction), 1)
             self.state.ra_progress_text = f"{event.stage}: {event.message}".strip(": ")
 
-    def _assistant_finished(self, outcome) -> None:
+    def _assistant_finished(self, future) -> None:
         from assistcore.errors import CancelledError
 
         self._running = None
-        kind, value = outcome
         with self.state:
             self.state.ra_busy = False
-        if kind == "error":
+        error = future.exception()
+        if isinstance(error, CancelledError):
             with self.state:
-                if isinstance(value, CancelledError):
-                    self._say("Cancelled; the labels were not changed.", "warning")
-                else:
-                    self._guarded(_raise, value)
+                self._say("Cancelled; the labels were not changed.", "warning")
+            return
+        if error is not None:
+            self._guarded(_raise, error)
             return
 
         def show() -> None:
-            result, images = value
-            summary = self.session.show_result(result, images)
+            summary = self.session.show_result(future.result())
             self._activate_segmentation(self.session.current.segmentation_node, self.session.current.reference_node)
             self.state.ra_summary = summary
             self.state.ra_progress = 100
-            seconds = summary["seconds_per_stage"].get("total") or sum(summary["seconds_per_stage"].values())
+            seconds = sum(summary["seconds_per_stage"].values())
             demo = (
                 " Demo model trained on synthetic data: not for clinical use."
                 if summary["synthetic_demo_model"]

@@ -208,26 +208,27 @@ class StationSession:
         return self.current
 
     # ----- the assistant -----------------------------------------------------------------------
-    def compute(
-        self, options: dict | None = None, progress: Callable | None = None, cancel_token=None
-    ) -> tuple[Any, dict]:
-        """Run BrainTumorLabel on the open case (registration onto the reference grid included).
+    def assistant_inputs(self) -> tuple[dict[str, Path], str]:
+        """What :func:`~radassist.station.compute.compute_brain` needs for the open case (checks the right to edit).
 
-        No MRML here: call it from a worker thread, then :meth:`show_result` on the scene's thread.
-        :returns: (the pipeline result, the sequences on the reference grid).
+        :returns: (role -> sequence file, case id).
         """
-        from assistcore.brain.inputs import load_case
-        from assistcore.brain.model import REQUIRED
-        from assistcore.pipelines.brain_tumor import run
-
         opened = self._require_open()
         if not can_edit(self.account, self.worklist.get(opened.case.case_id)):
             raise WorkflowError(f"You cannot change the labels of case {opened.case.case_id} now.")
-        case = load_case(opened.paths, required_roles=REQUIRED, case_id=opened.case.case_id)
-        result = run(case.images, {"device": "auto", **(options or {})}, progress=progress, cancel_token=cancel_token)
-        return result, case.images
+        return dict(opened.paths), opened.case.case_id
 
-    def show_result(self, result, images: dict) -> dict:
+    def compute(self, options: dict | None = None, progress: Callable | None = None, cancel_token=None):
+        """Run BrainTumorLabel on the open case in this process (the web app uses a helper process instead).
+
+        No MRML here: it may run in a worker thread; then call :meth:`show_result` on the scene's thread.
+        """
+        from .compute import compute_brain
+
+        paths, case_id = self.assistant_inputs()
+        return compute_brain(paths, case_id, options, progress=progress, cancel_token=cancel_token)
+
+    def show_result(self, result) -> dict:
         """Replace the case's segmentation by the assistant's; returns the summary the panel shows."""
         from AssistCoreLib.brainTumor import addBrainResultToScene
 
@@ -236,7 +237,7 @@ class StationSession:
             self.scene.RemoveNode(opened.segmentation_node)
         reference_node = opened.volume_nodes[result.provenance["parameters"]["reference_sequence"]]
         opened.segmentation_node, _ = addBrainResultToScene(
-            self.scene, self.logics, result, images, opened.case.case_id, referenceNode=reference_node
+            self.scene, self.logics, result, {}, opened.case.case_id, referenceNode=reference_node
         )
         qa = result.qa  # already a dict (QaReport.to_dict)
         opened.summary = {

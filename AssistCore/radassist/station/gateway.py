@@ -28,6 +28,9 @@ from .app import READY_LINE, WORKER_KEY_HEADER
 
 COOKIE = "radassist_station_session"
 WORKER_START_TIMEOUT_S = 120.0
+#: After a sign-in takes the spare app process, wait this long before starting the next one: starting one
+#: costs several CPU-seconds, which would otherwise compete with the new user's first case and strokes.
+SPARE_RESTART_DELAY_S = 20.0
 _HOP_BY_HOP = {
     "connection",
     "keep-alive",
@@ -137,12 +140,14 @@ input {{ padding: .5em; }} button {{ padding: .6em; margin-top: 1.2em; }} .error
 class Gateway:
     """The aiohttp application in front of the workers. ``spare`` keeps one worker started in advance."""
 
-    def __init__(self, worklist: Path, spare: bool = True) -> None:
+    def __init__(self, worklist: Path, spare: bool = True, spare_delay_s: float = SPARE_RESTART_DELAY_S) -> None:
         self.worklist = Path(worklist)
         self.accounts = Accounts(self.worklist)
         self.sessions: dict[str, Session] = {}
         self.keep_spare = spare
+        self.spare_delay_s = spare_delay_s
         self._spare: asyncio.Task | None = None
+        self._spare_launched = True
         self._client: ClientSession | None = None
         self.app = web.Application()
         self.app.add_routes(
@@ -181,12 +186,21 @@ class Gateway:
 
     async def _take_worker(self) -> Worker:
         task, self._spare = self._spare, None
+        if task is not None and not task.done() and not self._spare_launched:
+            task.cancel()  # still waiting out its delay: start one now instead
+            task = None
         worker = await task if task is not None else None
         if worker is None or not worker.alive:
             worker = await start_worker(self.worklist)
         if self.keep_spare:
-            self._spare = asyncio.ensure_future(start_worker(self.worklist))
+            self._spare = asyncio.ensure_future(self._start_spare_later())
         return worker
+
+    async def _start_spare_later(self) -> Worker:
+        self._spare_launched = False
+        await asyncio.sleep(self.spare_delay_s)
+        self._spare_launched = True  # from here on, cancelling would leave a process behind
+        return await start_worker(self.worklist)
 
     # ----- sign-in ---------------------------------------------------------------------------
     def _session(self, request: web.Request) -> Session | None:

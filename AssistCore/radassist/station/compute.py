@@ -1,0 +1,89 @@
+"""The assistant's computation in a separate process, with progress and cancel across the boundary.
+
+Why not a thread of the app process: there torch's import of triton (through ``torch._dynamo``, which the
+bundled ``torch.export`` programs need) crashes next to VTK's OpenGL libraries. A spawned process loads
+neither VTK nor Slicer, keeps the model cached between runs of a session and gives its memory back when
+the user signs out.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from pathlib import Path
+
+_child: dict = {}
+
+
+def compute_brain(paths: dict[str, Path], case_id: str, options: dict | None, progress=None, cancel_token=None):
+    """Read and register the sequences onto the reference grid, then run BrainTumorLabel on them."""
+    from assistcore.brain.inputs import load_case
+    from assistcore.brain.model import REQUIRED
+    from assistcore.pipelines.brain_tumor import run
+
+    case = load_case(paths, required_roles=REQUIRED, case_id=case_id)
+    return run(case.images, {"device": "auto", **(options or {})}, progress=progress, cancel_token=cancel_token)
+
+
+def _initialise(events, cancel) -> None:
+    _child["events"], _child["cancel"] = events, cancel
+    # below the app process: painting and view updates stay responsive while a model loads or runs
+    os.nice(5)
+
+
+def _warm_up() -> int:
+    """Import torch and load the default brain model now, so the first run does not wait for it."""
+    from assistcore.pipelines.brain_tumor import _card_and_network
+
+    _card_and_network(None, "auto")
+    return os.getpid()
+
+
+def _run_in_child(paths, case_id, options):
+    from assistcore.models.runner import CancelToken
+
+    events = _child["events"]
+    return compute_brain(paths, case_id, options, progress=events.put, cancel_token=CancelToken(_child["cancel"]))
+
+
+class AssistantProcess:
+    """One helper process per signed-in user; runs one assistant at a time."""
+
+    def __init__(self) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._events = context.Queue()
+        self._cancel = context.Event()
+        self._pool = ProcessPoolExecutor(
+            1, mp_context=context, initializer=_initialise, initargs=(self._events, self._cancel)
+        )
+        self._listener: threading.Thread | None = None
+
+    def warm_up(self) -> Future:
+        return self._pool.submit(_warm_up)
+
+    def run_brain(self, paths: dict[str, Path], case_id: str, options: dict | None, progress: Callable) -> Future:
+        """Start a run; ``progress`` gets each :class:`ProgressEvent` on a listener thread of this process."""
+        self._cancel.clear()
+        future = self._pool.submit(_run_in_child, paths, case_id, options)
+
+        def forward() -> None:
+            while not future.done():
+                try:
+                    progress(self._events.get(timeout=0.1))
+                except queue.Empty:
+                    continue
+
+        self._listener = threading.Thread(target=forward, name="radassist-progress", daemon=True)
+        self._listener.start()
+        return future
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def close(self) -> None:
+        self._cancel.set()
+        self._pool.shutdown(wait=False, cancel_futures=True)

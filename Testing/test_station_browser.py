@@ -1,0 +1,225 @@
+"""RadAssist Station in a real browser: Debian chromium driven by playwright-core (Testing/browser/station_flow.mjs).
+
+`radassist serve` runs on a copy of the real TCGA-DU-7294 case (4 x 240 x 240 x 155). The browser signs in,
+is refused a wrong password, opens the case, runs BrainTumorLabel (cancelling once), paints one stroke with the
+mouse, saves, submits; a reviewer accepts. This file then checks the saved NIfTI against the copy saved
+before the stroke, the audit trail in the worklist, and prints the speed figures. Screenshots of each step:
+``test-artifacts/station/``.
+
+Setup (`make browser-tools`, run by `make test`): Debian's chromium and `npm ci` in Testing/browser.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import REPO_ROOT
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.realdata]
+
+BROWSER_DIR = REPO_ROOT / "Testing" / "browser"
+ARTIFACTS = REPO_ROOT / "test-artifacts" / "station"
+CASE_ID = "TCGA-DU-7294"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+PASSWORDS = {"ann": "annotator-password", "rev": "reviewer-password"}
+
+
+def _require_browser_tools() -> None:
+    missing = [
+        what
+        for what, present in (
+            (f"chromium at {CHROMIUM}", Path(CHROMIUM).exists()),
+            ("node", shutil.which("node") is not None),
+            (
+                "playwright-core in Testing/browser/node_modules",
+                (BROWSER_DIR / "node_modules" / "playwright-core").is_dir(),
+            ),
+        )
+        if not present
+    ]
+    if missing:
+        pytest.fail(f"browser test tools missing: {', '.join(missing)}. Run `make browser-tools` (make test does).")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _radassist(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "radassist.cli.main", *args], input=stdin, capture_output=True, text=True, check=True
+    )
+
+
+@pytest.fixture(scope="module")
+def station(real_data_dir, tmp_path_factory):
+    """A running Station on a copy of the real case, with an annotator and a reviewer account."""
+    _require_browser_tools()
+    source = next(real_data_dir.glob(f"brain_tcga/{CASE_ID}/*/raw_bet"))
+    cases = tmp_path_factory.mktemp("station") / "cases"
+    shutil.copytree(source, cases / CASE_ID)
+    worklist = cases / "worklist.db"
+    for user, role in (("ann", "annotator"), ("rev", "reviewer")):
+        _radassist(
+            "users",
+            "add",
+            user,
+            "--role",
+            role,
+            "--worklist",
+            str(worklist),
+            "--password-stdin",
+            stdin=PASSWORDS[user] + "\n",
+        )
+    port = _free_port()
+    started = time.perf_counter()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "radassist.cli.main", "serve", "--cases", str(cases), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,  # VTK's notes about the missing X display
+        text=True,
+    )
+    ready_line = ""
+    while True:
+        line = server.stdout.readline()
+        if not line:
+            server.wait(10)
+            pytest.fail(f"radassist serve exited with {server.returncode} before it was ready")
+        if line.startswith("RadAssist Station at"):
+            ready_line = line.strip()
+            break
+    ready_s = time.perf_counter() - started
+    try:
+        yield {
+            "url": f"http://127.0.0.1:{port}/",
+            "cases": cases,
+            "worklist": worklist,
+            "ready_s": ready_s,
+            "ready_line": ready_line,
+        }
+    finally:
+        server.terminate()
+        try:
+            server.wait(15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+@pytest.fixture(scope="module")
+def flow(station):
+    """Run the browser through the whole flow once; returns what it measured and saw."""
+    if ARTIFACTS.exists():
+        shutil.rmtree(ARTIFACTS)
+    environment = {
+        **os.environ,
+        "STATION_URL": station["url"],
+        "STATION_CASE": CASE_ID,
+        "STATION_CASE_FOLDER": str(station["cases"] / CASE_ID),
+        "STATION_ARTIFACTS": str(ARTIFACTS),
+        "STATION_ANNOTATOR": f"ann:{PASSWORDS['ann']}",
+        "STATION_REVIEWER": f"rev:{PASSWORDS['rev']}",
+        "CHROMIUM": CHROMIUM,
+    }
+    completed = subprocess.run(
+        ["node", "station_flow.mjs"], cwd=BROWSER_DIR, env=environment, capture_output=True, text=True, timeout=900
+    )
+    lines = [line for line in completed.stdout.splitlines() if line.startswith("STATION_RESULTS ")]
+    assert completed.returncode == 0 and lines, (
+        f"browser flow failed:\n{completed.stdout[-3000:]}\n{completed.stderr[-3000:]}"
+    )
+    results = json.loads(lines[-1][len("STATION_RESULTS ") :])
+    print(
+        f"\nStation speed: ready {station['ready_s']:.1f} s after start ({station['ready_line']}); "
+        f"case open {results['open_case_ms'] / 1000:.2f} s; paint stroke visible {results['paint_visible_ms']} ms "
+        f"after the mouse button was released; BrainTumorLabel run {results['assistant_ms'] / 1000:.1f} s; "
+        f"screenshots in {ARTIFACTS}"
+    )
+    return results
+
+
+def test_nothing_is_shown_before_sign_in_and_a_wrong_password_is_refused(flow, station):
+    assert flow["before_sign_in_url"].endswith("/signin")
+    assert flow["before_sign_in_has_app"] == 0
+    assert "Wrong user name or password" in flow["wrong_password_error"]
+    assert flow["wrong_password_url"].endswith("/signin")
+    from assistcore.station.accounts import Accounts
+
+    attempts = Accounts(station["worklist"]).sign_ins("ann")
+    assert [attempt["succeeded"] for attempt in attempts][:2] == [False, True]
+
+
+def test_opened_case_shows_axial_sagittal_coronal_and_3d_views(flow):
+    assert flow["view_count"] == 4
+    assert flow["open_case_ms"] > 0
+
+
+def test_assistant_can_be_cancelled_and_then_labels_the_case(flow):
+    assert flow["cancel_message"].startswith("Cancelled"), flow["cancel_message"]
+    assert "BrainTumorLabel finished" in flow["assistant_message"]
+    assert "not for clinical use" in flow["assistant_message"]
+
+
+def test_a_mouse_stroke_is_saved_where_it_was_painted(flow, station):
+    from assistcore.image_io import read_image
+
+    assert flow["first_save"].startswith("Saved revision 1"), flow["first_save"]
+    assert flow["second_save"].startswith("Saved revision 2"), flow["second_save"]
+    assert flow["paint_visible_ms"] is not None, "the stroke never appeared in the axial view"
+    name = f"{CASE_ID}_flair_seg-brats2021.nii.gz"
+    before = read_image(ARTIFACTS / "labels-before-paint" / name)
+    after = read_image(station["cases"] / CASE_ID / "labels" / name)
+    flair = read_image(station["cases"] / CASE_ID / f"{CASE_ID}_fla_bet.nii.gz")
+    assert after.same_grid(flair) and np.allclose(after.origin_lps, flair.origin_lps)
+    changed = np.argwhere(before.array_kji != after.array_kji)  # (k, j, i) rows
+    assert len(changed) > 200, "the stroke changed almost nothing in the saved labels"
+    # painted with the whole-tumour segment: background became edema (BraTS 2021 value 2), nothing was removed
+    assert set(np.unique(after.array_kji[tuple(changed.T)]).tolist()) == {2}
+    assert set(np.unique(before.array_kji[tuple(changed.T)]).tolist()) == {0}
+    # where: the stroke ran through the view's centre row from 80 px left of the centre to 20 px right of it;
+    # the axial view fits the 240 mm field of view into its width, and the screen's left is the patient's right
+    view_x, _view_y, view_width, view_height = flow["stroke"]["view"]
+    mm_per_pixel = 240.0 / min(view_width, view_height)  # the square 240 mm field fitted into the view
+    centre_lps = flair.index_to_lps(np.array([[(s - 1) / 2.0 for s in flair.size_ijk]]))[0]
+    stroke_mid_px = (flow["stroke"]["from"][0] + flow["stroke"]["to"][0]) / 2.0 - (view_x + view_width / 2.0)
+    expected_lps = centre_lps + np.array([stroke_mid_px * mm_per_pixel, 0.0, 0.0])  # screen right = patient left = +L
+    painted_lps = flair.index_to_lps(changed[:, ::-1].astype(float))
+    mean_lps = painted_lps.mean(axis=0)
+    assert abs(mean_lps[0] - expected_lps[0]) < 8.0, (mean_lps, expected_lps)
+    assert abs(mean_lps[1] - expected_lps[1]) < 8.0, (mean_lps, expected_lps)
+    assert abs(mean_lps[2] - centre_lps[2]) < 6.0, (mean_lps, centre_lps)
+    length_mm = np.ptp(painted_lps[:, 0])
+    assert 100 * mm_per_pixel * 0.8 < length_mm < 100 * mm_per_pixel + 60.0, length_mm
+
+
+def test_annotator_cannot_accept_and_a_reviewer_can(flow, station):
+    from assistcore.brain.worklist import Worklist
+
+    assert flow["annotator_accept_buttons"] == 0
+    assert flow["submit_message"] == "Submitted for review."
+    assert flow["review_message"] == "Accepted."
+    assert flow["final_status"] == "accepted"
+    history = Worklist(station["worklist"]).history(CASE_ID)
+    done = [
+        (event["user"], event["action"]) for event in history if event["action"] in ("saved", "submitted", "accepted")
+    ]
+    assert done == [("ann", "saved"), ("ann", "saved"), ("ann", "submitted"), ("rev", "accepted")]
+    assert all(event["at"] > 0 for event in history)
+
+
+def test_each_step_left_a_screenshot(flow):
+    shots = sorted(path.name for path in ARTIFACTS.glob("*.png"))
+    assert len(shots) == len(flow["steps"]) >= 10
+    assert all(re.match(r"\d\d-[a-z-]+\.png", name) for name in shots)
+    assert all((ARTIFACTS / name).stat().st_size > 10_000 for name in shots)
