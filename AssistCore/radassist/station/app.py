@@ -121,6 +121,7 @@ class StationApp:
             "ra_conflict": False,
             "ra_comment": "",
             "ra_can_edit": False,
+            "ra_can_paint": False,
             "ra_can_review": False,
             "ra_can_submit": False,
             "ra_timings": {},
@@ -183,8 +184,11 @@ class StationApp:
             "revision": opened.base_revision,
             "annotator": case.annotator or "",
             "sequences": sorted(opened.volume_nodes),
+            "kind": opened.kind,
+            "assistant": opened.title,
         }
         self.state.ra_can_edit = can_edit(self.session.account, case)
+        self.state.ra_can_paint = self.state.ra_can_edit and opened.kind == "brain"
         self.state.ra_can_review = can_review(self.session.account, case)
         self.state.ra_can_submit = (
             case.status == CaseStatus.IN_ANNOTATION and case.annotator == self.session.account.username
@@ -197,17 +201,19 @@ class StationApp:
     def _open_case(self, case_id: str) -> None:
         started = time.perf_counter()
         opened = self.session.open_case(case_id)
-        segmentation = self.session.ensure_segmentation()
+        segmentation = self.session.ensure_segmentation()  # None for CRM and spine cases
         reference = opened.reference_node
         self.slicer_app.display_manager.show_volume_in_slice_background(reference)
         self.slicer_app.display_manager.show_volume_in_slice_foreground(None)
         for view in self.slicer_app.view_manager.get_slice_views():
             view.set_visible_in_3d(True)  # slice planes in 3D; no volume rendering on a CPU-only server
         self.slicer_app.display_manager.reset_views()
-        self._activate_segmentation(segmentation, reference)
-        if self._assistant_process is None:
-            self._assistant().warm_up()  # torch and the model load while the user looks at the case
-        self.state.ra_summary = None
+        if segmentation is not None:
+            self._activate_segmentation(segmentation, reference)
+        else:
+            self.slicer_app.segmentation_editor.deactivate_effect()
+        self._assistant().warm_up(opened.kind)  # torch and the model load while the user looks at the case
+        self.state.ra_summary = opened.summary or None
         self.state.ra_qa = None
         self.state.ra_timings = {**self.state.ra_timings, "open_case_s": round(time.perf_counter() - started, 3)}
         self.state.ra_panel = "case"
@@ -232,22 +238,22 @@ class StationApp:
             editor.set_active_segment_id(editor.get_segment_ids()[0])
 
     def run_assistant(self) -> None:
-        """Start BrainTumorLabel in the helper process; progress and the result come back through the loop."""
+        """Start the case's assistant in the helper process; progress and the result come back through the loop."""
         if self.session is None or self.session.current is None or self._running is not None:
             return
         loop = asyncio.get_event_loop()
 
         def start() -> None:
-            paths, case_id = self.session.assistant_inputs()
-            future = self._assistant().run_brain(
-                paths, case_id, None, lambda event: loop.call_soon_threadsafe(self._show_progress, event)
+            kind, inputs, case_id = self.session.assistant_inputs()
+            future = self._assistant().run(
+                kind, inputs, case_id, None, lambda event: loop.call_soon_threadsafe(self._show_progress, event)
             )
             self._running = future
             future.add_done_callback(lambda done: loop.call_soon_threadsafe(self._assistant_finished, done))
             self.state.ra_busy = True
             self.state.ra_progress = 0
             self.state.ra_progress_text = "starting"
-            self._say("BrainTumorLabel is running.", "info")
+            self._say(f"{self.session.current.title} is running.", "info")
 
         self._guarded(start)
 
@@ -287,8 +293,10 @@ class StationApp:
             return
 
         def show() -> None:
+            opened = self.session.current
             summary = self.session.show_result(future.result())
-            self._activate_segmentation(self.session.current.segmentation_node, self.session.current.reference_node)
+            if opened.segmentation_node is not None:
+                self._activate_segmentation(opened.segmentation_node, opened.reference_node)
             self.state.ra_summary = summary
             self.state.ra_progress = 100
             seconds = sum(summary["seconds_per_stage"].values())
@@ -298,7 +306,7 @@ class StationApp:
                 else ""
             )
             self._say(
-                f"BrainTumorLabel finished in {seconds:.1f} s: {len(summary['lesions'])} lesion(s).{demo}", "success"
+                f"{opened.title} finished in {seconds:.1f} s: {summary['headline'].rstrip('.')}.{demo}", "success"
             )
 
         self._guarded(show)

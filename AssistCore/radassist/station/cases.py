@@ -26,34 +26,33 @@ from assistcore.errors import InputError
 from assistcore.image import Image
 from assistcore.station.accounts import Account, can_edit, can_review, can_see
 
-#: Optional file in a case folder naming its assistant: {"assistant": "brain"}; brain cases need none.
-CASE_FILE = "radassist-case.json"
-#: Where a save puts the label files, inside the case folder (replaced as a whole on every save).
+from .assistants import (
+    TITLES,
+    add_result_to_scene,
+    case_inputs,
+    compute_case,
+    display_images,
+    reference_role,
+    result_summary,
+    saved_summary,
+    write_results,
+)
+
+#: Where a save puts the label files (BrainTumorLabel) or the results (CRM, spine), inside the case folder;
+#: replaced as a whole on every save.
 LABELS_FOLDER = "labels"
+RESULTS_FOLDER = "results"
 COPIES_FOLDER = "copies"
 EDITED_IN = "RadAssist Station (trame-slicer Segment Editor)"
 
 
 def case_kind(folder: str | os.PathLike[str]) -> str:
-    """The assistant a case folder is for: the ``assistant`` of its :data:`CASE_FILE`, else ``brain``."""
-    marker = Path(folder) / CASE_FILE
-    if marker.is_file():
-        try:
-            kind = json.loads(marker.read_text(encoding="utf-8")).get("assistant", "brain")
-        except (OSError, ValueError, AttributeError) as error:
-            raise InputError(f"{marker} is not a JSON object.", 'Write {"assistant": "brain"}.') from error
-        if kind != "brain":
-            raise InputError(
-                f"{marker} asks for assistant {kind!r}; the Station edits BrainTumorLabel cases.",
-                "Run that assistant from the command line (radassist crm / spine).",
-            )
-    return "brain"
+    """The assistant a case folder is for (see :mod:`radassist.station.assistants`)."""
+    return case_inputs(folder)[0]
 
 
 def register_case_folders(worklist: Worklist, cases_root: str | os.PathLike[str], user: str = "system") -> list[str]:
-    """Add every sub-folder of ``cases_root`` that holds sequences as a ``new`` case; returns the ids added."""
-    from assistcore.brain.inputs import match_files_in_folder
-
+    """Add every sub-folder of ``cases_root`` that is a case (sequences, or a case file) as ``new``; returns the ids."""
     root = Path(cases_root)
     if not root.is_dir():
         raise InputError(f"Cases folder {root} does not exist.", "Give --cases a folder with one sub-folder per case.")
@@ -63,9 +62,10 @@ def register_case_folders(worklist: Worklist, cases_root: str | os.PathLike[str]
         if folder.name in known:
             continue
         try:
-            if not match_files_in_folder(folder):
-                continue
+            _kind, inputs = case_inputs(folder)
         except InputError:
+            continue
+        if not inputs:
             continue
         worklist.add_case(folder.name, folder.resolve(), user=user)
         added.append(folder.name)
@@ -77,14 +77,20 @@ class OpenCase:
     """The case on screen: its record when opened (the revision a save starts from) and its scene nodes."""
 
     case: Case
-    images: dict[str, Image]
-    paths: dict[str, Path]
+    kind: str  # brain | crm | spine
+    inputs: dict[str, Any]  # role -> file (or list of files), as the assistant reads them
+    images: dict[str, Image]  # volume name -> image, as shown
     reference_role: str
     volume_nodes: dict[str, Any]
     segmentation_node: Any = None
     base_revision: int = 0
     seconds_to_open: float = 0.0
     summary: dict = field(default_factory=dict)
+    result: Any = None  # the last assistant result of this session (CRM and spine saves write it)
+
+    @property
+    def title(self) -> str:
+        return TITLES[self.kind]
 
     @property
     def reference_node(self):
@@ -137,31 +143,32 @@ class StationSession:
 
         The scene is cleared first (trame-slicer's editor needs a clean scene before new data).
         """
-        from assistcore.brain.inputs import match_files_in_folder
         from assistcore.image_io import read_image
         from AssistCoreLib.volumes import imageToVolumeNode
 
         started = time.perf_counter()
         case = self._case(case_id)
-        case_kind(case.folder)
+        kind, inputs = case_inputs(case.folder)
+        if not inputs:
+            raise InputError(f"No images found in {case.folder}.", "Put the case's NIfTI files in its folder.")
         if self.account.role.value == "annotator" and case.status in (
             CaseStatus.NEW,
             CaseStatus.PRELABELLED,
             CaseStatus.REJECTED,
         ):
             case = self.worklist.claim(case_id, self.account.username)
-        paths = match_files_in_folder(case.folder)
-        if not paths:
-            raise InputError(f"No sequences found in {case.folder}.", "Put the case's NIfTI files in its folder.")
-        with ThreadPoolExecutor(max_workers=len(paths)) as pool:  # gzip inflation releases the GIL
-            images = dict(zip(paths, pool.map(lambda p: read_image(p, require_finite=True), paths.values())))
-        reference_role = next(r for r in ("flair", "t1c", "t2", "t1") if r in images)
+        shown = display_images(inputs)
+        with ThreadPoolExecutor(max_workers=len(shown)) as pool:  # gzip inflation releases the GIL
+            images = dict(zip(shown, pool.map(lambda p: read_image(p, require_finite=True), shown.values())))
         self.close_case()
         self.scene.Clear(0)
-        nodes = {role: imageToVolumeNode(self.scene, image, f"{case_id}_{role}") for role, image in images.items()}
-        opened = OpenCase(case, images, paths, reference_role, nodes, base_revision=case.revision)
-        if case.labels_path and Path(case.labels_path).exists():
+        nodes = {name: imageToVolumeNode(self.scene, image, f"{case_id}_{name}") for name, image in images.items()}
+        opened = OpenCase(case, kind, inputs, images, reference_role(kind, list(images)), nodes)
+        opened.base_revision = case.revision
+        if kind == "brain" and case.labels_path and Path(case.labels_path).exists():
             opened.segmentation_node = self._labels_to_segmentation(opened, Path(case.labels_path))
+        elif kind != "brain":
+            opened.summary = saved_summary(kind, Path(case.folder) / RESULTS_FOLDER) or {}
         opened.seconds_to_open = time.perf_counter() - started
         self.current = opened
         self.worklist.log_event(case_id, self.account.username, "opened", revision=case.revision)
@@ -182,7 +189,7 @@ class StationSession:
         reference = opened.images[opened.reference_role]
         if not labels.same_grid(reference):
             raise InputError(
-                f"Labels {labels_path} are not on the grid of {opened.paths[opened.reference_role]}.",
+                f"Labels {labels_path} are not on the grid of {opened.inputs[opened.reference_role]}.",
                 "Save labels on the reference sequence's grid (the Station and radassist brain do).",
             )
         internal = from_convention(labels.array_kji, "brats2021")
@@ -208,55 +215,48 @@ class StationSession:
         return self.current
 
     # ----- the assistant -----------------------------------------------------------------------
-    def assistant_inputs(self) -> tuple[dict[str, Path], str]:
-        """What :func:`~radassist.station.compute.compute_brain` needs for the open case (checks the right to edit).
+    def assistant_inputs(self) -> tuple[str, dict[str, Any], str]:
+        """What :func:`~radassist.station.assistants.compute_case` needs for the open case (checks the right to edit).
 
-        :returns: (role -> sequence file, case id).
+        :returns: (assistant kind, role -> file(s), case id).
         """
         opened = self._require_open()
         if not can_edit(self.account, self.worklist.get(opened.case.case_id)):
-            raise WorkflowError(f"You cannot change the labels of case {opened.case.case_id} now.")
-        return dict(opened.paths), opened.case.case_id
+            raise WorkflowError(f"You cannot change the results of case {opened.case.case_id} now.")
+        return opened.kind, dict(opened.inputs), opened.case.case_id
 
     def compute(self, options: dict | None = None, progress: Callable | None = None, cancel_token=None):
-        """Run BrainTumorLabel on the open case in this process (the web app uses a helper process instead).
+        """Run the case's assistant in this process (the web app uses a helper process instead).
 
         No MRML here: it may run in a worker thread; then call :meth:`show_result` on the scene's thread.
         """
-        from .compute import compute_brain
-
-        paths, case_id = self.assistant_inputs()
-        return compute_brain(paths, case_id, options, progress=progress, cancel_token=cancel_token)
+        kind, inputs, case_id = self.assistant_inputs()
+        return compute_case(kind, inputs, case_id, options, progress=progress, cancel_token=cancel_token)
 
     def show_result(self, result) -> dict:
-        """Replace the case's segmentation by the assistant's; returns the summary the panel shows."""
-        from AssistCoreLib.brainTumor import addBrainResultToScene
-
+        """Put the assistant's result into the scene (a brain result replaces the segmentation); returns the
+        summary the panel shows."""
         opened = self._require_open()
-        if opened.segmentation_node is not None:
+        if opened.kind == "brain" and opened.segmentation_node is not None:
             self.scene.RemoveNode(opened.segmentation_node)
-        reference_node = opened.volume_nodes[result.provenance["parameters"]["reference_sequence"]]
-        opened.segmentation_node, _ = addBrainResultToScene(
-            self.scene, self.logics, result, {}, opened.case.case_id, referenceNode=reference_node
+        segmentation = add_result_to_scene(
+            opened.kind, self.scene, self.logics, result, opened.case.case_id, opened.volume_nodes
         )
-        qa = result.qa  # already a dict (QaReport.to_dict)
-        opened.summary = {
-            "uncertainty": round(float(result.uncertainty), 4),
-            "lesions": qa["lesions"],
-            "region_volumes_ml": qa["region_volumes_ml"],
-            "qa": qa,
-            "model_id": result.provenance.get("model_id", ""),
-            "synthetic_demo_model": bool(result.provenance.get("synthetic_demo_model")),
-            "seconds_per_stage": result.seconds_per_stage,
-        }
-        self.worklist.log_event(opened.case.case_id, self.account.username, "assistant_run", assistant="brain")
+        if opened.kind == "brain":
+            opened.segmentation_node = segmentation
+        opened.result = result
+        opened.summary = result_summary(opened.kind, result)
+        self.worklist.log_event(opened.case.case_id, self.account.username, "assistant_run", assistant=opened.kind)
         return opened.summary
 
     def ensure_segmentation(self):
-        """The open case's segmentation, made empty with the four coded region segments if there is none."""
+        """The open brain case's segmentation, made empty with the four coded region segments if there is none
+        (None for CRM and spine cases: their results are not edited here)."""
         import numpy as np
 
         opened = self._require_open()
+        if opened.kind != "brain":
+            return None
         if opened.segmentation_node is None:
             from assistcore.labels import load_label_table
             from AssistCoreLib.brainTumor import REGION_SEGMENTS
@@ -281,13 +281,20 @@ class StationSession:
         from AssistCoreLib.brainTumor import qaForSegmentation
 
         opened = self._require_open()
+        if opened.kind != "brain":
+            raise WorkflowError(f"The QA checks are for tumour labels; {opened.title} has its own review table.")
         return qaForSegmentation(self.scene, self.logics, self.ensure_segmentation(), opened.reference_node)
 
-    def _export(self, folder: Path) -> dict[str, Path]:
+    def _export(self, folder: Path) -> Path:
+        """Write what a save writes into ``folder``; returns the file the worklist records."""
         from AssistCoreLib.brainTumor import exportSegmentation
 
         opened = self._require_open()
-        return exportSegmentation(
+        if opened.kind != "brain":
+            if opened.result is None:
+                raise WorkflowError(f"Nothing to save yet: run {opened.title} first.")
+            return write_results(opened.kind, opened.result, folder, opened.case.case_id)
+        files = exportSegmentation(
             self.scene,
             self.logics,
             self.ensure_segmentation(),
@@ -297,9 +304,11 @@ class StationSession:
             opened.reference_role,
             editedIn=EDITED_IN,
         )
+        return files["labels"]
 
     def save(self) -> dict:
-        """Write the labels as ``radassist brain`` names them into ``<case>/labels/`` and record the save.
+        """Write the labels as ``radassist brain`` names them into ``<case>/labels/`` (CRM and spine: the results
+        as their commands write them into ``<case>/results/``) and record the save.
 
         The files are written to a temporary folder first and moved into place inside the worklist's
         transaction, after the revision check: a refused save changes nothing on disk.
@@ -309,21 +318,20 @@ class StationSession:
         case = self.worklist.get(opened.case.case_id)
         if not can_edit(self.account, case):
             raise WorkflowError(f"You cannot save case {case.case_id}: it is {case.status.value}.")
-        final = Path(case.folder) / LABELS_FOLDER
-        staging = Path(tempfile.mkdtemp(prefix=f".{LABELS_FOLDER}.", suffix=".tmp", dir=case.folder))
+        final = Path(case.folder) / (LABELS_FOLDER if opened.kind == "brain" else RESULTS_FOLDER)
+        staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=case.folder))
         try:
-            files = self._export(staging)
-            labels_name = files["labels"].name
+            recorded_name = self._export(staging).name
 
             def publish() -> None:
-                old = final.with_name(f".{LABELS_FOLDER}.old-{os.getpid()}")
+                old = final.with_name(f".{final.name}.old-{os.getpid()}")
                 if final.exists():
                     os.replace(final, old)
                 os.replace(staging, final)
                 shutil.rmtree(old, ignore_errors=True)
 
             saved = self.worklist.save_labels(
-                case.case_id, self.account.username, opened.base_revision, final / labels_name, publish=publish
+                case.case_id, self.account.username, opened.base_revision, final / recorded_name, publish=publish
             )
         finally:
             shutil.rmtree(staging, ignore_errors=True)

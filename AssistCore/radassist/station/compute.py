@@ -14,19 +14,8 @@ import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
-from pathlib import Path
 
 _child: dict = {}
-
-
-def compute_brain(paths: dict[str, Path], case_id: str, options: dict | None, progress=None, cancel_token=None):
-    """Read and register the sequences onto the reference grid, then run BrainTumorLabel on them."""
-    from assistcore.brain.inputs import load_case
-    from assistcore.brain.model import REQUIRED
-    from assistcore.pipelines.brain_tumor import run
-
-    case = load_case(paths, required_roles=REQUIRED, case_id=case_id)
-    return run(case.images, {"device": "auto", **(options or {})}, progress=progress, cancel_token=cancel_token)
 
 
 def _initialise(events, cancel) -> None:
@@ -35,19 +24,21 @@ def _initialise(events, cancel) -> None:
     os.nice(5)
 
 
-def _warm_up() -> int:
-    """Import torch and load the default brain model now, so the first run does not wait for it."""
-    from assistcore.pipelines.brain_tumor import _card_and_network
+def _warm_up(kind: str) -> int:
+    """Import torch and load the assistant's default model now, so the first run does not wait for it."""
+    from .assistants import warm_up
 
-    _card_and_network(None, "auto")
+    warm_up(kind)
     return os.getpid()
 
 
-def _run_in_child(paths, case_id, options):
+def _run_in_child(kind, inputs, case_id, options):
     from assistcore.models.runner import CancelToken
 
+    from .assistants import compute_case
+
     events = _child["events"]
-    return compute_brain(paths, case_id, options, progress=events.put, cancel_token=CancelToken(_child["cancel"]))
+    return compute_case(kind, inputs, case_id, options, progress=events.put, cancel_token=CancelToken(_child["cancel"]))
 
 
 class AssistantProcess:
@@ -62,13 +53,13 @@ class AssistantProcess:
         )
         self._listener: threading.Thread | None = None
 
-    def warm_up(self) -> Future:
-        return self._pool.submit(_warm_up)
+    def warm_up(self, kind: str) -> Future:
+        return self._pool.submit(_warm_up, kind)
 
-    def run_brain(self, paths: dict[str, Path], case_id: str, options: dict | None, progress: Callable) -> Future:
-        """Start a run; ``progress`` gets each :class:`ProgressEvent` on a listener thread of this process."""
+    def run(self, kind: str, inputs: dict, case_id: str, options: dict | None, progress: Callable) -> Future:
+        """Start a run of ``kind``'s assistant; ``progress`` gets each :class:`ProgressEvent` on a listener thread."""
         self._cancel.clear()
-        future = self._pool.submit(_run_in_child, paths, case_id, options)
+        future = self._pool.submit(_run_in_child, kind, inputs, case_id, options)
 
         def forward() -> None:
             while not future.done():

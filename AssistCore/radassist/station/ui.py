@@ -71,7 +71,7 @@ class StationUI:
                     click="ra_panel = 'editor'",
                     id="station-tab-editor",
                     active=("ra_panel === 'editor'",),
-                    disabled=("!ra_case || !ra_can_edit",),
+                    disabled=("!ra_case || !ra_can_paint",),
                     classes="mt-1",
                 )
                 self.layout_button = LayoutButton(classes="mt-1", disabled=("!ra_case",))
@@ -140,11 +140,11 @@ class StationUI:
                 VChip("{{ ra_case.status }}", id="station-case-status", size="small", classes="mr-2")
                 html.Span("revision {{ ra_case.revision }} · {{ ra_case.sequences.join(', ') }}")
                 VDivider(classes="my-2")
-                html.Div("BrainTumorLabel", classes="text-subtitle-2")
+                html.Div("{{ ra_case.assistant }}", classes="text-subtitle-2")
                 html.Div(DEMO_NOTICE, classes="text-caption text-warning mb-1")
                 with html.Div(classes="d-flex align-center"):
                     VBtn(
-                        "Run BrainTumorLabel",
+                        "Run {{ ra_case.assistant }}",
                         click=app.run_assistant,
                         id="station-run",
                         disabled=("ra_busy || !ra_can_edit",),
@@ -170,18 +170,45 @@ class StationUI:
                 )
                 html.Div("{{ ra_progress_text }}", v_if=("ra_busy",), classes="text-caption")
                 with html.Div(v_if=("ra_summary",), id="station-results", classes="mt-2"):
-                    html.Div("Uncertainty {{ ra_summary.uncertainty }}", classes="text-caption")
-                    with VTable(density="compact"):
-                        with html.Thead(), html.Tr():
-                            for title in ("Lesion", "Volume (ml)", "Axial slices"):
-                                html.Th(title)
-                        with html.Tbody(), html.Tr(v_for="lesion in ra_summary.lesions", key="lesion.index"):
-                            html.Td("{{ lesion.index }}")
-                            html.Td("{{ lesion.volume_ml.toFixed(2) }}")
-                            html.Td("{{ lesion.first_axial_slice }}–{{ lesion.last_axial_slice }}")
+                    html.Div("{{ ra_summary.headline }}", id="station-headline", classes="text-body-2")
+                    html.Div("(saved results)", v_if=("ra_summary.saved",), classes="text-caption")
+                    _results_table(
+                        "ra_case.kind === 'brain'",
+                        "lesion in ra_summary.lesions",
+                        "lesion.index",
+                        {
+                            "Lesion": "{{ lesion.index }}",
+                            "Volume (ml)": "{{ lesion.volume_ml.toFixed(2) }}",
+                            "Axial slices": "{{ lesion.first_axial_slice }}–{{ lesion.last_axial_slice }}",
+                        },
+                    )
+                    _results_table(
+                        "ra_case.kind === 'crm'",
+                        "row in ra_summary.slices",
+                        "row.slice_index",
+                        {
+                            "Slice": "{{ row.slice_index }}",
+                            "Max probability": "{{ row.max_probability.toFixed(2) }}",
+                            "Boxes at threshold": "{{ row.boxes_at_threshold }}",
+                            "Positive": "{{ row.positive === true || row.positive === 'True' ? 'yes' : 'no' }}",
+                        },
+                    )
+                    _results_table(
+                        "ra_case.kind === 'spine'",
+                        "row in ra_summary.findings",
+                        "row.level",
+                        {"Level": "{{ row.level }}", "Kind": "{{ row.kind }}", "Findings": "{{ row.findings }}"},
+                    )
                 VDivider(classes="my-2")
                 with html.Div(classes="d-flex flex-wrap ga-2"):
-                    VBtn("QA checks", click=app.run_qa, id="station-qa", size="small", disabled=("ra_busy",))
+                    VBtn(
+                        "QA checks",
+                        click=app.run_qa,
+                        id="station-qa",
+                        size="small",
+                        disabled=("ra_busy",),
+                        v_if=("ra_case.kind === 'brain'",),
+                    )
                     VBtn(
                         "Save",
                         click=app.save,
@@ -235,3 +262,14 @@ class StationUI:
                             size="small",
                             disabled=("!ra_can_review",),
                         )
+
+
+def _results_table(condition: str, loop: str, key: str, columns: dict[str, str]) -> None:
+    """A compact table shown when ``condition`` holds: one row per item of ``loop``, cells as templates."""
+    with VTable(density="compact", v_if=(condition,)):
+        with html.Thead(), html.Tr():
+            for title in columns:
+                html.Th(title)
+        with html.Tbody(), html.Tr(v_for=loop, key=key):
+            for template in columns.values():
+                html.Td(template)
