@@ -434,12 +434,6 @@ def test_an_empty_segmentation_has_the_four_coded_regions_on_the_reference(stati
 
 
 @pytest.mark.mrml
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: QA of a case with nothing painted yet crashes: assistcore.brain.qa.check_abrupt_ends calls "
-    "scipy.ndimage.find_objects on the (0, 0, 0) box _components returns for an empty whole tumour -> "
-    "ValueError 'zero-size array to reduction operation maximum'",
-)
 def test_qa_of_a_case_with_nothing_painted_reports_no_lesions(station):
     ann = station.session("ann", "annotator")
     ann.open_case(CASE_ID)
@@ -556,11 +550,6 @@ def test_a_second_reviewer_saving_a_stale_case_is_refused_and_can_keep_a_copy(st
 
 
 @pytest.mark.mrml
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: save_copy names the folder <user>-<time to the second>; a second copy by the same user within "
-    "the same second replaces the first (atomic_directory replaces an existing folder), losing that edit",
-)
 def test_two_copies_by_one_user_in_the_same_second_are_both_kept(station, monkeypatch):
     real_strftime = time.strftime
     monkeypatch.setattr(
@@ -634,12 +623,6 @@ def test_an_annotator_cannot_open_or_save_another_annotators_case(station):
 
 
 @pytest.mark.mrml
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: StationSession._case says a hidden case 'is not in your worklist' on purpose (same message as "
-    "a missing case), but a missing case raises Worklist.get's different message, which also names the "
-    "server's worklist file: an annotator can tell other annotators' case ids from unknown ones",
-)
 def test_another_annotators_case_is_refused_exactly_like_a_missing_one(station):
     station.session("ann", "annotator").open_case(CASE_ID)
     intruder = station.session("ann2", "annotator")
@@ -852,16 +835,7 @@ def test_serve_with_allow_remote_warns_registers_the_cases_and_serves(tmp_path, 
         ("192.168.1.5", False),
         ("10.0.0.1", False),
         ("station.example.org", False),
-        pytest.param(
-            "",
-            False,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="BUG: is_loopback('') is True, but aiohttp/asyncio bind host '' to every interface "
-                "(0.0.0.0 and ::), so `radassist serve --host ''` is reachable from other machines with "
-                "neither --allow-remote nor the warning",
-            ),
-        ),
+        ("", False),  # an empty host binds every interface
     ],
 )
 def test_only_loopback_addresses_count_as_this_machine_only(host, loopback):

@@ -246,7 +246,9 @@ def check_abrupt_ends(masks: dict[str, np.ndarray], image: Image) -> list[QaFlag
 
     axis = axial_array_axis(image)
     in_plane_mm2 = float(np.prod([s for index, s in enumerate(image.spacing_mm[::-1]) if index != axis]))
-    components, _count, _box, start_kji = _components(masks["whole_tumor"])
+    components, count, _box, start_kji = _components(masks["whole_tumor"])
+    if count == 0:
+        return []  # find_objects cannot take the empty box of an empty mask
     flags = []
     for component, bounds in enumerate(ndimage.find_objects(components), start=1):
         in_lesion = components[bounds] == component

@@ -44,7 +44,9 @@ class StationApp:
     def __init__(self, server, worklist_path: str, worker_key: str) -> None:
         from trame_slicer import module as trame_slicer_module
         from trame_slicer.app.logic.layout_button_logic import LayoutButtonLogic
+        from trame_server.utils.typed_state import TypedState
         from trame_slicer.app.logic.segmentation import SegmentEditorLogic
+        from trame_slicer.app.ui.segmentation.paint_effect_ui import PaintEffectState
         from trame_slicer.core import SlicerApp
         from trame_slicer.rca_view import register_rca_factories
 
@@ -61,6 +63,9 @@ class StationApp:
         self.logics = _views_logics(self.slicer_app)
         register_rca_factories(self.slicer_app.view_manager, server)
         self.segment_editor_logic = SegmentEditorLogic(server, self.slicer_app)
+        # a flat (in-plane) brush, Slicer's own Paint default: annotators paint slice by slice, and a stroke
+        # then changes one slice only, which keeps it quick to show on a CPU-only server
+        TypedState(self.state, PaintEffectState).data.use_sphere_brush = False
         self.layout_logic = LayoutButtonLogic(server, self.slicer_app)
         self.session = None
         self._running = None  # the Future of the assistant run in progress

@@ -131,9 +131,13 @@ class StationSession:
         return rows
 
     def _case(self, case_id: str) -> Case:
-        case = self.worklist.get(case_id)
-        if not can_see(self.account, case):
-            # the same message as for a missing case: an annotator learns nothing about others' cases
+        """The case if this user may see it. A hidden and a missing case get the same message, which names
+        neither the database nor the assignee: an annotator learns nothing about others' cases."""
+        try:
+            case = self.worklist.get(case_id)
+        except InputError:
+            case = None
+        if case is None or not can_see(self.account, case):
             raise InputError(f"Case {case_id!r} is not in your worklist.")
         return case
 
@@ -345,7 +349,12 @@ class StationSession:
         from assistcore.atomic import atomic_directory
 
         stamp = time.strftime("%Y%m%dT%H%M%S")
-        folder = Path(opened.case.folder) / COPIES_FOLDER / f"{self.account.username}-{stamp}"
+        copies = Path(opened.case.folder) / COPIES_FOLDER
+        folder = copies / f"{self.account.username}-{stamp}"
+        number = 1
+        while folder.exists():  # a second copy within the same second must not replace the first
+            number += 1
+            folder = copies / f"{self.account.username}-{stamp}-{number}"
         with atomic_directory(folder) as staging:
             self._export(staging)
         self.worklist.log_event(opened.case.case_id, self.account.username, "saved_copy", folder=str(folder))

@@ -304,8 +304,8 @@ def _no_store() -> dict[str, str]:
 def is_loopback(host: str) -> bool:
     import ipaddress
 
-    if host in ("localhost", ""):
-        return True
+    if host == "localhost":
+        return True  # (an empty host binds every interface: not loopback)
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
