@@ -42,9 +42,9 @@ class StationApp:
     """The trame server, the Slicer core and the panels of one worker process."""
 
     def __init__(self, server, worklist_path: str, worker_key: str) -> None:
+        from trame_server.utils.typed_state import TypedState
         from trame_slicer import module as trame_slicer_module
         from trame_slicer.app.logic.layout_button_logic import LayoutButtonLogic
-        from trame_server.utils.typed_state import TypedState
         from trame_slicer.app.logic.segmentation import SegmentEditorLogic
         from trame_slicer.app.ui.segmentation.paint_effect_ui import PaintEffectState
         from trame_slicer.core import SlicerApp
