@@ -120,7 +120,7 @@ await page.click('#station-save');
 results.first_save = await waitForMessage(/^Saved revision|error|cannot/i, 60000, previous);
 fs.cpSync(path.join(caseFolder, 'labels'), path.join(artifacts, 'labels-before-paint'), { recursive: true });
 
-// 7. paint one stroke with the mouse on the axial view
+// 7. paint three strokes with the mouse on the axial view, each 100 px long, one above the other
 await page.click('#station-tab-editor');
 await page.locator('button:has(i.mdi-brush)').first().click();
 await page.waitForTimeout(500);
@@ -128,33 +128,39 @@ const img = page.locator('img.image-display-area').first();
 const box = await img.boundingBox();
 const cx = box.x + box.width / 2;
 const cy = box.y + box.height / 2;
-// 100 px to the left of the centre and back to 20 px right of it: off-centre, so a mirrored save shows
-const stroke = { from: [cx - 80, cy], to: [cx + 20, cy], view: [box.x, box.y, box.width, box.height] };
-const probe = [cx - 70, cy];
-await page.mouse.move(...probe);
-await page.waitForTimeout(300);
-await page.mouse.move(cx + 120, cy + 120); // cursor away from the probe point
-await page.waitForTimeout(500);
-const before = await axialPixel(...probe);
-await page.mouse.move(...stroke.from);
-await page.mouse.down();
-for (let step = 1; step <= 10; step++) {  // a hand's pace: a mouse event every 16 ms
-  await page.mouse.move(stroke.from[0] + step * 10, cy);
-  await page.waitForTimeout(16);
+results.view = [box.x, box.y, box.width, box.height];
+results.strokes = [];
+for (const row of [-60, 0, 60]) {
+  // from 80 px left of the centre to 20 px right of it: off-centre, so a mirrored save would show
+  const y = cy + row;
+  const stroke = { from: [cx - 80, y], to: [cx + 20, y] };
+  const probe = [cx - 70, y];
+  await page.mouse.move(cx + 120, y + 30); // the brush cursor away from the probe point
+  await page.waitForTimeout(700);
+  const before = await axialPixel(...probe);
+  await page.mouse.move(...stroke.from);
+  await page.mouse.down();
+  for (let step = 1; step <= 10; step++) {  // a hand's pace: a mouse event every 16 ms
+    await page.mouse.move(stroke.from[0] + step * 10, y);
+    await page.waitForTimeout(16);
+  }
+  await page.mouse.up();
+  const released = Date.now();
+  stroke.visible_ms = null;
+  while (Date.now() - released < 5000) {
+    const now = await axialPixel(...probe);
+    if (now.reduce((sum, value, i) => sum + Math.abs(value - before[i]), 0) > 40) {
+      stroke.visible_ms = Date.now() - released;
+      break;
+    }
+    await page.waitForTimeout(5);
+  }
+  stroke.probe_before_rgb = before;
+  stroke.probe_after_rgb = await axialPixel(...probe);
+  results.strokes.push(stroke);
 }
-await page.mouse.up();
-const released = Date.now();
-let visibleMs = null;
-while (Date.now() - released < 5000) {
-  const now = await axialPixel(...probe);
-  if (now.reduce((sum, value, i) => sum + Math.abs(value - before[i]), 0) > 40) { visibleMs = Date.now() - released; break; }
-  await page.waitForTimeout(10);
-}
-results.paint_visible_ms = visibleMs;
-results.stroke = stroke;
-results.probe_before_rgb = before;
-results.probe_after_rgb = await axialPixel(...probe);
-await shot('painted-stroke');
+results.paint_visible_ms = results.strokes.map((stroke) => stroke.visible_ms);
+await shot('painted-strokes');
 
 // 8. save the edit
 await page.click('#station-tab-case');
