@@ -162,6 +162,24 @@ for (const row of [-60, 0, 60]) {
 results.paint_visible_ms = results.strokes.map((stroke) => stroke.visible_ms);
 await shot('painted-strokes');
 
+// undo takes the last stroke away, redo brings it back
+const difference = (a, b) => a.reduce((sum, value, i) => sum + Math.abs(value - b[i]), 0);
+async function waitForProbe(probe, test) {
+  const started = Date.now();
+  while (Date.now() - started < 5000) {
+    if (test(await axialPixel(...probe))) return true;
+    await page.waitForTimeout(20);
+  }
+  return false;
+}
+const last = results.strokes[2];
+const lastProbe = [cx - 70, cy + 60];
+await page.locator('button:has(i.mdi-undo)').first().click();
+results.undo_removed_stroke = await waitForProbe(lastProbe, (rgb) => difference(rgb, last.probe_before_rgb) < 30);
+await shot('undo');
+await page.locator('button:has(i.mdi-redo)').first().click();
+results.redo_restored_stroke = await waitForProbe(lastProbe, (rgb) => difference(rgb, last.probe_before_rgb) > 40);
+
 // 8. save the edit
 await page.click('#station-tab-case');
 previous = await currentMessage();

@@ -12,6 +12,7 @@ import multiprocessing
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 
@@ -22,6 +23,14 @@ def _initialise(events, cancel) -> None:
     _child["events"], _child["cancel"] = events, cancel
     # below the app process: painting and view updates stay responsive while a model loads or runs
     os.nice(5)
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), name="radassist-parent-watch", daemon=True).start()
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """End this helper when the app process is gone (signed out, killed): a model in memory must not linger."""
+    while os.getppid() == parent_pid:
+        time.sleep(1.0)
+    os._exit(0)
 
 
 def _warm_up(kind: str) -> int:
