@@ -140,6 +140,7 @@ def flow(station):
         f"browser flow failed:\n{completed.stdout[-3000:]}\n{completed.stderr[-3000:]}"
     )
     results = json.loads(lines[-1][len("STATION_RESULTS ") :])
+    (ARTIFACTS / "flow.json").write_text(json.dumps(results, indent=2))
     print(
         f"\nStation speed: ready {station['ready_s']:.1f} s after start ({station['ready_line']}); "
         f"case open {results['open_case_ms'] / 1000:.2f} s; three paint strokes visible "

@@ -146,6 +146,7 @@ for (const row of [-60, 0, 60]) {
   }
   await page.mouse.up();
   const released = Date.now();
+  stroke.released_wall_ms = released;
   stroke.visible_ms = null;
   while (Date.now() - released < 5000) {
     const now = await axialPixel(...probe);

@@ -381,8 +381,8 @@ class FocusedRendering:
     Every mouse move over a view while painting changes MRML nodes that all views show (the brush, the
     segmentation), so trame-slicer re-renders all four views per move. On a CPU-only server (llvmpipe, about
     30-80 ms per view) the server then fell behind the mouse and a stroke took more than half a second to
-    appear. Views the user is not working in are rendered at most every ``background_delay_s`` instead;
-    they still catch up within that time. The 3D view is never the one painted, so it always waits.
+    appear. Views the user is not working in render once the mouse has rested for ``background_delay_s``
+    instead. The 3D view is never the one painted, so it always waits for that pause.
     """
 
     def __init__(self, background_delay_s: float) -> None:
@@ -399,7 +399,7 @@ class FocusedRendering:
 
     def _touched(self, view) -> None:
         self.active_view = view
-        self.active_until = time.monotonic() + 1.0
+        self.active_until = time.monotonic() + self.background_delay_s
 
     def renders_now(self, view) -> bool:
         return view is self.active_view or time.monotonic() > self.active_until
@@ -425,6 +425,9 @@ class _FocusedRender:
             asyncio.get_event_loop().call_later(self._focus.background_delay_s, self._render)
 
     def _render(self) -> None:
+        if not self._focus.renders_now(self._view):  # the user is still at work in another view: wait more
+            asyncio.get_event_loop().call_later(self._focus.background_delay_s, self._render)
+            return
         self._waiting = False
         self._inner.schedule_render()
 
