@@ -1,0 +1,63 @@
+"""How the Station's views are rendered on a CPU-only server: the view in use first, the others when the mouse rests."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+
+class FocusedRendering:
+    """Render the view under the mouse at once and gather the other views' renders into a few per second.
+
+    Every mouse move over a view while painting changes MRML nodes that all views show (the brush, the
+    segmentation), so trame-slicer re-renders all four views per move. On a CPU-only server (llvmpipe, about
+    30-80 ms per view) the server then fell behind the mouse and a stroke took more than half a second to
+    appear. Views the user is not working in render once the mouse has rested for ``background_delay_s``
+    instead. The 3D view is never the one painted, so it always waits for that pause.
+    """
+
+    def __init__(self, background_delay_s: float) -> None:
+        self.background_delay_s = background_delay_s
+        self.active_view = None
+        self.active_until = 0.0
+
+    def attach(self, view) -> None:
+        """Take over ``view``'s render scheduling and watch its mouse events."""
+        view.set_scheduled_render(_FocusedRender(self, view, view._scheduled_render))
+        interactor = view.interactor()
+        for event in ("LeftButtonPressEvent", "MouseMoveEvent", "MouseWheelForwardEvent", "MouseWheelBackwardEvent"):
+            interactor.AddObserver(event, lambda *_args, view=view: self._touched(view), 1.0)
+
+    def _touched(self, view) -> None:
+        self.active_view = view
+        self.active_until = time.monotonic() + self.background_delay_s
+
+    def renders_now(self, view) -> bool:
+        return view is self.active_view or time.monotonic() > self.active_until
+
+
+class _FocusedRender:
+    """One view's render strategy under :class:`FocusedRendering` (wraps trame-slicer's own strategy)."""
+
+    def __init__(self, focus: FocusedRendering, view, inner) -> None:
+        self._focus = focus
+        self._view = view
+        self._inner = inner
+        self._waiting = False
+
+    def __getattr__(self, name):  # did_render, set_abstract_view, abstract_view: the wrapped strategy's
+        return getattr(self._inner, name)
+
+    def schedule_render(self) -> None:
+        if self._focus.renders_now(self._view):
+            self._inner.schedule_render()
+        elif not self._waiting:
+            self._waiting = True
+            asyncio.get_event_loop().call_later(self._focus.background_delay_s, self._render)
+
+    def _render(self) -> None:
+        if not self._focus.renders_now(self._view):  # the user is still at work in another view: wait more
+            asyncio.get_event_loop().call_later(self._focus.background_delay_s, self._render)
+            return
+        self._waiting = False
+        self._inner.schedule_render()
