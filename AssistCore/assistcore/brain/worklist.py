@@ -100,14 +100,20 @@ _COLUMNS = (
 )
 
 
+def database_path(path: str | Path) -> Path:
+    """``path`` as a worklist database file, its folder created. :raises InputError: ``path`` is a folder."""
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"Worklist path {path} is a folder.", "Give a database file name, e.g. worklist.db.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 class Worklist:
     """A worklist database file. Every method is one transaction; safe to share between processes."""
 
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        if self.path.is_dir():
-            raise InputError(f"Worklist path {self.path} is a folder.", "Give a database file name, e.g. worklist.db.")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = database_path(path)
         connection = sqlite3.connect(self.path, timeout=30.0)
         try:
             connection.executescript(SCHEMA)  # executescript manages its own transaction

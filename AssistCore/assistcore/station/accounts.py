@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
-from ..brain.worklist import Case, CaseStatus
+from ..brain.worklist import Case, CaseStatus, database_path
 from ..errors import InputError
 
 #: Failed attempts for one user name within ``LOCKOUT_WINDOW_S`` after which sign-in is refused for that window.
@@ -69,10 +69,7 @@ class Accounts:
     """The accounts table of a worklist file. Every method opens its own connection (safe across processes)."""
 
     def __init__(self, worklist_path: str | Path) -> None:
-        self.path = Path(worklist_path)
-        if self.path.is_dir():
-            raise InputError(f"Worklist path {self.path} is a folder.", "Give a database file name, e.g. worklist.db.")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = database_path(worklist_path)
         with self._connect() as connection:
             connection.executescript(SCHEMA)
         # verifying against this when the name is unknown makes both failures take the same time

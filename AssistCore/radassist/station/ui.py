@@ -48,32 +48,20 @@ class StationUI:
                 VBtn("Sign out", href="/signout", id="station-signout", variant="outlined", size="small")
 
             with self.layout.toolbar:
-                ControlButton(
-                    icon="mdi-format-list-bulleted",
-                    name="Worklist",
-                    click="ra_panel = 'worklist'",
-                    id="station-tab-worklist",
-                    active=("ra_panel === 'worklist'",),
-                    classes="mt-1",
-                )
-                ControlButton(
-                    icon="mdi-robot-outline",
-                    name="Case, assistant, QA, save, review",
-                    click="ra_panel = 'case'",
-                    id="station-tab-case",
-                    active=("ra_panel === 'case'",),
-                    disabled=("!ra_case",),
-                    classes="mt-1",
-                )
-                ControlButton(
-                    icon="mdi-brush",
-                    name="Segment Editor",
-                    click="ra_panel = 'editor'",
-                    id="station-tab-editor",
-                    active=("ra_panel === 'editor'",),
-                    disabled=("!ra_case || !ra_can_paint",),
-                    classes="mt-1",
-                )
+                for icon, name, panel, disabled in (
+                    ("mdi-format-list-bulleted", "Worklist", "worklist", "false"),
+                    ("mdi-robot-outline", "Case, assistant, QA, save, review", "case", "!ra_case"),
+                    ("mdi-brush", "Segment Editor", "editor", "!ra_case || !ra_can_paint"),
+                ):
+                    ControlButton(
+                        icon=icon,
+                        name=name,
+                        click=f"ra_panel = '{panel}'",
+                        id=f"station-tab-{panel}",
+                        active=(f"ra_panel === '{panel}'",),
+                        disabled=(disabled,),
+                        classes="mt-1",
+                    )
                 self.layout_button = LayoutButton(classes="mt-1", disabled=("!ra_case",))
 
             with self.layout.drawer:
