@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -24,6 +25,8 @@ WORKER_KEY_HEADER = "X-RadAssist-Worker-Key"
 READY_LINE = "RADASSIST_STATION_WORKER_READY"
 #: JPEG quality of the views, equal to trame-rca's still quality (see StationApp.__init__)
 RCA_JPEG_QUALITY = 90
+#: niceness of an app process until a user signs in to it
+SPARE_NICENESS = 10
 #: while the user works in one view, the others render at most this often (see FocusedRendering)
 BACKGROUND_VIEW_RENDER_DELAY_S = 0.25
 
@@ -148,6 +151,9 @@ class StationApp:
     # ----- actions (each one a StationSession call) --------------------------------------------
     def sign_in(self, username: str, role: str) -> None:
         from assistcore.station.accounts import Account, Role
+
+        with contextlib.suppress(OSError):  # back to normal priority; without the right to, all stay equal
+            os.setpriority(os.PRIO_PROCESS, 0, 0)
 
         from .cases import StationSession
 
@@ -391,6 +397,8 @@ def main(argv: list[str] | None = None) -> int:
     if not worker_key:
         print("radassist station worker: no worker key given", file=sys.stderr)
         return 2
+    # a spare process starts while other users work: at low priority until someone signs in (see sign_in)
+    os.nice(SPARE_NICENESS)
     from trame.app import get_server
 
     from AssistCoreLib.headless import quietVTK

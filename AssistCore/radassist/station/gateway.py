@@ -30,7 +30,7 @@ COOKIE = "radassist_station_session"
 WORKER_START_TIMEOUT_S = 120.0
 #: After a sign-in takes the spare app process, wait this long before starting the next one: starting one
 #: costs several CPU-seconds, which would otherwise compete with the new user's first case and strokes.
-SPARE_RESTART_DELAY_S = 20.0
+SPARE_RESTART_DELAY_S = 60.0
 _HOP_BY_HOP = {
     "connection",
     "keep-alive",
