@@ -27,7 +27,7 @@ READY_LINE = "RADASSIST_STATION_WORKER_READY"
 RCA_JPEG_QUALITY = 90
 #: niceness of an app process until a user signs in to it
 SPARE_NICENESS = 10
-#: while the user works in one view, the others render at most this often (see FocusedRendering)
+#: while the user works in one view, the others render once the mouse has rested this long (FocusedRendering)
 BACKGROUND_VIEW_RENDER_DELAY_S = 0.25
 
 
@@ -59,6 +59,7 @@ class StationApp:
 
         from assistcore.brain.worklist import Worklist
 
+        from .rendering import FocusedRendering
         from .ui import StationUI
 
         self.server = server
@@ -83,10 +84,6 @@ class StationApp:
         self.ui = StationUI(server, self.layout_logic.layout_manager, self)
         self.segment_editor_logic.set_ui(self.ui.segment_editor)
         self.layout_logic.set_ui(self.ui.layout_button)
-        if os.environ.get("RADASSIST_STATION_LAYOUT"):
-            self.layout_logic.data.current_layout_id = os.environ["RADASSIST_STATION_LAYOUT"]
-        from .rendering import FocusedRendering
-
         self.focused_rendering = FocusedRendering(BACKGROUND_VIEW_RENDER_DELAY_S)
         for view in self.slicer_app.view_manager.get_views():
             self.focused_rendering.attach(view)
@@ -251,8 +248,8 @@ class StationApp:
         # the regions nest (whole tumour around tumour body around enhancing): painting one must not erase
         # the others, which the editor's default "overwrite all" would do
         editor.set_overwrite_mode(SegmentationOverwriteMode.ALLOW_OVERLAP)
-        # no 3D surfaces while editing: rebuilding them after every stroke costs most of a stroke's latency
-        # on a CPU-only server; the user can switch them on under "Rendering"
+        # no 3D surfaces while editing: rebuilding them after every stroke is costly on a CPU-only server;
+        # the user can switch them on under "Rendering"
         self.segment_editor_logic.data.segment_display.show_3d = False
         self.segment_editor_logic._on_segment_display_changed(self.segment_editor_logic.data.segment_display)
         self.segment_editor_logic._on_segment_editor_changed()
@@ -271,7 +268,7 @@ class StationApp:
                 kind, inputs, case_id, None, lambda event: loop.call_soon_threadsafe(self._show_progress, event)
             )
             self._running = future
-            future.add_done_callback(lambda done: loop.call_soon_threadsafe(self._assistant_finished, done))
+            future.add_done_callback(lambda done: loop.call_soon_threadsafe(self._assistant_finished, done, case_id))
             self.state.ra_busy = True
             self.state.ra_progress = 0
             self.state.ra_progress_text = "starting"
@@ -299,7 +296,7 @@ class StationApp:
             self.state.ra_progress = round(100 * float(event.fraction), 1)
             self.state.ra_progress_text = f"{event.stage}: {event.message}".strip(": ")
 
-    def _assistant_finished(self, future) -> None:
+    def _assistant_finished(self, future, case_id: str) -> None:
         from assistcore.errors import CancelledError
 
         self._running = None
@@ -316,6 +313,9 @@ class StationApp:
 
         def show() -> None:
             opened = self.session.current
+            if opened is None or opened.case.case_id != case_id:  # the user moved on: never show it on another case
+                self._say(f"The run on {case_id} finished after that case was closed; nothing was changed.", "warning")
+                return
             summary = self.session.show_result(future.result())
             if opened.segmentation_node is not None:
                 self._activate_segmentation(opened.segmentation_node, opened.reference_node)

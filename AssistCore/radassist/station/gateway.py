@@ -171,7 +171,7 @@ class Gateway:
     async def _cleanup(self, _app) -> None:
         workers = [session.worker for session in self.sessions.values()]
         if self._spare is not None:
-            if self._spare.done() and not self._spare.exception():
+            if self._spare.done() and not self._spare.cancelled() and self._spare.exception() is None:
                 workers.append(self._spare.result())
             else:
                 self._spare.cancel()
