@@ -842,3 +842,36 @@ def test_only_loopback_addresses_count_as_this_machine_only(host, loopback):
     from radassist.station.gateway import is_loopback
 
     assert is_loopback(host) is loopback
+
+
+@pytest.mark.cli
+def test_export_training_takes_only_accepted_brain_cases_with_saved_labels(tmp_path, capsys):
+    from radassist.cli.main import main
+    from radassist.station.assistants import CASE_FILE
+
+    root = tmp_path / "cases"
+    brain = write_case(root, "BRAIN1")
+    write_case(root, "UNSAVED1")
+    crm = root / "RECTUM1"
+    crm.mkdir()
+    (crm / "t2.nii.gz").write_bytes(brain["t2"].read_bytes())
+    (crm / CASE_FILE).write_text(json.dumps({"assistant": "crm", "inputs": {"t2": "t2.nii.gz"}}))
+    (crm / "results").mkdir()
+    (crm / "results" / "report.json").write_text("{}")
+    labels = root / "BRAIN1" / "labels" / "BRAIN1_flair_seg-brats2021.nii.gz"
+    labels.parent.mkdir()
+    labels.write_bytes(brain["flair"].read_bytes())  # any NIfTI: export copies the file
+    worklist = Worklist(tmp_path / "worklist.db")
+    for case_id, saved in (("BRAIN1", labels), ("UNSAVED1", None), ("RECTUM1", crm / "results" / "report.json")):
+        worklist.add_case(case_id, root / case_id)
+        case = worklist.claim(case_id, "ann")
+        if saved is not None:
+            worklist.save_labels(case_id, "ann", case.revision, saved)
+        worklist.submit(case_id, "ann")
+        worklist.review(case_id, "rev", accept=True)
+    out = tmp_path / "training"
+    assert main(["brain", "export-training", "--worklist", str(worklist.path), "--out", str(out), "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record == {"exported": ["BRAIN1"], "skipped": ["RECTUM1", "UNSAVED1"]}
+    assert sorted(path.name for path in out.iterdir()) == ["BRAIN1"]
+    assert (out / "BRAIN1" / "BRAIN1_seg.nii.gz").read_bytes() == labels.read_bytes()

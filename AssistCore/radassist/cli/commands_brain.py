@@ -300,7 +300,16 @@ def run_export_training(args: argparse.Namespace) -> int:
 
     from .main import emit
 
-    accepted = Worklist(args.worklist).cases(CaseStatus.ACCEPTED)
+    from ..station.assistants import case_inputs
+
+    accepted, skipped = [], []
+    for case in Worklist(args.worklist).cases(CaseStatus.ACCEPTED):
+        # the worklist also holds CRM and spine cases reviewed in the Station, and cases accepted unsaved
+        labels = Path(case.labels_path) if case.labels_path else None
+        if case_inputs(case.folder)[0] != "brain" or labels is None or not labels.name.endswith(".nii.gz"):
+            skipped.append(case.case_id)
+            continue
+        accepted.append(case)
     with atomic_directory(Path(args.out)) as staging:
         for case in accepted:
             target = staging / case.case_id
@@ -308,5 +317,10 @@ def run_export_training(args: argparse.Namespace) -> int:
             for role, path in match_files_in_folder(case.folder).items():
                 shutil.copy2(path, target / f"{case.case_id}_{role}{''.join(path.suffixes)}")
             shutil.copy2(case.labels_path, target / f"{case.case_id}_seg.nii.gz")
-    emit(args, [c.case_id for c in accepted], f"{len(accepted)} accepted case(s) exported to {args.out}")
+    note = f"; skipped (not brain labels): {', '.join(skipped)}" if skipped else ""
+    emit(
+        args,
+        {"exported": [c.case_id for c in accepted], "skipped": skipped},
+        f"{len(accepted)} accepted case(s) exported to {args.out}{note}",
+    )
     return 0
