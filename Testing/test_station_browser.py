@@ -210,6 +210,11 @@ def test_mouse_strokes_are_saved_where_they_were_painted(flow, station):
         assert 100 * mm_per_pixel * 0.8 < length_mm < 100 * mm_per_pixel + 40.0, length_mm
 
 
+def test_qa_checks_run_on_the_edited_labels(flow):
+    assert flow["qa_message"].startswith("QA "), flow["qa_message"]
+    assert flow["qa_report_shown"] == 1
+
+
 def test_undo_removes_the_last_stroke_and_redo_restores_it(flow):
     assert flow["undo_removed_stroke"], "after Undo the last stroke was still shown"
     assert flow["redo_restored_stroke"], "after Redo the last stroke did not come back"

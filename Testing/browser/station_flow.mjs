@@ -187,6 +187,10 @@ previous = await currentMessage();
 await page.click('#station-save');
 results.second_save = await waitForMessage(/^Saved revision|error|cannot/i, 60000, previous);
 await shot('saved');
+previous = await currentMessage();
+await page.click('#station-qa');
+results.qa_message = await waitForMessage(/^QA (passed|raised)|error/i, 60000, previous);
+results.qa_report_shown = await page.locator('#station-qa-report').count();
 
 // 9. an annotator has no accept button; submit for review
 results.annotator_accept_buttons = await page.locator('#station-accept').count();
