@@ -298,9 +298,8 @@ def run_export_training(args: argparse.Namespace) -> int:
     from assistcore.brain.inputs import match_files_in_folder
     from assistcore.brain.worklist import CaseStatus, Worklist
 
-    from .main import emit
-
     from ..station.assistants import case_inputs
+    from .main import emit
 
     accepted, skipped = [], []
     for case in Worklist(args.worklist).cases(CaseStatus.ACCEPTED):
