@@ -164,6 +164,7 @@ def test_nothing_is_shown_before_sign_in_and_a_wrong_password_is_refused(flow, s
 
 def test_opened_case_shows_axial_sagittal_coronal_and_3d_views(flow):
     assert flow["view_count"] == 4
+    assert flow["demo_notice"] == 1, "the bundled phantom-trained model must be labelled as a demo in the GUI"
     assert flow["open_case_ms"] > 0
 
 

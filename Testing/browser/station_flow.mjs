@@ -97,6 +97,7 @@ await page.click(`#station-open-${caseId}`);
 await waitForMessage(/^Opened/);
 results.open_case_ms = Date.now() - started;
 results.view_count = await page.locator('img.image-display-area').count();
+results.demo_notice = await page.locator('#station-demo-notice').count();
 await page.waitForTimeout(500);
 await shot('case-open');
 

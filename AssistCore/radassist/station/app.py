@@ -192,6 +192,8 @@ class StationApp:
         from assistcore.brain.worklist import CaseStatus
         from assistcore.station.accounts import can_edit, can_review
 
+        from .assistants import default_model
+
         opened = self.session.current
         if opened is None:
             self.state.ra_case = None
@@ -205,6 +207,7 @@ class StationApp:
             "sequences": sorted(opened.volume_nodes),
             "kind": opened.kind,
             "assistant": opened.title,
+            "model": default_model(opened.kind),
         }
         self.state.ra_can_edit = can_edit(self.session.account, case)
         self.state.ra_can_paint = self.state.ra_can_edit and opened.kind == "brain"

@@ -111,6 +111,18 @@ def compute_case(
     return run(images, options, progress=progress, cancel_token=cancel_token)
 
 
+#: the model registry's task of each assistant
+MODEL_TASKS = {"brain": "brain_tumor", "crm": "crm", "spine": "spine"}
+
+
+def default_model(kind: str) -> dict:
+    """The model a run of ``kind`` will use (the registry's default): name and whether it is a phantom demo."""
+    from assistcore.models.registry import ModelRegistry
+
+    card = ModelRegistry().default_for(MODEL_TASKS[kind]).card
+    return {"name": card.display_name, "synthetic_demo_model": bool(card.is_synthetic_demo)}
+
+
 def warm_up(kind: str) -> None:
     """Import torch and load the assistant's default model."""
     if kind == "brain":

@@ -128,8 +128,13 @@ class StationUI:
                 VChip("{{ ra_case.status }}", id="station-case-status", size="small", classes="mr-2")
                 html.Span("revision {{ ra_case.revision }} · {{ ra_case.sequences.join(', ') }}")
                 VDivider(classes="my-2")
-                html.Div("{{ ra_case.assistant }}", classes="text-subtitle-2")
-                html.Div(DEMO_NOTICE, classes="text-caption text-warning mb-1")
+                html.Div("{{ ra_case.assistant }} · {{ ra_case.model.name }}", classes="text-subtitle-2")
+                html.Div(
+                    DEMO_NOTICE,
+                    v_if=("ra_case.model.synthetic_demo_model",),
+                    id="station-demo-notice",
+                    classes="text-caption text-warning mb-1",
+                )
                 with html.Div(classes="d-flex align-center"):
                     VBtn(
                         "Run {{ ra_case.assistant }}",
