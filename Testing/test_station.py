@@ -875,3 +875,31 @@ def test_export_training_takes_only_accepted_brain_cases_with_saved_labels(tmp_p
     assert record == {"exported": ["BRAIN1"], "skipped": ["RECTUM1", "UNSAVED1"]}
     assert sorted(path.name for path in out.iterdir()) == ["BRAIN1"]
     assert (out / "BRAIN1" / "BRAIN1_seg.nii.gz").read_bytes() == labels.read_bytes()
+
+
+def test_sessions_unused_for_longer_than_the_idle_limit_are_signed_out_and_their_process_stopped(tmp_path):
+    from assistcore.station.accounts import Account, Role
+    from radassist.station.gateway import Gateway, Session, Worker
+
+    async def scenario():
+        gateway = Gateway(tmp_path / "worklist.db", spare=False, idle_sign_out_s=60.0)
+        processes = []
+        for token, user, last_seen in (("idle", "ann", 1000.0), ("busy", "rev", 1050.0)):
+            # `cat` stands in for an app process: like it, it ends when its standard input closes
+            process = await asyncio.create_subprocess_exec(
+                "cat", stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL
+            )
+            processes.append(process)
+            gateway.sessions[token] = Session(Account(user, Role.ANNOTATOR), Worker(process, 1, "key", 0.0))
+            gateway.sessions[token].last_seen = last_seen
+        signed_out = await gateway.sign_out_idle_sessions(now=1100.0)
+        codes = [process.returncode for process in processes]
+        processes[1].kill()
+        await processes[1].wait()
+        return signed_out, sorted(gateway.sessions), codes
+
+    signed_out, remaining, codes = asyncio.run(scenario())
+    assert signed_out == ["ann"]
+    assert remaining == ["busy"]
+    assert codes[0] is not None, "the idle session's app process must be stopped"
+    assert codes[1] is None, "a session in use keeps its app process"

@@ -18,6 +18,12 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     serve.add_argument("--worklist", help="worklist database (default: worklist.db in --cases)")
     serve.add_argument("--cases", help="folder with one sub-folder per case; new ones join the worklist")
     serve.add_argument(
+        "--idle-minutes",
+        type=float,
+        default=480.0,
+        help="sign out a browser session unused for this long (default 480: a working day)",
+    )
+    serve.add_argument(
         "--allow-remote",
         action="store_true",
         help="allow --host to be an address other machines reach (put an HTTPS reverse proxy in front)",
@@ -143,5 +149,7 @@ def run_serve(args: argparse.Namespace) -> int:
             f"No accounts in {worklist_path}.",
             f"Add one first: radassist users add NAME --role admin --worklist {worklist_path}",
         )
-    serve(worklist_path.resolve(), args.host, args.port, started)
+    if args.idle_minutes <= 0:
+        raise InputError(f"--idle-minutes must be positive, got {args.idle_minutes}.")
+    serve(worklist_path.resolve(), args.host, args.port, started, idle_sign_out_s=60.0 * args.idle_minutes)
     return 0

@@ -31,6 +31,9 @@ WORKER_START_TIMEOUT_S = 120.0
 #: After a sign-in takes the spare app process, wait this long before starting the next one: starting one
 #: costs several CPU-seconds, which would otherwise compete with the new user's first case and strokes.
 SPARE_RESTART_DELAY_S = 60.0
+#: a session the browser has not used for this long is signed out (its app process stopped)
+IDLE_SIGN_OUT_S = 8 * 3600.0
+IDLE_CHECK_PERIOD_S = 60.0
 _HOP_BY_HOP = {
     "connection",
     "keep-alive",
@@ -65,6 +68,7 @@ class Session:
     account: Account
     worker: Worker
     signed_in_at: float = field(default_factory=time.time)
+    last_seen: float = field(default_factory=time.time)  # the browser's last request or websocket message
 
 
 async def start_worker(worklist: Path) -> Worker:
@@ -140,8 +144,16 @@ input {{ padding: .5em; }} button {{ padding: .6em; margin-top: 1.2em; }} .error
 class Gateway:
     """The aiohttp application in front of the workers. ``spare`` keeps one worker started in advance."""
 
-    def __init__(self, worklist: Path, spare: bool = True, spare_delay_s: float = SPARE_RESTART_DELAY_S) -> None:
+    def __init__(
+        self,
+        worklist: Path,
+        spare: bool = True,
+        spare_delay_s: float = SPARE_RESTART_DELAY_S,
+        idle_sign_out_s: float = IDLE_SIGN_OUT_S,
+    ) -> None:
         self.worklist = Path(worklist)
+        self.idle_sign_out_s = idle_sign_out_s
+        self._idle_check: asyncio.Task | None = None
         self.accounts = Accounts(self.worklist)
         self.sessions: dict[str, Session] = {}
         self.keep_spare = spare
@@ -167,8 +179,30 @@ class Gateway:
         self._client = ClientSession(auto_decompress=False)
         if self.keep_spare:
             self._spare = asyncio.ensure_future(start_worker(self.worklist))
+        self._idle_check = asyncio.ensure_future(self._check_idle_sessions())
+
+    async def _check_idle_sessions(self) -> None:
+        while True:
+            await asyncio.sleep(IDLE_CHECK_PERIOD_S)
+            await self.sign_out_idle_sessions()
+
+    async def sign_out_idle_sessions(self, now: float | None = None) -> list[str]:
+        """Stop the app processes of sessions idle for longer than ``idle_sign_out_s``; returns their users.
+
+        Unsaved edits of such a session are lost, as on sign-out: saves are explicit (and atomic).
+        """
+        now = time.time() if now is None else now
+        idle = [token for token, session in self.sessions.items() if now - session.last_seen > self.idle_sign_out_s]
+        users = []
+        for token in idle:
+            session = self.sessions.pop(token)
+            users.append(session.account.username)
+            await stop_worker(session.worker)
+        return users
 
     async def _cleanup(self, _app) -> None:
+        if self._idle_check is not None:
+            self._idle_check.cancel()
         workers = [session.worker for session in self.sessions.values()]
         if self._spare is not None:
             if self._spare.done() and not self._spare.cancelled() and self._spare.exception() is None:
@@ -257,11 +291,12 @@ class Gateway:
             if request.method == "GET" and "text/html" in request.headers.get("Accept", ""):
                 return _see_other("/signin")
             return web.Response(status=401, text="Sign in first.", headers=_no_store())
+        session.last_seen = time.time()
         target = f"http://127.0.0.1:{session.worker.port}{request.rel_url}"
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
         headers[WORKER_KEY_HEADER] = session.worker.key
         if request.headers.get("Upgrade", "").lower() == "websocket":
-            return await self._proxy_websocket(request, target.replace("http://", "ws://", 1), session.worker.key)
+            return await self._proxy_websocket(request, target.replace("http://", "ws://", 1), session)
         async with self._client.request(
             request.method, target, headers=headers, data=await request.read(), allow_redirects=False
         ) as upstream:
@@ -271,13 +306,16 @@ class Gateway:
                 out_headers["Content-Encoding"] = upstream.headers["Content-Encoding"]
             return web.Response(status=upstream.status, body=body, headers=out_headers)
 
-    async def _proxy_websocket(self, request: web.Request, target: str, key: str) -> web.WebSocketResponse:
+    async def _proxy_websocket(self, request: web.Request, target: str, session: Session) -> web.WebSocketResponse:
         browser = web.WebSocketResponse(max_msg_size=0, autoping=True)
         await browser.prepare(request)
-        async with self._client.ws_connect(target, headers={WORKER_KEY_HEADER: key}, max_msg_size=0) as worker:
+        headers = {WORKER_KEY_HEADER: session.worker.key}
+        async with self._client.ws_connect(target, headers=headers, max_msg_size=0) as worker:
 
             async def pump(source, sink) -> None:
                 async for message in source:
+                    if source is browser:
+                        session.last_seen = time.time()
                     if message.type == WSMsgType.BINARY:
                         await sink.send_bytes(message.data)
                     elif message.type == WSMsgType.TEXT:
@@ -312,11 +350,13 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def serve(worklist: Path, host: str, port: int, started: float, on_ready=None) -> None:
+def serve(
+    worklist: Path, host: str, port: int, started: float, on_ready=None, idle_sign_out_s: float = IDLE_SIGN_OUT_S
+) -> None:
     """Run the gateway until interrupted; prints the address once the first worker is ready."""
 
     async def main() -> None:
-        gateway = Gateway(worklist)
+        gateway = Gateway(worklist, idle_sign_out_s=idle_sign_out_s)
         runner = web.AppRunner(gateway.app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, host, port)
