@@ -84,3 +84,18 @@ def test_wrapped_strategy_keeps_the_view_reference():
     _focus, painted, _other, inner = _attached(0.05)
     assert inner[painted].abstract_view is painted
     assert painted._scheduled_render.abstract_view is painted
+
+
+def test_every_remote_view_is_capped_to_the_pixel_budget():
+    from types import SimpleNamespace
+
+    from radassist.station.rendering import cap_view_pixels
+
+    adapters = [SimpleNamespace(max_pixel_count=0) for _ in range(3)]
+    factories = [
+        SimpleNamespace(_views={"Red": SimpleNamespace(view_adapter=adapters[0])}),
+        SimpleNamespace(_views={"Yellow": SimpleNamespace(view_adapter=adapters[1]),
+                                "1": SimpleNamespace(view_adapter=adapters[2])}),
+    ]  # fmt: skip
+    cap_view_pixels(SimpleNamespace(_factories=factories), 250_000)
+    assert [adapter.max_pixel_count for adapter in adapters] == [250_000] * 3

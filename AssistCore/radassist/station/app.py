@@ -25,6 +25,9 @@ WORKER_KEY_HEADER = "X-RadAssist-Worker-Key"
 READY_LINE = "RADASSIST_STATION_WORKER_READY"
 #: JPEG quality of the views, equal to trame-rca's still quality (see StationApp.__init__)
 RCA_JPEG_QUALITY = 90
+#: the most pixels a view is rendered at (about 630 x 400); frames are scaled up in the browser. It halved
+#: the time a stroke takes to appear on this project's 2-core machine (llvmpipe renders by the pixel)
+MAX_VIEW_PIXELS = 250_000
 #: niceness of an app process until a user signs in to it
 SPARE_NICENESS = 10
 #: while the user works in one view, the others render once the mouse has rested this long (FocusedRendering)
@@ -59,7 +62,7 @@ class StationApp:
 
         from assistcore.brain.worklist import Worklist
 
-        from .rendering import FocusedRendering
+        from .rendering import FocusedRendering, cap_view_pixels
         from .ui import StationUI
 
         self.server = server
@@ -84,6 +87,7 @@ class StationApp:
         self.ui = StationUI(server, self.layout_logic.layout_manager, self)
         self.segment_editor_logic.set_ui(self.ui.segment_editor)
         self.layout_logic.set_ui(self.ui.layout_button)
+        cap_view_pixels(self.slicer_app.view_manager, MAX_VIEW_PIXELS)
         self.focused_rendering = FocusedRendering(BACKGROUND_VIEW_RENDER_DELAY_S)
         for view in self.slicer_app.view_manager.get_views():
             self.focused_rendering.attach(view)

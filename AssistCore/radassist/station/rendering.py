@@ -61,3 +61,16 @@ class _FocusedRender:
             return
         self._waiting = False
         self._inner.schedule_render()
+
+
+def cap_view_pixels(view_manager, max_pixels: int) -> None:
+    """Render each view at most ``max_pixels`` (trame-rca scales the frame down; the browser scales it up).
+
+    Rendering time on llvmpipe grows with the pixel count, and a large or HiDPI screen would otherwise make
+    every stroke slower. trame-slicer has no public accessor for its RCA adapters, hence the guarded walk.
+    """
+    for factory in getattr(view_manager, "_factories", []):
+        for rca_view in getattr(factory, "_views", {}).values():
+            adapter = getattr(rca_view, "view_adapter", None)
+            if adapter is not None:
+                adapter.max_pixel_count = max_pixels
