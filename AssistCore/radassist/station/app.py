@@ -34,6 +34,20 @@ SPARE_NICENESS = 10
 BACKGROUND_VIEW_RENDER_DELAY_S = 0.25
 
 
+def quiet_vtk_on_the_terminal() -> None:
+    """VTK's warnings go to the log file of :func:`AssistCoreLib.headless.quietVTK`, not the `serve` terminal.
+
+    An app process otherwise prints VTK's notes (the missing X display before it falls back to EGL, a
+    deprecated resize event) into the terminal that runs `radassist serve`; errors still reach it.
+    """
+    import vtk
+
+    from AssistCoreLib.headless import quietVTK
+
+    quietVTK()
+    vtk.vtkLogger.SetStderrVerbosity(vtk.vtkLogger.VERBOSITY_ERROR)
+
+
 def _views_logics(slicer_app):
     """trame-slicer's module logics as the AssistCoreLib adapters expect them (``HeadlessLogics``)."""
     from AssistCoreLib.headless import HeadlessLogics
@@ -71,6 +85,7 @@ class StationApp:
         self.worklist = Worklist(worklist_path)
         server.enable_module(trame_slicer_module)
         self.slicer_app = SlicerApp()
+        quiet_vtk_on_the_terminal()  # SlicerApp sends VTK's messages to stderr again
         self.logics = _views_logics(self.slicer_app)
         # one render per change: with interactive quality below still quality, trame-rca renders every change
         # twice (a quick frame, then a sharp one), which on a CPU-only server doubles a stroke's cost
@@ -408,9 +423,7 @@ def main(argv: list[str] | None = None) -> int:
     os.nice(SPARE_NICENESS)
     from trame.app import get_server
 
-    from AssistCoreLib.headless import quietVTK
-
-    quietVTK()
+    quiet_vtk_on_the_terminal()
     server = get_server(None, client_type="vue3")
     StationApp(server, args.worklist, worker_key)
     server.start(host="127.0.0.1", port=args.port, open_browser=False, show_connection_info=False, disable_logging=True)
