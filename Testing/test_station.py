@@ -499,6 +499,9 @@ def test_nested_regions_save_as_edema_non_enhancing_and_enhancing_and_reopen_unc
     np.testing.assert_array_equal(masks["Enhancing tumor"], ENHANCING)
     # tumour body that is not enhancing is saved as label 1 and so comes back as non-enhancing tumour
     np.testing.assert_array_equal(masks["Non-enhancing tumor"], BODY & ~ENHANCING)
+    # the sidecar's provenance comes back with the labels, so the next save still carries it
+    provenance = json.loads(reopened.segmentation_node.GetAttribute("RadAssist.Provenance"))
+    assert "Station" in provenance["edited_in"]
 
 
 def submitted_case(station):

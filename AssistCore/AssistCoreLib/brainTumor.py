@@ -20,6 +20,27 @@ REGION_SEGMENTS = {
 }
 
 
+def regionSegmentationNode(scene, logics, labels_kji, reference, caseId: str, referenceNode, provenance=None):
+    """The four consensus regions of an internal label map (k, j, i) as one coded, overlapping segmentation.
+
+    :param reference: the image ``labels_kji`` is on; ``referenceNode`` its volume node (reference geometry).
+    :param provenance: recorded on the node (the export writes it into the sidecar), when given.
+    """
+    masks = {REGION_SEGMENTS[key]: mask for key, mask in region_masks(labels_kji).items()}
+    segmentation = maskSegmentationNode(
+        scene,
+        logics.segmentations,
+        masks,
+        reference,
+        load_label_table("brain_tumor_regions"),
+        f"{caseId}_tumor",
+        referenceNode,
+    )
+    if provenance is not None:
+        segmentation.SetAttribute(PROVENANCE_ATTRIBUTE, json.dumps(provenance))
+    return segmentation
+
+
 def addBrainResultToScene(scene, logics, result, images: dict, caseId: str, referenceNode=None):
     """Volumes for the sequences (unless ``referenceNode`` is given) and the tumour segmentation next to it."""
     nodes = {}
@@ -27,17 +48,9 @@ def addBrainResultToScene(scene, logics, result, images: dict, caseId: str, refe
         for role, image in images.items():
             nodes[role] = imageToVolumeNode(scene, image, f"{caseId}_{role}")
         referenceNode = nodes[result.provenance["parameters"]["reference_sequence"]]
-    masks = {REGION_SEGMENTS[key]: mask for key, mask in region_masks(result.labels_kji).items()}
-    segmentation = maskSegmentationNode(
-        scene,
-        logics.segmentations,
-        masks,
-        result.reference,
-        load_label_table("brain_tumor_regions"),
-        f"{caseId}_tumor",
-        referenceNode,
+    segmentation = regionSegmentationNode(
+        scene, logics, result.labels_kji, result.reference, caseId, referenceNode, result.provenance
     )
-    segmentation.SetAttribute(PROVENANCE_ATTRIBUTE, json.dumps(result.provenance))
     return segmentation, nodes
 
 

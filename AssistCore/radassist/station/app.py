@@ -18,7 +18,6 @@ import json
 import os
 import sys
 import threading
-import time
 import traceback
 
 WORKER_KEY_HEADER = "X-RadAssist-Worker-Key"
@@ -98,6 +97,7 @@ class StationApp:
         self.session = None
         self._running = None  # the Future of the assistant run in progress
         self._assistant_process = None  # started at the first case opened (see _open_case)
+        self._case_model: dict = {}  # the model a run on the open case uses (name, demo flag)
         self._reset_state()
         self.ui = StationUI(server, self.layout_logic.layout_manager, self)
         self.segment_editor_logic.set_ui(self.ui.segment_editor)
@@ -159,7 +159,6 @@ class StationApp:
             "ra_can_paint": False,
             "ra_can_review": False,
             "ra_can_submit": False,
-            "ra_timings": {},
             "ra_panel": "worklist",
         }
         self.state.update(defaults)
@@ -211,8 +210,6 @@ class StationApp:
         from assistcore.brain.worklist import CaseStatus
         from assistcore.station.accounts import can_edit, can_review
 
-        from .assistants import default_model
-
         opened = self.session.current
         if opened is None:
             self.state.ra_case = None
@@ -226,7 +223,7 @@ class StationApp:
             "sequences": sorted(opened.volume_nodes),
             "kind": opened.kind,
             "assistant": opened.title,
-            "model": default_model(opened.kind),
+            "model": self._case_model,
         }
         self.state.ra_can_edit = can_edit(self.session.account, case)
         self.state.ra_can_paint = self.state.ra_can_edit and opened.kind == "brain"
@@ -240,8 +237,10 @@ class StationApp:
         self._guarded(self._open_case, case_id)
 
     def _open_case(self, case_id: str) -> None:
-        started = time.perf_counter()
+        from .assistants import default_model
+
         opened = self.session.open_case(case_id)
+        self._case_model = default_model(opened.kind)  # read once per case: the registry scans model folders
         segmentation = self.session.ensure_segmentation()  # None for CRM and spine cases
         reference = opened.reference_node
         self.slicer_app.display_manager.show_volume_in_slice_background(reference)
@@ -256,8 +255,6 @@ class StationApp:
         self._assistant().warm_up(opened.kind)  # torch and the model load while the user looks at the case
         self.state.ra_summary = opened.summary or None
         self.state.ra_qa = None
-        self.state.ra_timings = {**self.state.ra_timings, "open_case_s": round(time.perf_counter() - started, 3)}
-        self.state.ra_panel = "case"
         self._publish_case()
         self._say(f"Opened {case_id} ({', '.join(sorted(opened.volume_nodes))}).", "info")
 

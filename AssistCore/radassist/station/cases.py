@@ -84,7 +84,6 @@ class OpenCase:
     volume_nodes: dict[str, Any]
     segmentation_node: Any = None
     base_revision: int = 0
-    seconds_to_open: float = 0.0
     summary: dict = field(default_factory=dict)
     result: Any = None  # the last assistant result of this session (CRM and spine saves write it)
 
@@ -150,7 +149,6 @@ class StationSession:
         from assistcore.image_io import read_image
         from AssistCoreLib.volumes import imageToVolumeNode
 
-        started = time.perf_counter()
         case = self._case(case_id)
         kind, inputs = case_inputs(case.folder)
         if not inputs:
@@ -173,7 +171,6 @@ class StationSession:
             opened.segmentation_node = self._labels_to_segmentation(opened, Path(case.labels_path))
         elif kind != "brain":
             opened.summary = saved_summary(kind, Path(case.folder) / RESULTS_FOLDER) or {}
-        opened.seconds_to_open = time.perf_counter() - started
         self.current = opened
         self.worklist.log_event(case_id, self.account.username, "opened", revision=case.revision)
         return opened
@@ -183,11 +180,9 @@ class StationSession:
 
     def _labels_to_segmentation(self, opened: OpenCase, labels_path: Path):
         """The saved (or pre-labelled) BraTS 2021 label file as the four coded region segments."""
-        from assistcore.brain.regions import from_convention, region_masks
+        from assistcore.brain.regions import from_convention
         from assistcore.image_io import read_image
-        from assistcore.labels import load_label_table
-        from AssistCoreLib.brainTumor import PROVENANCE_ATTRIBUTE, REGION_SEGMENTS
-        from AssistCoreLib.segmentations import maskSegmentationNode
+        from AssistCoreLib.brainTumor import regionSegmentationNode
 
         labels = read_image(labels_path)
         reference = opened.images[opened.reference_role]
@@ -196,22 +191,12 @@ class StationSession:
                 f"Labels {labels_path} are not on the grid of {opened.inputs[opened.reference_role]}.",
                 "Save labels on the reference sequence's grid (the Station and radassist brain do).",
             )
-        internal = from_convention(labels.array_kji, "brats2021")
-        masks = {REGION_SEGMENTS[key]: mask for key, mask in region_masks(internal).items()}
-        node = maskSegmentationNode(
-            self.scene,
-            self.logics.segmentations,
-            masks,
-            reference,
-            load_label_table("brain_tumor_regions"),
-            f"{opened.case.case_id}_tumor",
-            opened.reference_node,
-        )
         sidecar = labels_path.parent / f"{opened.case.case_id}_labels.json"
-        if sidecar.exists():
-            provenance = json.loads(sidecar.read_text(encoding="utf-8")).get("provenance", {})
-            node.SetAttribute(PROVENANCE_ATTRIBUTE, json.dumps(provenance))
-        return node
+        provenance = json.loads(sidecar.read_text(encoding="utf-8")).get("provenance", {}) if sidecar.exists() else None
+        internal = from_convention(labels.array_kji, "brats2021")
+        return regionSegmentationNode(
+            self.scene, self.logics, internal, reference, opened.case.case_id, opened.reference_node, provenance
+        )
 
     def _require_open(self) -> OpenCase:
         if self.current is None:
@@ -262,20 +247,12 @@ class StationSession:
         if opened.kind != "brain":
             return None
         if opened.segmentation_node is None:
-            from assistcore.labels import load_label_table
-            from AssistCoreLib.brainTumor import REGION_SEGMENTS
-            from AssistCoreLib.segmentations import maskSegmentationNode
+            from AssistCoreLib.brainTumor import regionSegmentationNode
 
             reference = opened.images[opened.reference_role]
-            empty = np.zeros(reference.array_kji.shape, bool)
-            opened.segmentation_node = maskSegmentationNode(
-                self.scene,
-                self.logics.segmentations,
-                dict.fromkeys(REGION_SEGMENTS.values(), empty),
-                reference,
-                load_label_table("brain_tumor_regions"),
-                f"{opened.case.case_id}_tumor",
-                opened.reference_node,
+            empty = np.zeros(reference.array_kji.shape, np.uint8)
+            opened.segmentation_node = regionSegmentationNode(
+                self.scene, self.logics, empty, reference, opened.case.case_id, opened.reference_node
             )
         return opened.segmentation_node
 

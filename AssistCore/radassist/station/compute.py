@@ -60,7 +60,6 @@ class AssistantProcess:
         self._pool = ProcessPoolExecutor(
             1, mp_context=context, initializer=_initialise, initargs=(self._events, self._cancel)
         )
-        self._listener: threading.Thread | None = None
 
     def warm_up(self, kind: str) -> Future:
         return self._pool.submit(_warm_up, kind)
@@ -77,8 +76,7 @@ class AssistantProcess:
                 except queue.Empty:
                     continue
 
-        self._listener = threading.Thread(target=forward, name="radassist-progress", daemon=True)
-        self._listener.start()
+        threading.Thread(target=forward, name="radassist-progress", daemon=True).start()
         return future
 
     def cancel(self) -> None:

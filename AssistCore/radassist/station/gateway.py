@@ -67,7 +67,6 @@ class Worker:
 class Session:
     account: Account
     worker: Worker
-    signed_in_at: float = field(default_factory=time.time)
     last_seen: float = field(default_factory=time.time)  # the browser's last request or websocket message
 
 
@@ -167,7 +166,6 @@ class Gateway:
                 web.get("/signin", self.get_sign_in),
                 web.post("/signin", self.post_sign_in),
                 web.get("/signout", self.sign_out),
-                web.get("/healthz", self.health),
                 web.route("*", "/{tail:.*}", self.proxy),
             ]
         )
@@ -244,10 +242,6 @@ class Gateway:
             del self.sessions[token]
             return None
         return session
-
-    async def health(self, _request: web.Request) -> web.Response:
-        ready = self._spare is None or self._spare.done()
-        return web.json_response({"ready": ready})
 
     async def get_sign_in(self, request: web.Request) -> web.Response:
         if self._session(request) is not None:
