@@ -255,6 +255,7 @@ class StationApp:
         self._assistant().warm_up(opened.kind)  # torch and the model load while the user looks at the case
         self.state.ra_summary = opened.summary or None
         self.state.ra_qa = None
+        self.state.ra_panel = "case"
         self._publish_case()
         self._say(f"Opened {case_id} ({', '.join(sorted(opened.volume_nodes))}).", "info")
 
