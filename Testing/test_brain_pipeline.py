@@ -210,3 +210,24 @@ def test_region_outputs_become_nested_labels():
     probabilities = np.stack([tc, wt, et]).reshape(3, 1, 1, 4)
     labels = labels_from_region_probabilities(probabilities, ["TC", "WT", "ET"])
     assert labels.ravel().tolist() == [3, 1, 2, 0]
+
+
+def test_out_on_the_input_folder_is_refused_and_with_overwrite_keeps_every_input(
+    with_random_model, a_phantom_case, tmp_path, capsys
+):
+    import shutil
+
+    folder = tmp_path / "patient"
+    folder.mkdir()
+    case = {role: shutil.copy2(a_phantom_case[role], folder) for role in ("t1", "t1c", "t2", "flair")}
+    (folder / "notes.txt").write_text("dictated findings")
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    args = ["brain", *_args(case), "--out", str(folder), "--model", with_random_model, "--fast"]
+    assert main(args) == 1
+    assert "--overwrite" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    assert main([*args, "--overwrite"]) == 0, capsys.readouterr().err
+    assert main(args) == 0, "a folder holding an earlier brain result is accepted without --overwrite"
+    after = {p.name: p.read_bytes() for p in folder.iterdir() if p.name in before}
+    assert after == before, "inputs and notes must survive both runs byte for byte"
+    assert (folder / "PH007_flair_seg-brats2021.nii.gz").is_file() and (folder / "report.json").is_file()

@@ -321,7 +321,7 @@ def test_nan_and_infinite_voxels_are_counted_when_finite_values_are_required(tmp
     path = write_image(an_oblique_image, tmp_path / "nan.nrrd")
     assert np.isnan(read_image(path).array_kji).sum() == 1  # reading alone does not judge values
     with pytest.raises(ImageValueError, match=r"nan.nrrd has 2 NaN or infinite voxels"):
-        read_image(path, require_finite=True)
+        read_image(path, as_scan=True)
 
 
 # ----- writing and geometry --------------------------------------------------------------------

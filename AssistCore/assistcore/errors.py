@@ -47,6 +47,10 @@ class ImageValueError(InputError):
     """Voxel values that cannot be processed (NaN or infinite)."""
 
 
+class OutputError(RadAssistError):
+    """Results cannot be written where asked (a folder of other files, read-only, disk full)."""
+
+
 class ModelError(RadAssistError):
     """A model card, bundle or weights file cannot be found, validated or loaded."""
 

@@ -53,6 +53,7 @@ import numpy as np
 from .atomic import atomic_path
 from .errors import AmbiguousSeriesError, DicomError, GeometryError, ImageValueError, InputError
 from .image import Image, ImageMetadata
+from .volume_files import verify_volume_file
 
 VOLUME_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
 #: Single-file formats only: a ``.mhd``/``.nhdr`` header with a separate data file cannot be renamed atomically.
@@ -560,13 +561,15 @@ def read_image(
     path: str | os.PathLike[str],
     series_uid: str | None = None,
     series_description: str | None = None,
-    require_finite: bool = False,
+    as_scan: bool = False,
 ) -> Image:
     """Read a 3D scalar image from a DICOM folder, a DICOM file (its whole series), NIfTI, NRRD or MHA.
 
     :param path: a folder (DICOM series, chosen by ``series_uid``/``series_description`` when there are
         several), a ``.nii``/``.nii.gz``/``.nrrd``/``.nhdr``/``.mha``/``.mhd`` file, or one DICOM file.
-    :param require_finite: raise :class:`ImageValueError` when voxels are NaN or infinite.
+    :param as_scan: the image is a scan to analyse (not a label map): refuse NaN or infinite voxels, checked
+        in the file's stored values before ITK converts them, and volumes whose voxels all hold one value.
+        Volume files are always checked to be whole (:func:`assistcore.volume_files.verify_volume_file`).
     :returns: the image in its on-disk pixel type, geometry in LPS (see :mod:`assistcore.image`).
     :raises InputError: missing path, empty folder, folder without DICOM, unreadable file.
     :raises GeometryError: a 2D image, a 4D image or a colour/vector image.
@@ -580,11 +583,13 @@ def read_image(
             raise InputError(f"Input folder {path} is empty.", "Point to the folder holding the DICOM series.")
         image = read_dicom_series(path, series_uid, series_description)
     elif path.name.lower().endswith(VOLUME_SUFFIXES):
+        verify_volume_file(path, require_finite=as_scan)
         image = _read_with_sitk(path, ImageMetadata(source_path=str(path), series_description=path.name))
     else:
         image = _read_dicom_file(path)
-    if require_finite:
+    if as_scan:
         check_finite(image)
+        check_not_constant(image)
     return image
 
 
@@ -614,6 +619,17 @@ def check_finite(image: Image) -> None:
                 f"(of {image.array_kji.size}).",
                 "Fix the export that produced it, or replace them (for example with 0) before running.",
             )
+
+
+def check_not_constant(image: Image) -> None:
+    """Raise :class:`ImageValueError` when every voxel holds the same value (an empty or blanked export)."""
+    array = image.array_kji
+    if array.size and array.min() == array.max():
+        raise ImageValueError(
+            f"{image.metadata.source_path or 'The image'} holds no image: all {array.size} voxels are "
+            f"{array.flat[0]!r}.",
+            "Export the series again (the file is empty or blanked), or give the right file.",
+        )
 
 
 # ----- writing ---------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from assistcore.atomic import atomic_directory
+from assistcore.atomic import result_directory
 from assistcore.brain.inputs import load_case
 from assistcore.brain.model import REQUIRED
 from assistcore.pipelines.brain_tumor import export_labels, run, write_overlays, write_report
@@ -24,6 +24,7 @@ def label_case_to_folder(
     register: bool = True,
     progress: Callable | None = None,
     cancel_token=None,
+    overwrite: bool = False,
 ) -> dict:
     """Read, register onto the reference grid, label, export (NIfTI + sidecar), report, overlays, scene.mrb.
 
@@ -31,7 +32,7 @@ def label_case_to_folder(
     slicer-core's import overlaps with the work in a fresh process.
     """
     started = time.perf_counter()
-    with SceneWriter() as scene_writer, atomic_directory(out) as staging:
+    with SceneWriter() as scene_writer, result_directory(out, "brain", overwrite) as staging:
         case = load_case(paths, required_roles=REQUIRED, case_id=case_id, register=register)
         load_seconds = time.perf_counter() - started
         result = run(case.images, options, progress=progress, cancel_token=cancel_token)

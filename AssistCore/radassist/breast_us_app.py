@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from assistcore.atomic import atomic_directory
+from assistcore.atomic import result_directory
 from assistcore.breastus.cine import frames_to_uint8, read_cine
 from assistcore.pipelines.breast_us import run, write_report, write_result_files
 
@@ -23,10 +23,11 @@ def detect_cine_to_folder(
     require_multiframe: bool = False,
     progress: Callable | None = None,
     cancel_token=None,
+    overwrite: bool = False,
 ) -> dict:
     """Read the cine, detect and fuse, write detections.json, report.json, overlays/ and scene.mrb atomically."""
     started = time.perf_counter()
-    with SceneWriter() as scene_writer, atomic_directory(out) as staging:
+    with SceneWriter() as scene_writer, result_directory(out, "breast-us", overwrite) as staging:
         cine = read_cine(cine_path, require_multiframe=require_multiframe)
         read_seconds = time.perf_counter() - started
         result = run(cine, options, progress=progress, cancel_token=cancel_token)

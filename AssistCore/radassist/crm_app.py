@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from assistcore.atomic import atomic_directory
+from assistcore.atomic import result_directory
 from assistcore.image_io import read_image
 from assistcore.pipelines.crm import run, write_report, write_result_files
 
@@ -23,11 +23,12 @@ def detect_case_to_folder(
     series_uid: str | None = None,
     progress: Callable | None = None,
     cancel_token=None,
+    overwrite: bool = False,
 ) -> dict:
     """Read the series, detect, write boxes.json, slices.csv, report.json, overlays/ and scene.mrb atomically."""
     started = time.perf_counter()
-    with SceneWriter() as scene_writer, atomic_directory(out) as staging:
-        image = read_image(t2_path, series_uid=series_uid, require_finite=True)
+    with SceneWriter() as scene_writer, result_directory(out, "crm", overwrite) as staging:
+        image = read_image(t2_path, series_uid=series_uid, as_scan=True)
         read_seconds = time.perf_counter() - started
         result = run({"t2": image}, options, progress=progress, cancel_token=cancel_token)
         case_id = case_id_for(image, Path(t2_path), case_id)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assistcore.atomic import atomic_directory
+from assistcore.atomic import result_directory
 
 #: Real samples the foundation step reads: (title, path relative to the data folder, series choice).
 SAMPLE_IMAGES = (
@@ -271,11 +271,18 @@ def _headless_scene() -> tuple[Any, str]:
 
 
 def run_demo(
-    output_dir: Path, data_dir: Path, device: str = "auto", progress: Callable[[Any], None] | None = None
+    output_dir: Path,
+    data_dir: Path,
+    device: str = "auto",
+    progress: Callable[[Any], None] | None = None,
+    overwrite: bool = False,
 ) -> dict:
-    """Run every demo step into ``output_dir`` and return the report (also written as report.json)."""
+    """Run every demo step into ``output_dir`` and return the report (also written as report.json).
+
+    :param overwrite: write into a folder that is not an earlier demo result (its other files are kept).
+    """
     output_dir = Path(output_dir).resolve()
-    with atomic_directory(output_dir) as working_dir:
+    with result_directory(output_dir, "demo", overwrite) as working_dir:
         scene, scene_note = _headless_scene()
         context = DemoContext(working_dir, Path(data_dir), device=device, progress=progress, scene=scene)
         timings = {}

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from assistcore.atomic import atomic_directory
+from assistcore.atomic import result_directory
 from assistcore.image_io import read_image
 from assistcore.pipelines.spine import run, write_outputs
 
@@ -24,14 +24,15 @@ def run_case_to_folder(
     case_id: str | None = None,
     progress: Callable | None = None,
     cancel_token=None,
+    overwrite: bool = False,
 ) -> dict:
     """Read the series, find levels and findings, write levels/findings/segmentations/overview/report/scene."""
     started = time.perf_counter()
-    with SceneWriter() as scene_writer, atomic_directory(out) as staging:
-        images: dict[str, Any] = {"sag_t2": read_image(sag_t2, require_finite=True)}
+    with SceneWriter() as scene_writer, result_directory(out, "spine", overwrite) as staging:
+        images: dict[str, Any] = {"sag_t2": read_image(sag_t2, as_scan=True)}
         if sag_t1:
-            images["sag_t1"] = read_image(sag_t1, require_finite=True)
-        images["ax_t2"] = [read_image(path, require_finite=True) for path in ax_t2 or []]
+            images["sag_t1"] = read_image(sag_t1, as_scan=True)
+        images["ax_t2"] = [read_image(path, as_scan=True) for path in ax_t2 or []]
         options = dict(options)
         if options.get("labels") and not hasattr(options["labels"], "array_kji"):
             options["labels"] = read_image(options["labels"])

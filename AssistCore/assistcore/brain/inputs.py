@@ -114,7 +114,7 @@ def load_case(
                 "Each sequence must come from its own series or file.",
             )
         resolved[key] = role
-    images = {role: read_image(path, require_finite=True) for role, path in given.items()}
+    images = {role: read_image(path, as_scan=True) for role, path in given.items()}
     reference_role = reference_role or next(r for r in ("flair", "t1c", "t2", "t1") if r in images)
     if reference_role not in images:
         raise InputError(f"Reference sequence {reference_role} was not given.")

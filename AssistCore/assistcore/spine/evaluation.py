@@ -294,17 +294,18 @@ def _plot_confusion(summary: dict[str, Any], path: Path) -> None:
 
 
 def evaluate_to_folder(
-    model_folder: Path, n_cases: int, first_seed: int, out: Path, device: str = "auto"
+    model_folder: Path, n_cases: int, first_seed: int, out: Path, device: str = "auto", overwrite: bool = False
 ) -> tuple[dict, str]:
     """Evaluate and write metrics.json, metrics.csv (the study's table), levels.csv, confusion.png and one
     ROC PNG per finding with both classes present; returns the summary and the printed table."""
-    from ..atomic import atomic_directory, write_csv_atomic, write_text_atomic
+    from ..atomic import check_output_folder, result_directory, write_csv_atomic, write_text_atomic
     from ..metrics import format_table, plot_roc, roc_analysis
     from ..models.device import select_device
 
+    check_output_folder(out, "spine evaluate", overwrite)  # refuse before minutes of evaluation
     summary = evaluate_on_phantoms(model_folder, n_cases, first_seed, select_device(device).device, keep_cases=True)
     rows = study_rows(summary)
-    with atomic_directory(out) as staging:
+    with result_directory(out, "spine evaluate", overwrite) as staging:
         write_text_atomic(staging / "metrics.json", json.dumps(summary, indent=2, default=float))
         for name, records, fields in (
             ("metrics.csv", rows, ["finding", "n", *STUDY_COLUMNS]),

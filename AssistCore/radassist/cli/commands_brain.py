@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import shlex
 
+from .outputs import add_output_arguments
+
 
 def register(subparsers, common: argparse.ArgumentParser) -> None:
     parser = subparsers.add_parser(
@@ -20,7 +22,7 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
         ("flair", "FLAIR (required)"),
     ):
         parser.add_argument(f"--{role}", help=f"{text}: NIfTI/NRRD file or DICOM series folder")
-    parser.add_argument("--out", help="output folder (replaced as a whole on success)")
+    add_output_arguments(parser, "output folder")
     parser.add_argument("--case-id", help="patient/case ID used in file names (default: from the inputs)")
     parser.add_argument("--tumor-type", choices=["intra-axial", "extra-axial"], default="intra-axial")
     parser.add_argument("--label-convention", choices=["brats2021", "brats2023", "regions"], default="brats2021")
@@ -32,7 +34,7 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     parser.set_defaults(handler=run_label)
     actions = parser.add_subparsers(dest="brain_action", metavar="ACTION")
     train = actions.add_parser("train", parents=[common], help="train the network (on phantoms by default)")
-    train.add_argument("--out", required=True, help="model folder to write (model.pt + model_card.json)")
+    add_output_arguments(train, "model folder to write (model.pt + model_card.json)", required=True)
     train.add_argument("--model-id", default="brain-tumor-demo")
     train.add_argument("--phantoms", type=int, default=96)
     train.add_argument("--steps", type=int, default=900)
@@ -47,7 +49,8 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     agree.add_argument("--a", required=True, help="label file of annotator A")
     agree.add_argument("--b", required=True, help="label file of annotator B (same grid)")
     agree.add_argument("--convention", choices=["brats2021", "brats2023"], default="brats2021")
-    agree.add_argument("--out", help="write the agreement report (JSON) here")
+    agree.add_argument("--out", help="write the agreement report (JSON) here (a new file, unless --overwrite)")
+    agree.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     agree.set_defaults(handler=run_agree)
     evaluate = actions.add_parser(
         "evaluate", parents=[common], help="Dice and HD95 per region: predictions vs reference"
@@ -56,7 +59,7 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     evaluate.add_argument("--ref", required=True, help="folder of reference label files whose names start with <ID>")
     evaluate.add_argument("--pred-convention", choices=["brats2021", "brats2023"], default="brats2021")
     evaluate.add_argument("--ref-convention", choices=["brats2021", "brats2023"], default="brats2021")
-    evaluate.add_argument("--out", required=True, help="folder for metrics.csv, metrics.json and dice.png")
+    add_output_arguments(evaluate, "folder for metrics.csv, metrics.json and dice.png", required=True)
     evaluate.set_defaults(handler=run_evaluate)
     prelabel = actions.add_parser("prelabel", parents=[common], help="pre-label a batch into the worklist")
     prelabel.add_argument("--worklist", required=True, help="SQLite worklist file (created if missing)")
@@ -74,7 +77,7 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
         help="copy accepted cases into the training layout `brain train --data` reads",
     )
     export.add_argument("--worklist", required=True)
-    export.add_argument("--out", required=True)
+    add_output_arguments(export, "folder of the training layout", required=True)
     export.set_defaults(handler=run_export_training)
 
 
@@ -83,7 +86,7 @@ def run_train(args: argparse.Namespace) -> int:
 
     import torch
 
-    from assistcore.atomic import atomic_directory, write_text_atomic
+    from assistcore.atomic import result_directory, write_text_atomic
     from assistcore.brain.model import brain_model_card, train_brain_model
 
     from .main import emit
@@ -92,7 +95,7 @@ def run_train(args: argparse.Namespace) -> int:
     torch.set_num_threads(max(1, torch.get_num_threads()))
     command = "radassist " + " ".join(shlex.quote(part) for part in args.command_line)
     out = Path(args.out)
-    with atomic_directory(out) as staging, TerminalProgress("brain train") as bar:
+    with result_directory(out, "brain train", args.overwrite) as staging, TerminalProgress("brain train") as bar:
         from assistcore.models.runner import ProgressReporter
 
         reporter = ProgressReporter([("phantoms", 1), ("training", 8)], bar)
@@ -137,6 +140,7 @@ def run_label(args: argparse.Namespace) -> int:
             convention=args.label_convention,
             register=not args.no_register,
             progress=bar,
+            overwrite=args.overwrite,
         )
     lines = [f"results in {args.out}"] + [f"  {name}" for name in report["files"]]
     lines.append(
@@ -159,9 +163,11 @@ def _read_labels(path, convention):
 
 def run_agree(args: argparse.Namespace) -> int:
     import json
+    from pathlib import Path
 
     from assistcore.atomic import write_text_atomic
     from assistcore.brain.agreement import region_agreement
+    from assistcore.errors import OutputError
     from assistcore.metrics import format_table
     from assistcore.resample import check_same_grid
 
@@ -172,6 +178,8 @@ def run_agree(args: argparse.Namespace) -> int:
     check_same_grid({args.a: image_a, args.b: image_b})
     rows = region_agreement(labels_a, labels_b, image_a.spacing_mm)
     if args.out:
+        if Path(args.out).exists() and not args.overwrite:
+            raise OutputError(f"{args.out} already exists.", "Give a new file name, or add --overwrite to replace it.")
         write_text_atomic(args.out, json.dumps({"a": args.a, "b": args.b, "regions": rows}, indent=2))
     emit(args, rows, format_table(rows))
     return 0
@@ -181,7 +189,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from assistcore.atomic import atomic_directory, write_csv_atomic
+    from assistcore.atomic import check_output_folder, result_directory, write_csv_atomic
     from assistcore.brain.agreement import region_agreement
     from assistcore.errors import InputError
     from assistcore.metrics import format_table
@@ -189,6 +197,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     from .main import emit
 
+    check_output_folder(args.out, "brain evaluate", args.overwrite)  # before the reading
     predictions = sorted(Path(args.pred).rglob("*_seg-*.nii.gz"))
     references = sorted(Path(args.ref).rglob("*.nii*"))
     rows = []
@@ -214,7 +223,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         )
     for row in rows:
         row["reference_ml"], row["predicted_ml"] = row.pop("volume_a_ml"), row.pop("volume_b_ml")
-    with atomic_directory(Path(args.out)) as staging:
+    with result_directory(args.out, "brain evaluate", args.overwrite) as staging:
         write_csv_atomic(staging / "metrics.csv", rows)
         (staging / "metrics.json").write_text(json.dumps(rows, indent=2, default=float))
         _plot_dice(rows, staging / "dice.png")
@@ -294,7 +303,7 @@ def run_export_training(args: argparse.Namespace) -> int:
     import shutil
     from pathlib import Path
 
-    from assistcore.atomic import atomic_directory
+    from assistcore.atomic import result_directory
     from assistcore.brain.inputs import match_files_in_folder
     from assistcore.brain.worklist import CaseStatus, Worklist
 
@@ -309,7 +318,7 @@ def run_export_training(args: argparse.Namespace) -> int:
             skipped.append(case.case_id)
             continue
         accepted.append(case)
-    with atomic_directory(Path(args.out)) as staging:
+    with result_directory(args.out, "brain export-training", args.overwrite) as staging:
         for case in accepted:
             target = staging / case.case_id
             target.mkdir()

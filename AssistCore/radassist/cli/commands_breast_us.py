@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import shlex
 
+from .outputs import add_output_arguments
+
 BACKBONE_CHOICES = ["mobilenet_v3_lite", "mobilenet_v3_fpn", "resnet50_fpn", "vgg16"]
 
 
@@ -17,7 +19,7 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
         description="Detect breast lesions on every frame of one ultrasound cine and fuse them, or run an ACTION.",
     )
     parser.add_argument("--cine", help="multi-frame ultrasound DICOM, video file, folder of frames, or one picture")
-    parser.add_argument("--out", help="output folder (replaced as a whole on success)")
+    add_output_arguments(parser, "output folder")
     parser.add_argument("--iou-fuse", type=float, help="boxes of two frames overlapping this much are one lesion (0.3)")
     parser.add_argument("--threshold", type=float, help="operating threshold (default: the model's)")
     parser.add_argument("--model", help="model id (default: the breast_us model of highest precedence)")
@@ -28,7 +30,7 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="breast_us_action", metavar="ACTION")
 
     train = actions.add_parser("train", parents=[common], help="train the detector (on phantom sweeps by default)")
-    train.add_argument("--out", required=True, help="model folder to write (model.pt + model_card.json)")
+    add_output_arguments(train, "model folder to write (model.pt + model_card.json)", required=True)
     train.add_argument("--model-id", default="breastus-demo")
     train.add_argument(
         "--backbone",
@@ -61,7 +63,7 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     evaluate.add_argument("--seed", type=int, default=70000, help="first phantom seed")
     evaluate.add_argument("--iou-fuse", type=float, help="fusion IoU (default: the model's)")
     evaluate.add_argument("--device", default="auto")
-    evaluate.add_argument("--out", required=True, help="folder for metrics.json, froc.csv, chi_square.csv, froc.png")
+    add_output_arguments(evaluate, "folder for metrics.json, froc.csv, chi_square.csv, froc.png", required=True)
     evaluate.set_defaults(handler=run_evaluate)
 
     describe = actions.add_parser(
@@ -97,6 +99,7 @@ def run_detect(args: argparse.Namespace) -> int:
             case_id=args.case_id,
             require_multiframe=args.require_cine,
             progress=bar,
+            overwrite=args.overwrite,
         )
     lines = [f"results in {args.out}"] + [f"  {name}" for name in report["files"]]
     lines.append(report["summary"]["text"])
@@ -144,7 +147,7 @@ def run_train(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from assistcore.atomic import atomic_directory, write_text_atomic
+    from assistcore.atomic import result_directory, write_text_atomic
     from assistcore.breastus.training import (
         breast_us_model_card,
         evaluate_sweeps,
@@ -162,7 +165,10 @@ def run_train(args: argparse.Namespace) -> int:
     samples, description, synthetic = _training_samples(args)
     command = "radassist " + shlex.join(args.command_line)
     out = Path(args.out)
-    with TerminalProgress("breast-us train") as bar, atomic_directory(out) as staging:
+    with (
+        TerminalProgress("breast-us train") as bar,
+        result_directory(out, "breast-us train", args.overwrite) as staging,
+    ):
         report = ProgressReporter([("training", 1)], bar)
         result = train_detector(
             staging,
@@ -220,7 +226,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from assistcore.atomic import atomic_directory, write_csv_atomic, write_text_atomic
+    from assistcore.atomic import check_output_folder, result_directory, write_csv_atomic, write_text_atomic
     from assistcore.breastus.training import evaluate_sweeps, phantom_sweep_cases
     from assistcore.metrics import format_table, plot_froc
     from assistcore.models.device import select_device
@@ -231,6 +237,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from .main import emit
 
     _check_numbers(args, "sweeps")
+    check_output_folder(args.out, "breast-us evaluate", args.overwrite)  # before minutes of evaluation
     registry = ModelRegistry()
     entry = registry.get(args.model) if args.model else registry.default_for("breast_us")
     device = select_device(args.device).device
@@ -240,7 +247,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     metrics = evaluate_sweeps(network, cases, card_shorter_side(entry.card), iou_fuse, device)
     curves = metrics.pop("froc")
     out = Path(args.out)
-    with atomic_directory(out) as staging:
+    with result_directory(out, "breast-us evaluate", args.overwrite) as staging:
         metrics["model"] = {"id": entry.card.id, "version": entry.card.version, "device": device}
         metrics["froc"] = {name: curve.to_dict() for name, curve in curves.items()}
         write_text_atomic(staging / "metrics.json", json.dumps(metrics, indent=2, default=float))

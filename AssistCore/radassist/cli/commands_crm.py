@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import shlex
 
+from .outputs import add_output_arguments
+
 
 def _slice_range(text: str) -> tuple[int, int]:
     try:
@@ -22,7 +24,7 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
         description="Detect CRM-positive regions on one axial T2 series, or run an ACTION.",
     )
     parser.add_argument("--t2", help="axial T2: DICOM series folder (or file) or NIfTI/NRRD")
-    parser.add_argument("--out", help="output folder (replaced as a whole on success)")
+    add_output_arguments(parser, "output folder")
     parser.add_argument("--threshold", type=float, help="operating threshold (default: the model's, 0.7)")
     parser.add_argument("--series-uid", help="SeriesInstanceUID when the folder holds several series")
     parser.add_argument("--model", help="model id (default: the crm model of highest precedence)")
@@ -35,7 +37,7 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="crm_action", metavar="ACTION")
 
     train = actions.add_parser("train", parents=[common], help="train the detector (on phantoms by default)")
-    train.add_argument("--out", required=True, help="model folder to write (model.pt + model_card.json)")
+    add_output_arguments(train, "model folder to write (model.pt + model_card.json)", required=True)
     train.add_argument("--model-id", default="crm-demo")
     train.add_argument(
         "--backbone",
@@ -64,7 +66,7 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     evaluate.add_argument("--seed", type=int, default=1000, help="first phantom seed")
     evaluate.add_argument("--threshold", type=float, help="operating threshold (default: the model's)")
     evaluate.add_argument("--device", default="auto")
-    evaluate.add_argument("--out", required=True, help="folder for metrics.json, metrics.csv, cases.csv, roc.png")
+    add_output_arguments(evaluate, "folder for metrics.json, metrics.csv, cases.csv, roc.png", required=True)
     evaluate.set_defaults(handler=run_evaluate)
 
     export = actions.add_parser(
@@ -74,7 +76,9 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     export.add_argument("--labels", help="label map on the T2 grid: each connected CRM+ region per slice -> a box")
     export.add_argument("--boxes", help="boxes.json from `radassist crm` (reviewed: only accepted slices)")
     export.add_argument("--case-id", default="case")
-    export.add_argument("--out", required=True, help="folder for <case>_<n>.png + .xml")
+    add_output_arguments(
+        export, "folder for <case>_<n>.png + .xml (an earlier export is added to, case by case)", required=True
+    )
     export.set_defaults(handler=run_export)
 
 
@@ -92,7 +96,8 @@ def run_detect(args: argparse.Namespace) -> int:
     options = {"model_id": args.model, "device": args.device, "threshold": args.threshold, "slices": args.slices}
     with TerminalProgress("crm") as bar:
         report = detect_case_to_folder(
-            args.t2, Path(args.out), options, case_id=args.case_id, series_uid=args.series_uid, progress=bar
+            args.t2, Path(args.out), options, case_id=args.case_id, series_uid=args.series_uid, progress=bar,
+            overwrite=args.overwrite,
         )
     verdict = report["verdict"]
     lines = [f"results in {args.out}"] + [f"  {name}" for name in report["files"]]
@@ -125,7 +130,7 @@ def run_train(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from assistcore.atomic import atomic_directory, write_text_atomic
+    from assistcore.atomic import result_directory, write_text_atomic
     from assistcore.crm.training import crm_model_card, phantom_evaluation_cases, train_crm_detector
     from assistcore.crm.training import evaluate_detector as evaluate
 
@@ -135,7 +140,7 @@ def run_train(args: argparse.Namespace) -> int:
     samples, description, synthetic = _training_samples(args)
     command = "radassist " + shlex.join(args.command_line)
     out = Path(args.out)
-    with TerminalProgress("crm train") as bar, atomic_directory(out) as staging:
+    with TerminalProgress("crm train") as bar, result_directory(out, "crm train", args.overwrite) as staging:
         from assistcore.models.runner import ProgressReporter
 
         report = ProgressReporter([("training", 1)], bar)
@@ -179,7 +184,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from assistcore.atomic import atomic_directory, write_csv_atomic, write_text_atomic
+    from assistcore.atomic import check_output_folder, result_directory, write_csv_atomic, write_text_atomic
     from assistcore.crm.training import evaluate_detector, phantom_evaluation_cases, voc_evaluation_cases
     from assistcore.errors import InputError
     from assistcore.metrics import format_table, plot_roc, roc_analysis
@@ -192,6 +197,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     if bool(args.voc) == bool(args.phantoms):
         raise InputError("Give exactly one of --voc DIR or --phantoms N.", "radassist crm evaluate --voc DIR --out D")
+    check_output_folder(args.out, "crm evaluate", args.overwrite)  # before minutes of evaluation
     registry = ModelRegistry()
     entry = registry.get(args.model) if args.model else registry.default_for("crm")
     device = select_device(args.device).device
@@ -220,7 +226,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
             }
         )
     out = Path(args.out)
-    with atomic_directory(out) as staging:
+    with result_directory(out, "crm evaluate", args.overwrite) as staging:
         metrics["model"] = {"id": entry.card.id, "version": entry.card.version, "device": device}
         write_text_atomic(staging / "metrics.json", json.dumps(metrics, indent=2, default=float))
         for name, records in (("metrics.csv", rows), ("cases.csv", metrics["cases"])):
@@ -239,6 +245,7 @@ def run_export(args: argparse.Namespace) -> int:
 
     import numpy as np
 
+    from assistcore.atomic import check_output_folder, result_directory
     from assistcore.crm.data import boxes_from_label_map, export_voc, volume_slice_samples
     from assistcore.errors import InputError
     from assistcore.image_io import read_image
@@ -246,7 +253,8 @@ def run_export(args: argparse.Namespace) -> int:
 
     from .main import emit
 
-    image = read_image(args.t2, require_finite=True)
+    check_output_folder(args.out, "crm export-training", args.overwrite)
+    image = read_image(args.t2, as_scan=True)
     if bool(args.labels) == bool(args.boxes):
         raise InputError("Give exactly one of --labels or --boxes.", "radassist crm export-training --help")
     if args.labels:
@@ -268,7 +276,8 @@ def run_export(args: argparse.Namespace) -> int:
         rejected = {int(k) for k, v in reviews.items() if v == "reject"}
         slices = [k for k in range(image.shape_kji[0]) if k not in rejected or k in boxes]
     samples = volume_slice_samples(image, boxes, slices, case_id=args.case_id)
-    written = export_voc(samples, args.out)
+    with result_directory(args.out, "crm export-training", args.overwrite, accumulate=True) as staging:
+        written = [Path(args.out) / path.name for path in export_voc(samples, staging)]
     emit(
         args,
         {"folder": args.out, "pictures": len(written), "positives": sum(len(s.boxes_xy) > 0 for s in samples)},

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 
+from .outputs import add_output_arguments
+
 
 def register(subparsers, common: argparse.ArgumentParser) -> None:
     parser = subparsers.add_parser("demo", parents=[common], help="run the demo on the sample data")
-    parser.add_argument("--out", required=True, help="output folder (replaced as a whole when the demo succeeds)")
+    add_output_arguments(parser, "output folder", required=True)
     parser.add_argument("--data", default=None, help="sample data folder (default: $RADASSIST_DATA or ../shared/data)")
     parser.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cuda, mps or cpu")
     parser.set_defaults(handler=run_demo_command)
@@ -24,7 +26,7 @@ def run_demo_command(args: argparse.Namespace) -> int:
 
     data_dir = Path(args.data) if args.data else require_sample_data_dir()
     with TerminalProgress("demo") as progress:
-        report = run_demo(Path(args.out), data_dir, device=args.device, progress=progress)
+        report = run_demo(Path(args.out), data_dir, device=args.device, progress=progress, overwrite=args.overwrite)
     lines = [f"demo results in {report['output_dir']}"]
     lines += [f"  {item['title']}: {item['path']}" for item in report["outputs"]]
     lines.append(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import shlex
 
+from .outputs import add_output_arguments
+
 
 def _anchor(text: str) -> tuple[tuple[float, float, float], str]:
     """``X,Y,Z:LEVEL`` (LPS mm) -> ((x, y, z), level)."""
@@ -31,7 +33,7 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
         default=[],
         help="axial T2 (optional; one stack, or repeat for several oblique blocks)",
     )
-    parser.add_argument("--out", help="output folder (replaced as a whole on success)")
+    add_output_arguments(parser, "output folder")
     parser.add_argument(
         "--anchor",
         type=_anchor,
@@ -53,7 +55,7 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="spine_action", metavar="ACTION")
 
     train = actions.add_parser("train", parents=[common], help="train the three networks on phantoms")
-    train.add_argument("--out", required=True, help="model folder to write (weights + model_card.json)")
+    add_output_arguments(train, "model folder to write (weights + model_card.json)", required=True)
     train.add_argument("--model-id", default="spine-demo")
     train.add_argument("--phantoms", type=int, default=64)
     train.add_argument("--steps", type=int, default=1500, help="segmentation network steps")
@@ -71,7 +73,7 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     evaluate.add_argument("--phantoms", type=int, default=12, help="fresh phantom cases")
     evaluate.add_argument("--seed", type=int, default=5000, help="first phantom seed")
     evaluate.add_argument("--device", default="auto")
-    evaluate.add_argument("--out", required=True, help="folder for metrics.json, metrics.csv, levels.csv, PNGs")
+    add_output_arguments(evaluate, "folder for metrics.json, metrics.csv, levels.csv, PNGs", required=True)
     evaluate.set_defaults(handler=run_evaluate)
 
 
@@ -80,7 +82,7 @@ def run_train(args: argparse.Namespace) -> int:
     import logging
     from pathlib import Path
 
-    from assistcore.atomic import atomic_directory, write_text_atomic
+    from assistcore.atomic import result_directory, write_text_atomic
     from assistcore.spine.training import spine_model_card, train_spine_models
 
     from .main import emit
@@ -88,7 +90,7 @@ def run_train(args: argparse.Namespace) -> int:
 
     command = "radassist " + shlex.join(args.command_line)
     out = Path(args.out)
-    with TerminalProgress("spine train") as bar, atomic_directory(out) as staging:
+    with TerminalProgress("spine train") as bar, result_directory(out, "spine train", args.overwrite) as staging:
         from assistcore.models.runner import ProgressReporter
 
         report = ProgressReporter([("phantoms", 1), ("segmentation", 6), ("osteophyte", 2), ("axial", 1)], bar)
@@ -156,6 +158,7 @@ def run_spine(args: argparse.Namespace) -> int:
             ax_t2=args.ax_t2,
             case_id=args.case_id,
             progress=bar,
+            overwrite=args.overwrite,
         )
     lines = [f"results in {args.out}"] + [f"  {name}" for name in report["files"]]
     labelling = report["labelling"]
@@ -181,6 +184,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     registry = ModelRegistry()
     entry = registry.get(args.model) if args.model else registry.default_for("spine")
-    metrics, table = evaluate_to_folder(entry.folder, args.phantoms, args.seed, Path(args.out), args.device)
+    metrics, table = evaluate_to_folder(
+        entry.folder, args.phantoms, args.seed, Path(args.out), args.device, overwrite=args.overwrite
+    )
     emit(args, metrics, table + f"\nresults in {args.out}")
     return 0

@@ -100,14 +100,14 @@ def compute_case(
     if kind == "crm":
         from assistcore.pipelines.crm import run
 
-        image = read_image(inputs["t2"], require_finite=True)
+        image = read_image(inputs["t2"], as_scan=True)
         return run({"t2": image}, options, progress=progress, cancel_token=cancel_token)
     from assistcore.pipelines.spine import run
 
-    images: dict[str, Any] = {"sag_t2": read_image(inputs["sag_t2"], require_finite=True)}
+    images: dict[str, Any] = {"sag_t2": read_image(inputs["sag_t2"], as_scan=True)}
     if inputs.get("sag_t1"):
-        images["sag_t1"] = read_image(inputs["sag_t1"], require_finite=True)
-    images["ax_t2"] = [read_image(path, require_finite=True) for path in inputs.get("ax_t2", [])]
+        images["sag_t1"] = read_image(inputs["sag_t1"], as_scan=True)
+    images["ax_t2"] = [read_image(path, as_scan=True) for path in inputs.get("ax_t2", [])]
     return run(images, options, progress=progress, cancel_token=cancel_token)
 
 

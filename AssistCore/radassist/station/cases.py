@@ -161,7 +161,7 @@ class StationSession:
             case = self.worklist.claim(case_id, self.account.username)
         shown = display_images(inputs)
         with ThreadPoolExecutor(max_workers=len(shown)) as pool:  # gzip inflation releases the GIL
-            images = dict(zip(shown, pool.map(lambda p: read_image(p, require_finite=True), shown.values())))
+            images = dict(zip(shown, pool.map(lambda p: read_image(p, as_scan=True), shown.values())))
         self.close_case()
         self.scene.Clear(0)
         nodes = {name: imageToVolumeNode(self.scene, image, f"{case_id}_{name}") for name, image in images.items()}
