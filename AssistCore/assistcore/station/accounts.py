@@ -141,31 +141,67 @@ class Accounts:
         """The account when the password matches (and the account is enabled and not locked out), else None.
 
         Every attempt is logged; the reason for a refusal is not told to the caller on purpose.
+
+        The lockout is atomic: one ``BEGIN IMMEDIATE`` transaction (the database's write lock) counts the
+        recent failures and records this attempt *as failed* before the password is verified; a right
+        password then turns its own record into a success. Attempts sent at the same time therefore each
+        see the ones before them, so no number of concurrent wrong passwords can slip past the lockout,
+        and the write lock is not held during the deliberately slow argon2 verification (saves of the
+        app processes would wait for it).
         """
         from argon2.exceptions import InvalidHashError, VerificationError
 
-        with self._connect() as connection:
-            row = connection.execute(
-                "SELECT role, password_hash, disabled FROM accounts WHERE username = ?", (username,)
-            ).fetchone()
-        hasher = _hasher()
-        succeeded = False
-        if not self.locked_out(username):
+        now = time.time()
+        connection = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                row = connection.execute(
+                    "SELECT role, password_hash, disabled FROM accounts WHERE username = ?", (username,)
+                ).fetchone()
+                (failures,) = connection.execute(
+                    "SELECT COUNT(*) FROM sign_ins WHERE username = ? AND succeeded = 0 AND at > ?",
+                    (username[:64], now - LOCKOUT_WINDOW_S),
+                ).fetchone()
+                attempt_id = connection.execute(
+                    "INSERT INTO sign_ins (username, at, succeeded, address) VALUES (?, ?, 0, ?)",
+                    (username[:64], now, address),
+                ).lastrowid
+                connection.execute("COMMIT")
+            except BaseException:
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
+                raise
+            if failures >= LOCKOUT_ATTEMPTS:
+                return None
+            hasher = _hasher()
             try:
                 hasher.verify(row[1] if row else self._dummy_hash, password)
                 succeeded = row is not None and not row[2]
             except (VerificationError, InvalidHashError):
                 succeeded = False
-        with self._connect() as connection:
-            connection.execute(
-                "INSERT INTO sign_ins (username, at, succeeded, address) VALUES (?, ?, ?, ?)",
-                (username[:64], time.time(), int(succeeded), address),
-            )
-            if succeeded and hasher.check_needs_rehash(row[1]):
+            if not succeeded:
+                return None
+            connection.execute("UPDATE sign_ins SET succeeded = 1 WHERE sign_in_id = ?", (attempt_id,))
+            if hasher.check_needs_rehash(row[1]):
                 connection.execute(
                     "UPDATE accounts SET password_hash = ? WHERE username = ?", (hasher.hash(password), username)
                 )
-        return Account(username, Role(row[0])) if succeeded else None
+            return Account(username, Role(row[0]))
+        finally:
+            connection.close()
+
+    def active(self, usernames: list[str] | set[str]) -> dict[str, Account]:
+        """The enabled accounts among ``usernames`` (one query; the gateway asks every few seconds)."""
+        names = sorted(set(usernames))
+        if not names:
+            return {}
+        placeholders = ", ".join("?" * len(names))
+        with self._connect() as connection:
+            rows = connection.execute(
+                f"SELECT username, role FROM accounts WHERE disabled = 0 AND username IN ({placeholders})", names
+            ).fetchall()
+        return {username: Account(username, Role(role)) for username, role in rows}
 
     def sign_ins(self, username: str | None = None) -> list[dict]:
         with self._connect() as connection:
