@@ -175,3 +175,37 @@ def test_zlib_check_rejects_a_stream_without_its_end(tmp_path):
     with pytest.raises(InputError, match="zlib stream is incomplete"):
         _decompressed(tmp_path / "f.mha", stream[:-3], "zlib")
     assert _decompressed(tmp_path / "f.mha", stream, "zlib") == b"x" * 10_000
+
+
+@pytest.mark.cli
+def test_a_blank_ultrasound_cine_is_refused_with_one_line(tmp_path, capsys):
+    from PIL import Image as PILImage
+
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for number in range(3):
+        PILImage.fromarray(np.zeros((64, 80), np.uint8)).save(frames / f"frame{number}.png")
+    out = tmp_path / "out"
+    assert main(["breast-us", "--cine", str(frames), "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "holds no image" in err and str(frames) in err and not out.exists()
+
+
+@pytest.mark.mrml
+def test_the_station_refuses_to_open_a_case_with_a_truncated_sequence(tmp_path):
+    pytest.importorskip("slicer")
+    from test_station import CASE_ID, write_case
+
+    from assistcore.brain.worklist import Worklist
+    from assistcore.station.accounts import Account, Role
+    from AssistCoreLib.headless import createHeadlessScene
+    from radassist.station.cases import StationSession, register_case_folders
+
+    paths = write_case(tmp_path / "cases", CASE_ID)
+    _truncate(Path(paths["t2"]), 0.5)
+    worklist = Worklist(tmp_path / "worklist.db")
+    register_case_folders(worklist, tmp_path / "cases")
+    scene, logics = createHeadlessScene()
+    session = StationSession(scene, logics, worklist, Account("ann", Role("annotator")))
+    with pytest.raises(InputError, match=f"{paths['t2'].name}: its gzip stream is incomplete"):
+        session.open_case(CASE_ID)

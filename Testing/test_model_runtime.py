@@ -6,6 +6,7 @@ import json
 import threading
 import time
 import zipfile
+from pathlib import Path
 
 import pytest
 from model_fixtures import TINY_NETWORK, make_monai_bundle, make_tiny_model_folder
@@ -464,3 +465,49 @@ def test_sliding_window_inference_reports_every_window_and_cancels_at_the_next(a
     with pytest.raises(CancelledError), torch.no_grad():
         sliding_window_inference_with_progress(image, predictor, (32, 32, 32), 0.25, cancel_token=token)
     assert calls == [1]
+
+
+@pytest.fixture
+def a_copy_of_the_crm_model(tmp_path, monkeypatch):
+    """The bundled CRM model (weights model.pt + TorchScript model.ts for the CPU) copied under its own id."""
+    import json
+    import shutil
+
+    from assistcore.models.registry import ModelRegistry
+
+    source = ModelRegistry().get("crm-demo").card.folder
+    folder = Path(shutil.copytree(source, tmp_path / "models" / "crm-copy"))
+    card = json.loads((folder / "model_card.json").read_text())
+    card["id"] = "crm-copy"
+    (folder / "model_card.json").write_text(json.dumps(card, indent=2))
+    monkeypatch.setenv("RADASSIST_MODELS_PATH", str(tmp_path / "models"))
+    return folder
+
+
+@pytest.mark.models
+@pytest.mark.cli
+@pytest.mark.realdata
+def test_the_report_names_the_sha256_of_the_file_that_ran_and_a_damaged_unused_file_is_refused(
+    a_copy_of_the_crm_model, prostatex_t2_dir, tmp_path, capsys
+):
+    import json
+
+    from assistcore.models.weights import forget_verified, sha256_of
+    from radassist.cli.main import main
+
+    args = ["crm", "--t2", str(prostatex_t2_dir), "--model", "crm-copy", "--device", "cpu", "--slices", "8:10"]
+    assert main([*args, "--out", str(tmp_path / "ok")]) == 0, capsys.readouterr().err
+    model = json.loads((tmp_path / "ok" / "report.json").read_text())["model"]
+    ran = model["files_run"][0]
+    assert ran["file"] == "model.ts" and ran["format"] == "exported_program"
+    assert ran["sha256"] == sha256_of(a_copy_of_the_crm_model / "model.ts") != model["weights_sha256"]
+    capsys.readouterr()
+    from assistcore.models.loader import clear_model_cache
+
+    clear_model_cache()
+    forget_verified()
+    flip_one_byte(a_copy_of_the_crm_model / "model.pt")  # the CPU runs model.ts, but the folder is damaged
+    assert main([*args, "--out", str(tmp_path / "damaged")]) == 1
+    err = capsys.readouterr().err
+    assert "model.pt" in err and "fails its checksum" in err and "Traceback" not in err
+    assert not (tmp_path / "damaged").exists()

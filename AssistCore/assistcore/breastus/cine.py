@@ -235,6 +235,11 @@ class _FrameCollector:
             raise InputError(f"{self.source} holds no frame.", "Give a file or folder with at least one frame.")
         frames = np.stack(self.frames)
         self.frames = []
+        if frames.min() == frames.max():  # a blank export: a single blank frame inside a sweep is fine
+            raise ImageValueError(
+                f"{self.source} holds no image: every pixel of its {len(frames)} frame(s) is {frames.flat[0]!r}.",
+                "Export the sweep again, or give the right file.",
+            )
         if self.needs_rescale:
             low, high = float(frames.min()), float(frames.max())
             frames = (frames - low) / (high - low) if high > low else np.zeros_like(frames)

@@ -212,15 +212,33 @@ class ModelCard:
     def card_path(self) -> Path:
         return self.folder / CARD_FILE_NAME
 
+    def runtime_file(self, device: str, component: str | None = None) -> dict[str, str]:
+        """The file that runs on ``device`` for the main network (or ``component``): its exported program on
+        the CPU when the card has one (no MONAI import), else its weights.
+
+        :returns: ``{"network", "file", "sha256", "format"}``; ``file`` relative to the card's folder,
+            ``format`` is ``exported_program`` or the weights format (``state_dict``, ``torchscript``).
+        """
+        section = self.data if component is None else self.components[component]
+        program = section.get("exported_program")
+        if program and str(device) == "cpu":
+            entry, file_format = program, "exported_program"
+        else:
+            entry, file_format = section["weights"], section["weights"].get("format", "state_dict")
+        return {"network": component or "main", "file": entry["file"], "sha256": entry["sha256"], "format": file_format}
+
     def provenance(self, device_choice) -> dict[str, Any]:
-        """What a result records about the model that made it: id, version, name, demo flag, weights sha256,
-        device and why that device (``device_choice`` from :func:`~assistcore.models.device.select_device`)."""
+        """What a result records about the model that made it: id, version, name, demo flag, the card's weights
+        sha256, the files that ran on the device (``files_run``, :meth:`runtime_file` of each network: on the
+        CPU that is the exported program, not ``weights_sha256``'s file), device and why that device
+        (``device_choice`` from :func:`~assistcore.models.device.select_device`)."""
         return {
             "model_id": self.id,
             "model_version": self.version,
             "model_name": self.display_name,
             "synthetic_demo_model": self.is_synthetic_demo,
             "weights_sha256": self.weights_sha256,
+            "files_run": [self.runtime_file(device_choice.device, name) for name in (None, *self.components)],
             "device": device_choice.device,
             "device_reason": device_choice.reason,
         }

@@ -156,6 +156,23 @@ def _network_with_weights(network_config: dict, path, device: str, what: str) ->
     return network.to(device)
 
 
+def verify_model_files(card) -> None:
+    """Check every file the card lists (weights, exported program, each component's) against its sha256.
+
+    All of them, not only the one about to run: a damaged ``model.pt`` beside the ``model.ts`` that runs on
+    the CPU means the model folder cannot be trusted, and would fail the day the model runs on a GPU. Each
+    file is hashed once per process (:func:`~assistcore.models.weights.verify_file` remembers it).
+
+    :raises ChecksumError: a file differs from its sha256 (nothing was loaded).
+    :raises ModelError: a listed file is missing.
+    """
+    from .weights import verify_components, verify_exported_program
+
+    verify_weights(card)
+    verify_exported_program(card)
+    verify_components(card)
+
+
 def load_network(card, device: str = "cpu", cache: bool = True) -> Any:
     """The card's network on ``device`` with its weights, in eval mode.
 
@@ -174,13 +191,13 @@ def load_network(card, device: str = "cpu", cache: bool = True) -> Any:
         with _cache_lock:
             if key in _cache:
                 return _cache[key]
+    verify_model_files(card)
     network = None
-    if card.exported_program_path is not None and str(device) == "cpu":
+    if card.runtime_file(str(device))["format"] == "exported_program":
         from .exporting import load_exported_program
-        from .weights import verify_exported_program
 
         # the same network and weights without importing MONAI (seconds of a fresh process)
-        network = load_exported_program(verify_exported_program(card), str(device), card.data["exported_program"])
+        network = load_exported_program(card.exported_program_path, str(device), card.data["exported_program"])
     if network is None:
         network = network_from_weights(card, device)
     if cache:
@@ -205,13 +222,13 @@ def load_component_network(card, name: str, device: str = "cpu", cache: bool = T
         with _cache_lock:
             if key in _cache:
                 return _cache[key]
+    verify_model_files(card)
     network = None
     program = entry.get("exported_program")
-    if program and str(device) == "cpu":  # the same network without importing MONAI
+    if card.runtime_file(str(device), name)["format"] == "exported_program":  # the same network without MONAI
         from .exporting import load_exported_program
 
-        path = verify_file(card.folder / program["file"], program["sha256"], card.id, f"Component {name} program")
-        network = load_exported_program(path, str(device), program)
+        network = load_exported_program(card.folder / program["file"], str(device), program)
     if network is not None:
         if cache:
             with _cache_lock:
