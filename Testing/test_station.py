@@ -626,6 +626,51 @@ def test_an_annotator_cannot_open_or_save_another_annotators_case(station):
 
 
 @pytest.mark.mrml
+def test_save_as_copy_needs_the_right_to_edit_like_save(station):
+    """A user who may only look at a case (an admin; a reviewer before it is in review) cannot write copies of it."""
+    ann = station.session("ann", "annotator")
+    ann.open_case(CASE_ID)
+    paint(ann, "Whole tumor", WHOLE)
+    for username, role in (("root", "admin"), ("rev1", "reviewer")):
+        viewer = station.session(username, role)
+        viewer.open_case(CASE_ID)
+        paint(viewer, "Whole tumor", OTHER_WHOLE)
+        with pytest.raises(WorkflowError, match="cannot save a copy of case"):
+            viewer.save_copy()
+        with pytest.raises(WorkflowError, match="cannot save case"):
+            viewer.save()
+    assert not (station.folder / "copies").exists(), "a refused copy must leave nothing in the case folder"
+    assert not [e for e in station.worklist.history(CASE_ID) if e["action"] == "saved_copy"]
+    assert Path(ann.save_copy()["folder"]).parent == station.folder / "copies", "the annotator still may"
+
+
+@pytest.mark.mrml
+def test_only_the_cases_annotator_submits_it_and_nobody_changes_a_submitted_case(station):
+    ann = station.session("ann", "annotator")
+    ann.open_case(CASE_ID)
+    paint(ann, "Whole tumor", WHOLE)
+    ann.save()
+    reviewer = station.session("rev1", "reviewer")
+    reviewer.open_case(CASE_ID)
+    with pytest.raises(WorkflowError, match="cannot submit case"):
+        reviewer.submit()
+    assert station.worklist.get(CASE_ID).status is CaseStatus.IN_ANNOTATION
+    assert ann.submit().status is CaseStatus.IN_REVIEW
+    # the annotator's open session no longer may change the case: every writing action re-reads its status
+    for action, message in (
+        (ann.save, "cannot save case"),
+        (ann.save_copy, "cannot save a copy"),
+        (ann.assistant_inputs, "cannot change the results"),
+        (ann.submit, "cannot submit"),
+    ):
+        with pytest.raises(WorkflowError, match=message):
+            action()
+    with pytest.raises(WorkflowError, match="cannot show an assistant's result"):
+        ann.show_result(object())
+    assert station.worklist.get(CASE_ID).revision == 1
+
+
+@pytest.mark.mrml
 def test_another_annotators_case_is_refused_exactly_like_a_missing_one(station):
     station.session("ann", "annotator").open_case(CASE_ID)
     intruder = station.session("ann2", "annotator")

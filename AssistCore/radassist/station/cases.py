@@ -204,14 +204,29 @@ class StationSession:
         return self.current
 
     # ----- the assistant -----------------------------------------------------------------------
+    def _require_edit(self, what: str) -> Case:
+        """The open case's current record if this user may change it now (read again: its status may have moved
+        since it was opened). Every action that changes a case or writes files for it goes through here, so
+        the check does not depend on which buttons the page shows.
+
+        :raises WorkflowError: not this user's to change (role, assignment or status).
+        """
+        opened = self._require_open()
+        case = self.worklist.get(opened.case.case_id)
+        if not can_edit(self.account, case):
+            raise WorkflowError(
+                f"You cannot {what} case {case.case_id}: it is {case.status.value}, and "
+                f"{self.account.username} ({self.account.role.value}) may not change it now."
+            )
+        return case
+
     def assistant_inputs(self) -> tuple[str, dict[str, Any], str]:
         """What :func:`~radassist.station.assistants.compute_case` needs for the open case (checks the right to edit).
 
         :returns: (assistant kind, role -> file(s), case id).
         """
         opened = self._require_open()
-        if not can_edit(self.account, self.worklist.get(opened.case.case_id)):
-            raise WorkflowError(f"You cannot change the results of case {opened.case.case_id} now.")
+        self._require_edit("change the results of")
         return opened.kind, dict(opened.inputs), opened.case.case_id
 
     def compute(self, options: dict | None = None, progress: Callable | None = None, cancel_token=None):
@@ -226,6 +241,7 @@ class StationSession:
         """Put the assistant's result into the scene (a brain result replaces the segmentation); returns the
         summary the panel shows."""
         opened = self._require_open()
+        self._require_edit("show an assistant's result on")  # the case may have been submitted during the run
         if opened.kind == "brain" and opened.segmentation_node is not None:
             self.scene.RemoveNode(opened.segmentation_node)
         segmentation = add_result_to_scene(
@@ -296,9 +312,7 @@ class StationSession:
         :raises ConflictError: someone saved the case after it was opened here (then use :meth:`save_copy`).
         """
         opened = self._require_open()
-        case = self.worklist.get(opened.case.case_id)
-        if not can_edit(self.account, case):
-            raise WorkflowError(f"You cannot save case {case.case_id}: it is {case.status.value}.")
+        case = self._require_edit("save")
         final = Path(case.folder) / (LABELS_FOLDER if opened.kind == "brain" else RESULTS_FOLDER)
         staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=case.folder))
         try:
@@ -321,8 +335,13 @@ class StationSession:
         return {"folder": str(final), "files": sorted(p.name for p in final.iterdir()), "revision": saved.revision}
 
     def save_copy(self) -> dict:
-        """Write the labels to ``<case>/copies/<user>-<time>/``; the case's own labels stay (after a conflict)."""
+        """Write the labels to ``<case>/copies/<user>-<time>/``; the case's own labels stay (after a conflict).
+
+        A copy writes into the case folder, so it needs the same right as a save (a reviewer whose save was
+        refused by a conflict still has it; a user who may only look at the case does not).
+        """
         opened = self._require_open()
+        self._require_edit("save a copy of")
         from assistcore.atomic import atomic_directory
 
         stamp = time.strftime("%Y%m%dT%H%M%S")
@@ -339,8 +358,12 @@ class StationSession:
 
     # ----- the review loop ---------------------------------------------------------------------
     def submit(self) -> Case:
+        """Hand the open case to review. Only its annotator, as an annotator, while it is in annotation."""
         opened = self._require_open()
-        opened.case = self.worklist.submit(opened.case.case_id, self.account.username)
+        case = self._require_edit("submit")
+        if self.account.role.value != "annotator" or case.annotator != self.account.username:
+            raise WorkflowError(f"Only the annotator of case {case.case_id} submits it for review.")
+        opened.case = self.worklist.submit(case.case_id, self.account.username)
         return opened.case
 
     def review(self, accept: bool, comment: str = "") -> Case:
