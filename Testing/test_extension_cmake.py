@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -18,6 +19,17 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTED = "lib/Slicer-5.8/qt-scripted-modules"
+CMAKE_FILES = [
+    ROOT / "CMakeLists.txt",
+    *sorted(ROOT.glob("*/CMakeLists.txt")),
+    *sorted(ROOT.glob("*/Testing/**/CMakeLists.txt")),
+]
+URL_FIELDS = ("HOMEPAGE", "ICONURL", "SCREENSHOTURLS")
+#: Hosts and words that mark a URL as a placeholder rather than the project's real address.
+PLACEHOLDERS = re.compile(
+    r"example\.(com|org|net)|localhost|127\.0\.0\.1|yourname|your-?name|your-?org|your-?user|todo|fixme|changeme|xxx",
+    re.IGNORECASE,
+)
 
 STUB_CONFIG = """
 set(Slicer_FOUND TRUE)
@@ -51,6 +63,42 @@ function(slicer_add_python_unittest)
   file(APPEND ${CMAKE_BINARY_DIR}/python-unittests.txt "${MY_SCRIPT}\\n")
 endfunction()
 """
+
+
+def _extension_metadata() -> dict[str, str]:
+    text = (ROOT / "CMakeLists.txt").read_text()
+    return dict(re.findall(r'set\(EXTENSION_(\w+)\s+"([^"]*)"\)', text))
+
+
+def test_no_cmake_file_carries_a_placeholder_or_plain_http_url():
+    for path in CMAKE_FILES:
+        for url in re.findall(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s\"')]+", path.read_text()):
+            assert url.startswith("https://"), f"{path.relative_to(ROOT)}: {url} is not https"
+            assert not PLACEHOLDERS.search(url), f"{path.relative_to(ROOT)}: {url} is a placeholder"
+
+
+def test_every_extension_url_field_is_empty_or_https_without_placeholder_hosts():
+    metadata = _extension_metadata()
+    for key in URL_FIELDS:
+        assert key in metadata, f"EXTENSION_{key} is not set"
+        for url in metadata[key].split():
+            assert url.startswith("https://"), f"EXTENSION_{key}: {url}"
+            assert not PLACEHOLDERS.search(url), f"EXTENSION_{key}: {url} is a placeholder"
+
+
+def test_placeholder_check_catches_the_usual_stand_ins():
+    for url in ("https://example.com/x.png", "https://www.example.org", "http://localhost:8080",
+                "https://github.com/yourname/RadAssist", "https://TODO"):  # fmt: skip
+        assert PLACEHOLDERS.search(url), url
+    assert not PLACEHOLDERS.search("https://raw.githubusercontent.com/Slicer/Slicer/main/Resources/Slicer.png")
+
+
+def test_pytorch_dependency_is_kept_and_says_what_it_is_for():
+    text = (ROOT / "CMakeLists.txt").read_text()
+    assert re.search(r"^set\(EXTENSION_DEPENDS PyTorch\)$", text, re.M)
+    comment = text.split("set(EXTENSION_DEPENDS PyTorch)")[0].rsplit("set(EXTENSION_SCREENSHOTURLS", 1)[1]
+    for needed in ("torch", "torchvision", "PyTorchUtils", "slicerDependencies.py"):
+        assert needed in comment, needed
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import hashlib
+import json
 import py_compile
 import re
 import xml.etree.ElementTree as ElementTree
@@ -46,20 +48,139 @@ def _parameter_fields(module: str) -> dict[str, ast.AnnAssign]:
 
 def test_top_level_cmake_has_metadata_pytorch_dependency_and_every_module():
     text = (ROOT / "CMakeLists.txt").read_text()
-    for key in ("HOMEPAGE", "CATEGORY", "CONTRIBUTORS", "DESCRIPTION", "ICONURL", "SCREENSHOTURLS"):
+    for key in ("CATEGORY", "CONTRIBUTORS", "DESCRIPTION"):
         assert re.search(rf'set\(EXTENSION_{key} "[^"]+"\)', text), key
+    # URL fields are present; empty until the project has a public home (test_extension_cmake checks them)
+    for key in ("HOMEPAGE", "ICONURL", "SCREENSHOTURLS"):
+        assert re.search(rf'set\(EXTENSION_{key} "[^"]*"\)', text), key
     assert "set(EXTENSION_DEPENDS PyTorch)" in text
     assert re.findall(r"add_subdirectory\((\w+)\)", text) == ["AssistCore", *MODULES]
     assert "find_package(Slicer REQUIRED)" in text and "include(${Slicer_USE_FILE})" in text
     assert "include(${Slicer_EXTENSION_CPACK})" in text
 
 
-def test_extension_icon_and_screenshot_urls_point_at_files_in_the_repository():
+def test_extension_icon_and_screenshot_exist_and_any_url_given_points_at_them():
+    assert (ROOT / "Resources" / "Icons" / "RadAssist.png").is_file()
+    assert (ROOT / "Resources" / "Screenshots" / "BrainTumorLabel.png").is_file()
     text = (ROOT / "CMakeLists.txt").read_text()
-    for key in ("ICONURL", "SCREENSHOTURLS"):
-        for url in re.search(rf'set\(EXTENSION_{key} "([^"]+)"\)', text).group(1).split():
-            relative = url.split("/main/", 1)[1]
-            assert (ROOT / relative).is_file(), url
+    for key, expected in (("ICONURL", "Resources/Icons/"), ("SCREENSHOTURLS", "Resources/Screenshots/")):
+        for url in re.search(rf'set\(EXTENSION_{key} "([^"]*)"\)', text).group(1).split():
+            relative = url[url.index(expected) :] if expected in url else url
+            assert (ROOT / relative).is_file(), f"{key} {url} names no file of the repository"
+
+
+# ----- licence and third-party notices ----------------------------------------------------------------
+#: sha256 of the Apache License 2.0 as www.apache.org/licenses/LICENSE-2.0.txt distributes it.
+APACHE_2_SHA256 = "cfc7749b96f63bd31c3c42b5c471bf756814053e847c10f3eb003417bc523d30"
+COPYRIGHT = "Copyright 2026 RadAssist contributors"
+NOTICES = ROOT / "THIRD_PARTY_NOTICES.md"
+
+
+def test_license_is_the_apache_2_text_with_the_project_copyright_in_its_appendix():
+    text = (ROOT / "LICENSE").read_text(encoding="utf-8")
+    for sentence in (
+        "Apache License\n                           Version 2.0, January 2004",
+        "TERMS AND CONDITIONS FOR USE, REPRODUCTION, AND DISTRIBUTION",
+        "Grant of Patent License. Subject to the terms and conditions of",
+        'If the Work includes a "NOTICE" text file as part of its\n          distribution',
+        "END OF TERMS AND CONDITIONS",
+        "APPENDIX: How to apply the Apache License to your work.",
+    ):
+        assert sentence in text, sentence
+    assert text.count(COPYRIGHT) == 1 and "[yyyy]" not in text
+    # the standard text, word for word, apart from the appendix's copyright line filled in
+    standard = text.replace(f"   {COPYRIGHT}\n", "   Copyright [yyyy] [name of copyright owner]\n")
+    assert hashlib.sha256(standard.encode("utf-8")).hexdigest() == APACHE_2_SHA256
+
+
+def test_pyproject_declares_the_same_licence():
+    assert re.search(r'^license = "Apache-2.0"$', (ROOT / "pyproject.toml").read_text(), re.M)
+
+
+def _notice_rows(heading: str) -> list[list[str]]:
+    """The cells of the markdown table under ``heading`` in THIRD_PARTY_NOTICES.md (header rows dropped)."""
+    section = NOTICES.read_text(encoding="utf-8").split(heading, 1)[1]
+    rows = []
+    for line in section.split("\n#", 1)[0].splitlines():
+        if line.startswith("|") and not line.startswith("|---"):
+            rows.append([cell.strip() for cell in line.strip().strip("|").split("|")])
+    return rows[1:]
+
+
+def _model_cards() -> dict[str, dict]:
+    return {
+        path.parent.name: json.loads(path.read_text())
+        for path in sorted((ROOT / "Resources" / "Models").glob("[!.]*/model_card.json"))
+    }
+
+
+def test_notices_name_every_bundled_model_with_its_training_data_networks_and_licence():
+    cards = _model_cards()
+    assert cards
+    rows = {row[0].strip("`"): " | ".join(row[1:]) for row in _notice_rows("## Bundled models")}
+    assert set(rows) == set(cards), "one row per folder of Resources/Models"
+    for folder, card in cards.items():
+        row = rows[folder]
+        assert "Apache-2.0" in row, folder
+        if card.get("synthetic_training_data"):
+            assert "synthetic" in row, folder
+        targets = [card["network"]["_target_"]]
+        targets += [part["network"]["_target_"] for part in card.get("components", {}).values() if "network" in part]
+        for target in targets:
+            library = "MONAI" if target.startswith("monai.") else "torchvision"
+            assert library in row, f"{folder}: {target} comes from {library}"
+        if "torchvision" in card.get("exported_program", {}).get("ops_libraries", []):
+            assert "torchvision" in row and "BSD-3-Clause" in row, folder
+    assert "weights=None" in (ROOT / "AssistCore" / "assistcore" / "detectors" / "network.py").read_text()
+
+
+def _normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _declared_licence(metadata) -> str:
+    """What the notices quote: License-Expression, else a one-line License field, else the licence classifiers."""
+    if metadata.get("License-Expression"):
+        return metadata["License-Expression"]
+    licence = (metadata.get("License") or "").strip()
+    if licence and "\n" not in licence and len(licence) <= 80:
+        return licence
+    return "; ".join(c for c in metadata.get_all("Classifier") or [] if c.startswith("License ::"))
+
+
+def _package_rows() -> dict[str, list[str]]:
+    rows = _notice_rows("### Runtime dependencies") + _notice_rows("### Packages they bring along")
+    return {_normalized(row[0]): row for row in rows}
+
+
+def test_notices_list_every_dependency_of_the_project_and_of_the_slicer_installer():
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    from AssistCoreLib import dependencies
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    requirements = list(project["dependencies"]) + list(dependencies.REQUIREMENTS.values())
+    for extra in ("ml", "slicer", "dicom-write"):
+        requirements += project["optional-dependencies"][extra]
+    listed = _package_rows()
+    for requirement in requirements:
+        name = _normalized(re.split(r"[\s\[<>=!~;]", requirement, maxsplit=1)[0])
+        assert name in listed, f"{requirement} is not in THIRD_PARTY_NOTICES.md"
+
+
+def test_each_licence_the_notices_list_is_the_one_the_installed_package_declares():
+    import importlib.metadata
+
+    checked = 0
+    for name, row in _package_rows().items():
+        quoted = re.findall(r"`([^`]+)`", row[2])
+        assert len(quoted) == 1, f"{name}: one quoted licence in the third column"
+        try:
+            metadata = importlib.metadata.metadata(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue  # not installed here (a lighter environment): nothing to compare with
+        assert quoted[0] == _declared_licence(metadata), f"{name} {metadata['Version']}"
+        checked += 1
+    assert checked >= 10, "the development environment has most of these packages"
 
 
 @pytest.mark.parametrize("module", [*MODULES, "AssistCore"])
