@@ -24,6 +24,32 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
         help="sign out a browser session unused for this long (default 480: a working day)",
     )
     serve.add_argument(
+        "--max-sessions",
+        type=int,
+        help="most users signed in at a time, one app process each (default: available memory / 1.5 GB, at least 1)",
+    )
+    serve.add_argument(
+        "--public-origin",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="address browsers use when it differs from the Host they send, e.g. https://station.example.org "
+        "behind a reverse proxy (sign-in and websockets from other origins are refused); repeatable",
+    )
+    serve.add_argument(
+        "--secure-cookies",
+        action="store_true",
+        help="mark the session cookie Secure (browsers then send it over HTTPS only): use behind an HTTPS proxy",
+    )
+    serve.add_argument(
+        "--trusted-proxy",
+        action="append",
+        default=[],
+        metavar="ADDRESS",
+        help="address of a reverse proxy whose X-Forwarded-For/-Proto/-Host headers are believed (client address "
+        "for throttling and the sign-in log; X-Forwarded-Proto: https makes the cookie Secure); repeatable",
+    )
+    serve.add_argument(
         "--allow-remote",
         action="store_true",
         help="allow --host to be an address other machines reach (put an HTTPS reverse proxy in front)",
@@ -124,6 +150,7 @@ def run_serve(args: argparse.Namespace) -> int:
     from ..station.gateway import is_loopback, serve
 
     started = time.perf_counter()
+    _check_serve_options(args)
     if not is_loopback(args.host):
         if not args.allow_remote:
             raise InputError(
@@ -149,7 +176,40 @@ def run_serve(args: argparse.Namespace) -> int:
             f"No accounts in {worklist_path}.",
             f"Add one first: radassist users add NAME --role admin --worklist {worklist_path}",
         )
+    serve(
+        worklist_path.resolve(),
+        args.host,
+        args.port,
+        started,
+        idle_sign_out_s=60.0 * args.idle_minutes,
+        max_sessions=args.max_sessions,
+        public_origins=args.public_origin,
+        secure_cookies=args.secure_cookies,
+        trusted_proxies=args.trusted_proxy,
+    )
+    return 0
+
+
+def _check_serve_options(args: argparse.Namespace) -> None:
+    """Refuse bad limits and addresses before anything is touched. :raises InputError: the first bad one."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    from assistcore.errors import InputError
+
     if args.idle_minutes <= 0:
         raise InputError(f"--idle-minutes must be positive, got {args.idle_minutes}.")
-    serve(worklist_path.resolve(), args.host, args.port, started, idle_sign_out_s=60.0 * args.idle_minutes)
-    return 0
+    if args.max_sessions is not None and args.max_sessions < 1:
+        raise InputError(f"--max-sessions must be at least 1, got {args.max_sessions}.")
+    for origin in args.public_origin:
+        parts = urlsplit(origin)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
+            raise InputError(
+                f"--public-origin {origin!r} is not an origin.",
+                "Give scheme and host only, e.g. https://station.example.org",
+            )
+    for address in args.trusted_proxy:
+        try:
+            ipaddress.ip_address(address)
+        except ValueError as error:
+            raise InputError(f"--trusted-proxy {address!r} is not an IP address.") from error

@@ -22,6 +22,12 @@ import traceback
 
 WORKER_KEY_HEADER = "X-RadAssist-Worker-Key"
 READY_LINE = "RADASSIST_STATION_WORKER_READY"
+#: the largest websocket message wslink sends in one frame (it splits bigger ones into chunks; trame's
+#: default, made explicit because the gateway limits frames to it)
+WS_MAX_MESSAGE_BYTES = 10_000_000
+#: wslink's reaper: the process exits this long after its last websocket closed (wslink's own default). The
+#: gateway keeps one websocket open to each app process it holds, so this fires only once the gateway lets go.
+DEFAULT_REAPER_TIMEOUT_S = 300
 #: JPEG quality of the views, equal to trame-rca's still quality (see StationApp.__init__)
 RCA_JPEG_QUALITY = 90
 #: the most pixels a view is rendered at (about 630 x 400); frames are scaled up in the browser. It halved
@@ -412,6 +418,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--worklist", required=True)
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--worker-key-stdin", action="store_true", help="read the worker key as stdin's first line")
+    parser.add_argument(
+        "--reaper-timeout-s",
+        type=int,
+        default=DEFAULT_REAPER_TIMEOUT_S,
+        help="exit this many seconds after the last websocket closed (0: never; tests shorten it)",
+    )
     args = parser.parse_args(argv)
     worker_key = sys.stdin.readline().strip() if args.worker_key_stdin else ""
     if not worker_key:
@@ -419,12 +431,20 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     # a spare process starts while other users work: at low priority until someone signs in (see sign_in)
     os.nice(SPARE_NICENESS)
+    os.environ["TRAME_WS_MAX_MSG_SIZE"] = str(WS_MAX_MESSAGE_BYTES)  # read when the trame server is made
     from trame.app import get_server
 
     quiet_vtk_on_the_terminal()
     server = get_server(None, client_type="vue3")
     StationApp(server, args.worklist, worker_key)
-    server.start(host="127.0.0.1", port=args.port, open_browser=False, show_connection_info=False, disable_logging=True)
+    server.start(
+        host="127.0.0.1",
+        port=args.port,
+        open_browser=False,
+        show_connection_info=False,
+        disable_logging=True,
+        timeout=max(0, args.reaper_timeout_s),
+    )
     return 0
 
 
