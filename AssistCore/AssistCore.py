@@ -26,8 +26,12 @@ if MODULE_DIRECTORY not in sys.path:
 
 class AssistCore(ScriptedLoadableModule):
     def __init__(self, parent):
+        from assistcore.models.onnx_runtime import set_gui_host
         from AssistCoreLib.dependencies import REQUIREMENTS
 
+        # Slicer draws with OpenGL in this process: networks run with ONNX Runtime only, never with torch,
+        # whose torchvision/MONAI imports pull in triton, which crashes a process holding a GL context.
+        set_gui_host(True)
         ScriptedLoadableModule.__init__(self, parent)
         self.parent.title = _("AssistCore")
         self.parent.categories = ["RadAssist"]

@@ -118,38 +118,40 @@ def test_no_tumour_box_when_no_class_reaches_the_threshold():
     assert brain_model.tumour_box_on_reference(probabilities, prepared, working) is None
 
 
-# ----- the exported CPU program -------------------------------------------------------------------
+# ----- the ONNX export for the CPU ------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def exported_model(tmp_path_factory):
-    """The random-weight brain model with a ``model.pt2`` program in its card."""
+    """The random-weight brain model with a ``model.onnx`` export in its card."""
     from model_fixtures import make_random_brain_model
 
     from assistcore.models.card import load_model_card
-    from assistcore.models.exporting import export_program
+    from assistcore.models.exporting import export_network_onnx
     from assistcore.models.loader import build_network, load_state_dict_file
 
     folder = make_random_brain_model(tmp_path_factory.mktemp("exported") / "brain-exported", "brain-exported")
     network = build_network(brain_model.NETWORK)
     network.load_state_dict(load_state_dict_file(folder / "model.pt"))
     card = json.loads((folder / "model_card.json").read_text())
-    card["exported_program"] = export_program(network, 4, folder / "model.pt2", brain_model.SIZE_MULTIPLE)
+    card["exported_program"] = export_network_onnx(network, 4, folder / "model.onnx", brain_model.SIZE_MULTIPLE)
     (folder / "model_card.json").write_text(json.dumps(card, indent=2))
     return load_model_card(folder), network.eval()
 
 
 @pytest.mark.models
 @pytest.mark.slow
-def test_exported_program_gives_the_networks_output_on_new_sizes(exported_model):
+def test_the_onnx_export_gives_the_networks_output_on_new_sizes(exported_model):
     import torch
 
     from assistcore.models.loader import load_network
+    from assistcore.models.onnx_runtime import OnnxNetwork
 
     card, network = exported_model
     program = load_network(card, "cpu", cache=False)
-    assert program is not network and not isinstance(program, type(network))
-    sample = torch.randn(1, 4, 32, 40, 24)  # sizes the export example did not have
+    assert isinstance(program, OnnxNetwork)
+    sample = np.random.default_rng(3).normal(size=(1, 4, 32, 40, 24)).astype(np.float32)  # not the export's sizes
     with torch.inference_mode():
-        assert torch.allclose(program(sample), network(sample), atol=1e-4)
+        expected = network(torch.from_numpy(sample)).numpy()
+    np.testing.assert_allclose(program(sample), expected, atol=1e-3)
 
 
 @pytest.mark.models
@@ -165,30 +167,30 @@ def test_a_damaged_exported_program_fails_its_checksum_and_verify_names_it(expor
     card, _network = exported_model
     copy = tmp_path / "models" / "brain-exported"
     shutil.copytree(card.folder, copy)
-    with open(copy / "model.pt2", "r+b") as stream:
+    with open(copy / "model.onnx", "r+b") as stream:
         stream.seek(100)
         stream.write(b"damaged")
     with pytest.raises(ChecksumError, match="Exported program"):
         load_network(load_model_card(copy), "cpu", cache=False)
     monkeypatch.setenv("RADASSIST_MODELS_PATH", str(tmp_path / "models"))
     [result] = [r for r in ModelRegistry().verify() if r.id == "brain-exported"]
-    assert not result.ok and str(result.path).endswith("model.pt2")
+    assert not result.ok and str(result.path).endswith("model.onnx")
 
 
 @pytest.mark.models
 @pytest.mark.slow
-def test_a_fresh_process_runs_the_exported_program_without_importing_monai(exported_model):
+def test_a_fresh_process_runs_the_onnx_export_without_importing_torch(exported_model):
     card, _network = exported_model
     code = (
-        "import sys, torch; from assistcore.models.card import load_model_card; "
+        "import sys, numpy as np; from assistcore.models.card import load_model_card; "
         "from assistcore.models.loader import load_network; "
         f"net = load_network(load_model_card({str(card.folder)!r}), 'cpu'); "
-        "out = net(torch.zeros(1, 4, 16, 16, 16)); "
-        "print(tuple(out.shape), 'monai' in sys.modules)"
+        "out = net(np.zeros((1, 4, 16, 16, 16), np.float32)); "
+        "print(tuple(out.shape), 'torch' in sys.modules, 'monai' in sys.modules)"
     )
     completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert completed.returncode == 0, completed.stderr
-    assert completed.stdout.split("\n")[-2] == "(1, 4, 16, 16, 16) False"
+    assert completed.stdout.split("\n")[-2] == "(1, 4, 16, 16, 16) False False"
 
 
 @pytest.mark.models
@@ -205,6 +207,7 @@ def test_models_export_adds_a_verified_program_to_a_state_dict_model(tmp_path, m
     monkeypatch.setenv("RADASSIST_MODELS_PATH", str(tmp_path))
     assert main(["models", "export", "brain-random"]) == 0
     card = load_model_card(tmp_path / "brain-random")
-    assert card.data["exported_program"]["file"] == "model.pt2"
-    assert verify_exported_program(card) == (tmp_path / "brain-random" / "model.pt2").resolve()
+    assert card.data["exported_program"]["file"] == "model.onnx"
+    assert card.data["exported_program"]["max_difference_to_torch"] < 1e-3
+    assert verify_exported_program(card) == (tmp_path / "brain-random" / "model.onnx").resolve()
     assert main(["models", "verify", "brain-random"]) == 0

@@ -315,7 +315,7 @@ def test_export_training_then_evaluate_gives_the_study_table_from_a_labelled_vol
 
 @pytest.mark.models
 @pytest.mark.realdata
-def test_a_scripted_detector_gives_the_same_boxes_and_loads_without_importing_torchvision(
+def test_the_onnx_detector_gives_the_same_boxes_and_runs_without_importing_torch(
     random_crm_model, prostatex_t2_dir, prostatex_image, tmp_path, monkeypatch
 ):
     import shutil
@@ -328,11 +328,11 @@ def test_a_scripted_detector_gives_the_same_boxes_and_loads_without_importing_to
 
     folder = shutil.copytree(random_crm_model / "crm-random", tmp_path / "models" / "crm-random")
     entry = add_exported_program(load_model_card(folder / "model_card.json"))
-    assert entry["format"] == "torchscript" and (folder / entry["file"]).is_file()
+    assert entry["format"] == "onnx" and (folder / entry["file"]).is_file() and entry["shorter_side"] is None
     card = load_model_card(folder / "model_card.json")
     scripted = load_network(card, "cpu", cache=False)
     eager = network_from_weights(card, "cpu")
-    assert scripted is not None and type(scripted) is not type(eager)
+    assert type(scripted).__name__ == "OnnxNetwork"
     slices = [0, 9]
     from_script = crm_detector.detect_slices(scripted, prostatex_image, slices)
     from_weights = crm_detector.detect_slices(eager, prostatex_image, slices)
@@ -340,12 +340,12 @@ def test_a_scripted_detector_gives_the_same_boxes_and_loads_without_importing_to
         assert a.boxes_ij.shape == b.boxes_ij.shape and len(a.scores) > 0
         assert np.allclose(a.boxes_ij, b.boxes_ij, atol=1e-2) and np.allclose(a.scores, b.scores, atol=1e-4)
 
-    # a fresh process running the pipeline on the scripted model never imports torchvision (seconds saved)
+    # a fresh process running the pipeline on the ONNX export never imports torch (triton, seconds, 0.7 GB)
     monkeypatch.setenv("RADASSIST_MODELS_PATH", str(tmp_path / "models"))
     code = (
         "import sys; from assistcore.image_io import read_image; from assistcore.pipelines.crm import run; "
         f"r = run({{'t2': read_image({str(prostatex_t2_dir)!r})}}, {{'model_id': 'crm-random', 'device': 'cpu', "
-        "'threshold': 0.0}); print(len(r.boxes), 'torchvision' in sys.modules)"
+        "'threshold': 0.0}); print(len(r.boxes), 'torch' in sys.modules)"
     )
     printed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert int(printed[0]) > 0 and printed[1] == "False"

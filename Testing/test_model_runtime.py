@@ -469,7 +469,7 @@ def test_sliding_window_inference_reports_every_window_and_cancels_at_the_next(a
 
 @pytest.fixture
 def a_copy_of_the_crm_model(tmp_path, monkeypatch):
-    """The bundled CRM model (weights model.pt + TorchScript model.ts for the CPU) copied under its own id."""
+    """The bundled CRM model (weights model.pt + ONNX model.onnx for the CPU) copied under its own id."""
     import json
     import shutil
 
@@ -499,14 +499,14 @@ def test_the_report_names_the_sha256_of_the_file_that_ran_and_a_damaged_unused_f
     assert main([*args, "--out", str(tmp_path / "ok")]) == 0, capsys.readouterr().err
     model = json.loads((tmp_path / "ok" / "report.json").read_text())["model"]
     ran = model["files_run"][0]
-    assert ran["file"] == "model.ts" and ran["format"] == "exported_program"
-    assert ran["sha256"] == sha256_of(a_copy_of_the_crm_model / "model.ts") != model["weights_sha256"]
+    assert ran["file"] == "model.onnx" and ran["format"] == "onnx"
+    assert ran["sha256"] == sha256_of(a_copy_of_the_crm_model / "model.onnx") != model["weights_sha256"]
     capsys.readouterr()
     from assistcore.models.loader import clear_model_cache
 
     clear_model_cache()
     forget_verified()
-    flip_one_byte(a_copy_of_the_crm_model / "model.pt")  # the CPU runs model.ts, but the folder is damaged
+    flip_one_byte(a_copy_of_the_crm_model / "model.pt")  # the CPU runs model.onnx, but the folder is damaged
     assert main([*args, "--out", str(tmp_path / "damaged")]) == 1
     err = capsys.readouterr().err
     assert "model.pt" in err and "fails its checksum" in err and "Traceback" not in err

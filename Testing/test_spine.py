@@ -406,17 +406,18 @@ def test_spine_model_components_are_checksummed_exported_and_give_the_same_outpu
     segmentation = network_from_weights(card, "cpu")
     add_exported_program(card)
     card = load_model_card(folder)
-    assert {"exported_program"} <= set(card.components["osteophyte"]) and (folder / "osteophyte.pt2").is_file()
+    assert {"exported_program"} <= set(card.components["osteophyte"]) and (folder / "osteophyte.onnx").is_file()
     assert len(verify_components(card)) == 4
     clear_model_cache()
     crops = {"osteophyte": torch.rand(3, 1, 32, 64, 32), "axial": torch.rand(2, 1, 224, 224)}
     with torch.inference_mode():
         for name, crop in crops.items():
             program = load_component_network(card, name, cache=False)
-            assert type(program) is not type(eager[name])  # the exported program, not the MONAI class
-            assert torch.allclose(program(crop), eager[name](crop), atol=1e-4)
+            assert type(program).__name__ == "OnnxNetwork"  # ONNX Runtime, not the MONAI class
+            np.testing.assert_allclose(program(crop.numpy()), eager[name](crop).numpy(), atol=1e-3)
         slices = torch.rand(3, 1, 64, 88)
-        assert torch.allclose(load_network(card, cache=False)(slices), segmentation(slices), atol=1e-4)
+        np.testing.assert_allclose(load_network(card, cache=False)(slices.numpy()), segmentation(slices).numpy(),
+                                   atol=1e-3)  # fmt: skip
     weights = folder / "axial.pt"
     weights.write_bytes(weights.read_bytes()[:-4] + b"oops")
     with pytest.raises(ChecksumError, match="axial"):

@@ -121,19 +121,16 @@ def predict_runs(
     Without ``tta`` one run; with it one run per axis flip of :data:`TTA_FLIPS` (8), each flipped back.
     ``activation``: softmax over exclusive classes (ours) or sigmoid per overlapping region (MONAI BraTS).
     """
-    import torch
+    from ..models.onnx_runtime import run_network, sigmoid, softmax
 
-    tensor = torch.from_numpy(prepared.array[None]).to(device)
+    array = prepared.array[None]  # (1, channels, k, j, i)
     runs = []
-    with torch.inference_mode():
-        for axes in TTA_FLIPS if tta else TTA_FLIPS[:1]:
-            if cancel_check:
-                cancel_check()
-            flipped = torch.flip(tensor, axes) if axes else tensor
-            logits = network(flipped)
-            probabilities = torch.sigmoid(logits) if activation == "sigmoid" else torch.softmax(logits, dim=1)
-            probabilities = torch.flip(probabilities, axes) if axes else probabilities
-            runs.append(probabilities[0].float().cpu().numpy())
+    for axes in TTA_FLIPS if tta else TTA_FLIPS[:1]:
+        if cancel_check:
+            cancel_check()
+        logits = run_network(network, np.flip(array, axes) if axes else array, device)
+        probabilities = sigmoid(logits) if activation == "sigmoid" else softmax(logits, axis=1)
+        runs.append(np.ascontiguousarray(np.flip(probabilities, axes)[0] if axes else probabilities[0]))
     return runs
 
 
@@ -285,7 +282,7 @@ class TrainingResult:
     final_loss: float
     validation: dict = field(default_factory=dict)
     validation_n: int = 0
-    #: the card's ``exported_program`` entry (``model.pt2``), or None when export failed
+    #: the card's ``exported_program`` entry (``model.onnx``), or None when export failed
     exported_program: dict | None = None
 
 
@@ -401,7 +398,7 @@ def train_brain_model(
     weights_path = output_dir / "model.pt"
     torch.save(network.state_dict(), weights_path)
     network.eval()
-    exported = _export_for_cpu(network, output_dir / "model.pt2")
+    exported = _export_for_cpu(network, output_dir / "model.onnx")
     dices = {1: [], 2: [], 3: [], "whole_tumor": []}
     for index in range(validation_phantoms):
         array, labels = _phantom_sample(seed * 100000 + 1000 + index, STANDARD_SPACING_MM)
@@ -419,15 +416,15 @@ def train_brain_model(
 
 
 def _export_for_cpu(network, path: Path) -> dict | None:
-    """The ``model.pt2`` card entry (CPU inference without importing MONAI), or None if export fails.
+    """The ``model.onnx`` card entry (CPU inference with ONNX Runtime), or None if export fails.
 
     A failed export is not fatal: the state-dict weights are the model; the card then has no program.
     """
-    from ..models.exporting import export_program
+    from ..models.exporting import export_network_onnx
 
     try:
-        return export_program(network, NETWORK["in_channels"], path, SIZE_MULTIPLE)
-    except Exception as error:  # torch.export raises many types; training results must not be lost
+        return export_network_onnx(network, NETWORK["in_channels"], path, SIZE_MULTIPLE)
+    except Exception as error:  # the exporter raises many types; training results must not be lost
         import logging
 
         logging.getLogger(__name__).warning("model not exported for CPU (%s); the weights still work", error)

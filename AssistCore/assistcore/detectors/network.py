@@ -138,24 +138,23 @@ def detect_pictures(
 
     They run ``batch_size`` at a time, at their native size (``shorter_side`` None: MRI slices keep their
     pixel size) or resized so the shorter side is ``shorter_side`` pixels (the network's resize is set for
-    the call; torchvision maps the boxes back to the pictures' pixels).
+    the call; torchvision maps the boxes back to the pictures' pixels). An ONNX export
+    (:class:`~assistcore.models.onnx_runtime.OnnxNetwork`) runs one picture at a time; its resize was fixed at
+    export and must match ``shorter_side``.
     """
-    import contextlib
     import time
 
-    import torch
-
-    from ..models.exporting import detector_outputs
+    from ..models.onnx_runtime import OnnxNetwork
 
     results: list[tuple[np.ndarray, np.ndarray, float]] = []
     if not pictures:
         return results
+    if isinstance(network, OnnxNetwork):
+        return _detect_pictures_onnx(network, pictures, cancel_check, progress, shorter_side)
+    import torch
+
     height, width = pictures[0].shape
-    # A scripted detector (model.ts) runs un-optimised: the graph executor's profiling and fusion passes cost
-    # ~1.3 s on the first calls of a process, more than they save over a 19-slice series (measured).
-    scripted = isinstance(network, torch.jit.ScriptModule)
-    executor = torch.jit.optimized_execution(False) if scripted else contextlib.nullcontext()
-    with _size_lock, executor:  # the transform's size is set per call; one call at a time per process
+    with _size_lock:  # the transform's size is set per call; one call at a time per process
         transform = network.transform
         scale = 1.0 if shorter_side is None else shorter_side / min(height, width)
         transform.min_size = (round(min(height, width) * scale),)
@@ -166,7 +165,7 @@ def detect_pictures(
                     cancel_check()
                 batch = pictures[start : start + batch_size]
                 began = time.perf_counter()
-                outputs = detector_outputs(network([torch.from_numpy(p).expand(3, -1, -1).to(device) for p in batch]))
+                outputs = network([torch.from_numpy(p).expand(3, -1, -1).to(device) for p in batch])
                 seconds = (time.perf_counter() - began) / len(batch)
                 for output in outputs:
                     boxes = output["boxes"].float().cpu().numpy().reshape(-1, 4)
@@ -174,4 +173,31 @@ def detect_pictures(
                 if progress:
                     done = start + len(batch)
                     progress(min(1.0, done / len(pictures)), f"picture {done}/{len(pictures)}")
+    return results
+
+
+def _detect_pictures_onnx(network, pictures, cancel_check, progress, shorter_side) -> list:
+    """:func:`detect_pictures` with ONNX Runtime: one (3, H, W) picture per call (batching does not help on
+    the CPU), boxes already in the picture's pixels."""
+    import time
+
+    from ..errors import ModelError
+
+    exported_for = network.entry.get("shorter_side")
+    if exported_for != shorter_side:
+        raise ModelError(
+            f"The ONNX program {network.path} was exported for pictures with shorter side {exported_for} px, "
+            f"but this run needs {shorter_side}.",
+            "Export the model again with `radassist models export MODEL_ID` after changing its card.",
+        )
+    results = []
+    for index, picture in enumerate(pictures):
+        if cancel_check:
+            cancel_check()
+        began = time.perf_counter()
+        boxes, scores = network(np.broadcast_to(picture.astype(np.float32, copy=False), (3, *picture.shape)))
+        results.append((np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(scores, np.float32),
+                        time.perf_counter() - began))  # fmt: skip
+        if progress:
+            progress((index + 1) / len(pictures), f"picture {index + 1}/{len(pictures)}")
     return results

@@ -29,7 +29,7 @@ class DetectorTrainingResult:
     network: dict
     validation: dict = field(default_factory=dict)
     recipe: dict = field(default_factory=dict)
-    #: the card's ``exported_program`` entry (``model.ts``), or None when scripting failed
+    #: the card's ``exported_program`` entry (``model.onnx``), or None when the export failed
     exported_program: dict | None = None
 
 
@@ -150,23 +150,24 @@ def train_detector(
         "pictures_with_boxes": len(positives),
     }
     seconds = time.perf_counter() - started
+    exported = export_for_cpu(network, output_dir / "model.onnx", shorter_side)
     return DetectorTrainingResult(weights_path, steps, seconds, float(np.mean(recent[-20:])), config, recipe=recipe,
-                             exported_program=script_for_cpu(network, output_dir / "model.ts"))  # fmt: skip
+                                  exported_program=exported)  # fmt: skip
 
 
-def script_for_cpu(network, path: Path) -> dict | None:
-    """The ``model.ts`` card entry (CPU inference without importing torchvision), or None if scripting fails.
+def export_for_cpu(network, path: Path, shorter_side: int | None) -> dict | None:
+    """The ``model.onnx`` card entry (CPU inference with ONNX Runtime), or None if the export fails.
 
     Not fatal: the state-dict weights are the model; the card then has no program.
     """
-    from ..models.exporting import export_detector_script
+    from ..models.exporting import export_detector_onnx
 
     try:
-        return export_detector_script(network, path)
-    except Exception as error:  # scripting raises many types; training results must not be lost
+        return export_detector_onnx(network, path, shorter_side)
+    except Exception as error:  # the exporter raises many types; training results must not be lost
         import logging
 
-        logging.getLogger(__name__).warning("detector not scripted for CPU (%s); the weights still work", error)
+        logging.getLogger(__name__).warning("detector not exported for CPU (%s); the weights still work", error)
         return None
 
 

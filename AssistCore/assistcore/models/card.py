@@ -190,7 +190,7 @@ class ModelCard:
 
     @property
     def exported_program_path(self) -> Path | None:
-        """The optional ``torch.export`` program of the same network and weights (runs without MONAI), or None."""
+        """The optional export of the same network and weights for CPU inference (``model.onnx``), or None."""
         entry = self.data.get("exported_program")
         return (self.folder / entry["file"]).resolve() if entry else None
 
@@ -213,16 +213,20 @@ class ModelCard:
         return self.folder / CARD_FILE_NAME
 
     def runtime_file(self, device: str, component: str | None = None) -> dict[str, str]:
-        """The file that runs on ``device`` for the main network (or ``component``): its exported program on
-        the CPU when the card has one (no MONAI import), else its weights.
+        """The file that runs on ``device`` for the main network (or ``component``): its ONNX export on the
+        CPU when the card has one (ONNX Runtime, no torch), else its weights (torch).
 
         :returns: ``{"network", "file", "sha256", "format"}``; ``file`` relative to the card's folder,
-            ``format`` is ``exported_program`` or the weights format (``state_dict``, ``torchscript``).
+            ``format`` is ``onnx`` or the weights format (``state_dict``, ``torchscript``).
         """
+        from .onnx_runtime import is_gui_host
+
         section = self.data if component is None else self.components[component]
         program = section.get("exported_program")
-        if program and str(device) == "cpu":
-            entry, file_format = program, "exported_program"
+        # ONNX exports run on the CPU everywhere, and on every device inside an OpenGL host (3D Slicer);
+        # programs of older versions (model.pt2, model.ts) are not run: the weights are
+        if program and program.get("format") == "onnx" and (str(device) == "cpu" or is_gui_host()):
+            entry, file_format = program, "onnx"
         else:
             entry, file_format = section["weights"], section["weights"].get("format", "state_dict")
         return {"network": component or "main", "file": entry["file"], "sha256": entry["sha256"], "format": file_format}

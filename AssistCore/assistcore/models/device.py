@@ -30,10 +30,26 @@ def select_device(preference: str = "auto") -> DeviceChoice:
 
     :param preference: ``auto`` (CUDA, then MPS, then CPU), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
     :raises ModelError: an explicit device that this machine does not have, or an unknown name.
+
+    ``cpu`` never imports torch (the CPU runs ONNX exports). Inside an OpenGL host (3D Slicer,
+    :func:`~assistcore.models.onnx_runtime.set_gui_host`) devices are ONNX Runtime's, and torch is never
+    imported; without torch installed, ``auto`` is the CPU.
     """
-    import torch
+    import importlib.util
+
+    from .onnx_runtime import is_gui_host
 
     preference = (preference or "auto").strip().lower()
+    if preference == "cpu":
+        return DeviceChoice("cpu", "requested")
+    if is_gui_host():
+        return _select_onnx_device(preference)
+    if importlib.util.find_spec("torch") is None:
+        if preference == "auto":
+            return DeviceChoice("cpu", "auto: torch is not installed, ONNX Runtime on the CPU")
+        raise ModelError(f"Device {preference} needs torch, which is not installed.", _DEVICE_HINT)
+    import torch
+
     cuda = torch.cuda.is_available()
     if preference == "auto":
         if cuda:
@@ -65,6 +81,29 @@ def select_device(preference: str = "auto") -> DeviceChoice:
         if not _mps_available(torch):
             raise ModelError("Device mps was requested but Apple MPS is not available on this machine.", _DEVICE_HINT)
         return DeviceChoice("mps", "requested")
+    raise ModelError(f"Unknown device {preference!r}.", "Use auto, cpu, cuda, cuda:N or mps.")
+
+
+def _select_onnx_device(preference: str) -> DeviceChoice:
+    """:func:`select_device` inside an OpenGL host: CUDA through ONNX Runtime's CUDA provider (the
+    ``onnxruntime-gpu`` package), else the CPU."""
+    import onnxruntime
+
+    cuda = "CUDAExecutionProvider" in onnxruntime.get_available_providers()
+    if preference == "auto":
+        if cuda:
+            return DeviceChoice("cuda", "auto: CUDA through ONNX Runtime (onnxruntime-gpu)")
+        return DeviceChoice("cpu", "auto: ONNX Runtime on the CPU (install onnxruntime-gpu to use an NVIDIA GPU)")
+    if preference == "cuda" or preference.startswith("cuda:"):
+        if not cuda:
+            raise ModelError(
+                f"Device {preference} was requested, but inside 3D Slicer networks run with ONNX Runtime, and this "
+                "ONNX Runtime has no CUDA provider.",
+                "Choose the CPU, or install onnxruntime-gpu in Slicer's Python (slicer.util.pip_install).",
+            )
+        return DeviceChoice(preference, "requested: CUDA through ONNX Runtime")
+    if preference == "mps":
+        raise ModelError("Apple MPS is not available inside 3D Slicer (ONNX Runtime).", "Choose the CPU.")
     raise ModelError(f"Unknown device {preference!r}.", "Use auto, cpu, cuda, cuda:N or mps.")
 
 

@@ -1,202 +1,163 @@
-"""Exported programs of trained networks: CPU inference that needs torch but not MONAI or torchvision's Python.
+"""ONNX exports of trained networks: CPU inference with ONNX Runtime, without torch in the process.
 
-Importing MONAI costs about 5 s of a fresh process on a 2-core CPU, more than a fast-mode case takes to run;
-importing torchvision costs about 2.7 s (its RoI ops pull in ``torch._dynamo``).
+Why ONNX Runtime and not torch on the CPU: 3D Slicer runs the assistants in its own process, which renders
+with VTK OpenGL, and ``import triton`` after a GL context exists kills the process (segfault). Importing
+torchvision or MONAI imports ``torch._dynamo`` and with it triton, and so does loading a ``torch.export``
+program. ONNX Runtime imports in about 0.15 s (torch: 2.4 s, 0.7 GB), runs the same graphs, and was faster
+than torch on these networks here (``radassist bench desktop``).
 
-- 3D segmentation networks: a ``torch.export`` program (``model.pt2``) holds the same graph and weights, loads
-  with ``torch.export.load`` alone, and takes spatial sizes that are any multiple of the network's
-  down-sampling factor (dynamic shapes).
-- torchvision detectors (Faster R-CNN: data-dependent proposal counts, which ``torch.export`` cannot trace):
-  a TorchScript module (``model.ts``, torchvision's own supported scripting path) that needs only torchvision's
-  compiled operators (NMS, RoI align), loaded from its shared library without importing the package.
+What each kind of network becomes (the card's ``exported_program`` entry, ``format: onnx``):
 
-The state-dict weights stay the reference: training, GPUs and other torch versions use them.
+- segmentation networks (2D or 3D): input ``image`` (batch, channels, *spatial) float32, batch and every
+  spatial axis dynamic (multiples of the network's down-sampling factor); output ``logits``.
+- classifiers on crops of one size (components with ``input_shape``): the batch dynamic; output ``logits``.
+- torchvision detectors: input ``image`` (3, height, width) float32 in 0..1, any size; outputs ``boxes``
+  (n, 4) x0, y0, x1, y1 in the input picture's pixels and ``scores`` (n,). A card with
+  ``inference.shorter_side`` resizes inside the graph exactly as torchvision's transform does; without it the
+  picture runs at its own size (MRI slices), as in :func:`assistcore.detectors.network.detect_pictures`.
+
+Every export is checked against the torch network on other inputs than the export example (other sizes); a
+difference above the tolerance raises ``RuntimeError`` and nothing is written. The state-dict weights stay
+the reference: training and GPUs use them.
 """
 
 from __future__ import annotations
 
-import logging
+import copy
+import types
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .weights import sha256_of
 
-log = logging.getLogger(__name__)
-
-#: the largest spatial size an exported program accepts, in multiples of the network's size multiple
-MAX_MULTIPLES = 96
+#: ONNX opset of the exports (ONNX Runtime 1.16 and newer run it)
+OPSET = 17
 
 
-def export_program(
-    network: Any,
-    in_channels: int,
-    path: Path,
-    size_multiple: int = 8,
-    tolerance: float = 1e-4,
-    spatial_dims: int = 3,
-    input_shape: tuple[int, ...] | None = None,
-    dynamic_batch: bool = False,
-) -> dict:
-    """Export ``network`` (input (batch, in_channels, *spatial)) to ``path`` and return its card entry.
+def _check_and_save(network: Any, example: tuple, checks: list[tuple], path: Path, names: dict, tolerance: float,
+                    rule: str) -> dict:  # fmt: skip
+    """Export ``network`` traced on ``example``, compare ONNX Runtime with torch on each of ``checks``, write
+    ``path`` atomically and return the card entry."""
+    import io
+    import warnings
 
-    Without ``input_shape`` (segmentation networks): every spatial axis dynamic in steps of ``size_multiple``
-    (up to ``MAX_MULTIPLES`` of them), batch 1 (or 1..64 with ``dynamic_batch``, for slice-wise 2D networks).
-    With ``input_shape`` (classifiers on crops of one size): those spatial sizes, any batch of 1..64.
-    The program is checked against the eager network on another input than the export example; a difference
-    above ``tolerance`` raises ``RuntimeError`` and nothing is written.
-
-    :returns: the card's ``exported_program`` entry (file name relative to ``path``'s folder, sha256, size,
-        torch version, dynamic shape rule).
-    """
+    import onnxruntime
     import torch
 
     from ..atomic import atomic_path
 
-    network = network.eval()
-    first_spatial = 2
-    if input_shape is None:
-        axes = "kji"[3 - spatial_dims :]
-        dims = [torch.export.Dim(f"multiples_{axis}", min=1, max=MAX_MULTIPLES) for axis in axes]
-        # distinct example sizes, so the exporter cannot tie two axes together; small, as the file keeps it
-        batch = (2, 3) if dynamic_batch else (1, 1)
-        example = torch.randn(batch[0], in_channels, *[(2 + n) * size_multiple for n in range(spatial_dims)])
-        dynamic = {first_spatial + n: size_multiple * dim for n, dim in enumerate(dims)}
-        if dynamic_batch:
-            dynamic[0] = torch.export.Dim("batch", min=1, max=64)
-        check_sizes = [(5 - 2 * (n % 2) + n) * size_multiple for n in range(spatial_dims)]
-        check = torch.randn(batch[1], in_channels, *check_sizes)
-        rule = f"({'batch 1-64' if dynamic_batch else 1}, {in_channels}, " + ", ".join(
-            f"{size_multiple}{axis}" for axis in axes) + ")"
-    else:
-        example = torch.randn(2, in_channels, *input_shape)
-        dynamic = {0: torch.export.Dim("batch", min=1, max=64)}
-        check = torch.randn(3, in_channels, *input_shape)
-        rule = f"(batch 1-64, {in_channels}, {', '.join(map(str, input_shape))})"
-    with torch.no_grad():
-        program = torch.export.export(network, (example,), dynamic_shapes=(dynamic,))
-        difference = float((program.module()(check) - network(check)).abs().max())
+    buffer = io.BytesIO()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # the TorchScript-based exporter's deprecation and tracer notes
+        torch.onnx.export(network, example, buffer, input_names=names["inputs"], output_names=names["outputs"],
+                          dynamic_axes=names["dynamic"], opset_version=OPSET, dynamo=False)  # fmt: skip
+    session = onnxruntime.InferenceSession(buffer.getvalue(), providers=["CPUExecutionProvider"])
+    difference = 0.0
+    for check in checks:
+        with torch.inference_mode():
+            expected = network(*check)
+        expected = [expected] if isinstance(expected, torch.Tensor) else list(expected)
+        got = session.run(None, {name: value.numpy() for name, value in zip(names["inputs"], check)})
+        for want, have in zip(expected, got):
+            if tuple(want.shape) != have.shape:
+                raise RuntimeError(f"ONNX export of {path.name} gives shape {have.shape}, torch {tuple(want.shape)}")
+            if have.size:
+                difference = max(difference, float(np.abs(want.float().numpy() - have).max()))
     if difference > tolerance:
-        raise RuntimeError(f"exported program differs from the network by {difference:.2e} (> {tolerance:.0e})")
+        raise RuntimeError(f"ONNX export of {path.name} differs from the network by {difference:.2e} (> {tolerance:g})")
     with atomic_path(path) as temporary:
-        torch.export.save(program, temporary)
+        temporary.write_bytes(buffer.getvalue())
     return {
         "file": path.name,
+        "format": "onnx",
         "sha256": sha256_of(path),
+        "opset": OPSET,
         "torch_version": torch.__version__.split("+")[0],
+        "onnxruntime_version_checked": onnxruntime.__version__,
+        "max_difference_to_torch": float(f"{difference:.3g}"),
         "dynamic_shapes": rule,
         "size_bytes": path.stat().st_size,
     }
 
 
-def export_detector_script(network: Any, path: Path, check_size: tuple[int, int] = (320, 288),
-                            tolerance: float = 1e-3) -> dict:  # fmt: skip
-    """Script a torchvision detector to ``path`` (TorchScript) and return its card entry.
+def export_network_onnx(network: Any, in_channels: int, path: Path, size_multiple: int = 8, spatial_dims: int = 3,
+                        input_shape: tuple[int, ...] | None = None, tolerance: float = 1e-3) -> dict:  # fmt: skip
+    """Export a segmentation network or a crop classifier (input (batch, in_channels, *spatial)) to ``path``.
 
-    The scripted module is checked against the eager one on a picture of ``check_size`` (height, width) with
-    a bright block, so that both find boxes; boxes or scores differing by more than ``tolerance`` raise
-    ``RuntimeError`` and nothing is written.
+    Without ``input_shape``: batch and spatial axes dynamic, checked on two other sizes (multiples of
+    ``size_multiple``). With it: those spatial sizes, any batch.
+
+    :returns: the card's ``exported_program`` entry.
     """
-    import warnings
-
     import torch
-
-    from ..atomic import atomic_path
 
     network = network.eval()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # torch.jit deprecation and torchvision's "(Losses, Detections)" notes
-        scripted = torch.jit.script(network)
-        generator = torch.Generator().manual_seed(0)
-        picture = torch.rand(3, *check_size, generator=generator) * 0.2
-        picture[:, check_size[0] // 3 : check_size[0] // 2, check_size[1] // 3 : check_size[1] // 2] = 0.9
-        with torch.inference_mode():
-            eager = network([picture])[0]
-            script = detector_outputs(scripted([picture]))[0]
-    for key in ("boxes", "scores"):
-        if eager[key].shape != script[key].shape or (
-            eager[key].numel() and float((eager[key] - script[key]).abs().max()) > tolerance
-        ):
-            raise RuntimeError(f"scripted detector differs from the network in its {key}")
-    with atomic_path(path) as temporary:
-        scripted.save(str(temporary))
-    return {
-        "file": path.name,
-        "format": "torchscript",
-        "ops_libraries": ["torchvision"],
-        "sha256": sha256_of(path),
-        "torch_version": torch.__version__.split("+")[0],
-        "size_bytes": path.stat().st_size,
-    }
+    if input_shape is None:
+        axes = "kji"[3 - spatial_dims :]
+        example = (torch.randn(1, in_channels, *[(2 + n) * size_multiple for n in range(spatial_dims)]),)
+        checks = [(torch.randn(2, in_channels, *[(5 - 2 * (n % 2) + n) * size_multiple for n in range(spatial_dims)]),),
+                  (torch.randn(1, in_channels, *[(3 + n) * size_multiple for n in range(spatial_dims)]),)]  # fmt: skip
+        spatial = {2 + n: f"size_{axis}" for n, axis in enumerate(axes)}
+        dynamic = {"image": {0: "batch", **spatial}, "logits": {0: "batch"}}
+        rule = f"(batch, {in_channels}, " + ", ".join(f"{size_multiple}{axis}" for axis in axes) + ")"
+    else:
+        example = (torch.randn(2, in_channels, *input_shape),)
+        checks = [(torch.randn(3, in_channels, *input_shape),)]
+        dynamic = {"image": {0: "batch"}, "logits": {0: "batch"}}
+        rule = f"(batch, {in_channels}, {', '.join(map(str, input_shape))})"
+    names = {"inputs": ["image"], "outputs": ["logits"], "dynamic": dynamic}
+    return _check_and_save(network, example, checks, path, names, tolerance, rule)
 
 
-def detector_outputs(outputs: Any) -> list[dict]:
-    """A detector's per-picture output dicts, from eager torchvision or its TorchScript module.
+class _DetectorForOnnx:
+    """Builds the traceable module: a picture (3, H, W) in, (boxes, scores) in that picture's pixels out."""
 
-    Scripted torchvision detectors always return ``(losses, detections)``; eager ones in eval mode return the
-    detections alone.
+    @staticmethod
+    def build(detector: Any, shorter_side: int | None) -> Any:
+        import torch
+
+        detector = copy.deepcopy(detector).eval()
+        transform = detector.transform
+        if shorter_side is None:  # native size: the picture is not resized at all
+            transform.resize = types.MethodType(lambda self, image, target=None: (image, target), transform)
+        else:  # torchvision's own resize, the shorter side to shorter_side whatever the longer one
+            transform.min_size, transform.max_size = (int(shorter_side),), 1_000_000
+
+        class Detector(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.detector = detector
+
+            def forward(self, image):
+                found = self.detector([image])[0]
+                return found["boxes"], found["scores"]
+
+        return Detector().eval()
+
+
+def export_detector_onnx(network: Any, path: Path, shorter_side: int | None = None, tolerance: float = 1e-3) -> dict:
+    """Export a torchvision detector to ``path`` (see the module docstring) and return its card entry.
+
+    Checked against the torch detector on pictures of two other sizes with bright blocks (so both find boxes).
     """
-    return outputs[1] if isinstance(outputs, tuple) else outputs
-
-
-def load_torchvision_ops() -> None:
-    """Register torchvision's compiled operators (``torch.ops.torchvision.nms``, ...) without importing it.
-
-    A scripted detector calls them by name. Loading the shared library takes milliseconds; ``import
-    torchvision`` seconds. Falls back to the import when the library file is not where the wheel puts it.
-    """
-    import importlib.util
-
     import torch
 
-    if hasattr(torch.ops.torchvision, "nms"):
-        return
-    spec = importlib.util.find_spec("torchvision")
-    folders = list(spec.submodule_search_locations or []) if spec else []
-    libraries = sorted(p for folder in folders for p in Path(folder).glob("_C*.so") if "image" not in p.name)
-    libraries += sorted(p for folder in folders for p in Path(folder).glob("_C*.pyd"))
-    for library in libraries:
-        try:
-            torch.ops.load_library(str(library))
-            return
-        except OSError:
-            continue
-    import torchvision  # noqa: F401  (registers the ops as a side effect)
+    module = _DetectorForOnnx.build(network, shorter_side)
+    generator = torch.Generator().manual_seed(0)
 
+    def picture(height: int, width: int) -> torch.Tensor:
+        values = torch.rand(3, height, width, generator=generator) * 0.2
+        values[:, height // 3 : height // 2, width // 3 : width // 2] = 0.9
+        return values
 
-def load_exported_program(path: Path, device: str, entry: dict | None = None) -> Any | None:
-    """The program at ``path`` as a callable module on ``device`` ("cpu" only), or None when it cannot run here.
-
-    ``entry`` is the card's ``exported_program`` entry: its ``format`` is "torch.export" (the default) or
-    "torchscript" (then its ``ops_libraries`` are registered first). None (with a log line) on a GPU, or when
-    this torch cannot read the file (another torch version): the caller then builds the network from the card
-    and loads the state-dict weights.
-    """
-    if device != "cpu":
-        return None
-    import torch
-
-    entry = entry or {}
-    try:
-        if entry.get("format") == "torchscript":
-            import warnings
-
-            if "torchvision" in entry.get("ops_libraries", []):
-                load_torchvision_ops()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", FutureWarning)  # torch.jit's deprecation notice, on every load
-                return torch.jit.load(str(path), map_location=device).eval()
-        return torch.export.load(str(path)).module()
-    except Exception as error:  # version skew shows as many error types; the weights still work
-        log.info("exported program %s not usable with torch %s (%s); using the weights", path, torch.__version__, error)
-        return None
-
-
-def _size_multiple(card) -> int:
-    """The spatial multiple the card's preprocessing guarantees (its crop step), else 16 (4 halvings)."""
-    for step in card.preprocessing:
-        if "multiple_of" in step:
-            return int(step["multiple_of"])
-    return 16
+    names = {"inputs": ["image"], "outputs": ["boxes", "scores"],
+             "dynamic": {"image": {1: "height", 2: "width"}, "boxes": {0: "n"}, "scores": {0: "n"}}}  # fmt: skip
+    entry = _check_and_save(module, (picture(256, 320),), [(picture(320, 288),), (picture(384, 384),)], path, names,
+                            tolerance, "(3, height, width)")  # fmt: skip
+    entry["shorter_side"] = shorter_side
+    return entry
 
 
 def is_detector(card) -> bool:
@@ -209,12 +170,20 @@ def _in_channels(network_config: dict, default: int) -> int:
     return int(network_config.get("in_channels", network_config.get("n_input_channels", default)))
 
 
-def add_exported_program(card) -> dict:
-    """Export a card's state-dict networks beside their weights and record them in the card.
+def _size_multiple(card) -> int:
+    """The spatial multiple the card's preprocessing guarantees (its crop step), else 16 (4 halvings)."""
+    for step in card.preprocessing:
+        if "multiple_of" in step:
+            return int(step["multiple_of"])
+    return 16
 
-    2D/3D segmentation networks become ``model.pt2`` (spatial sizes dynamic); torchvision detectors ``model.ts``;
-    each component with an ``input_shape`` (classifiers on crops) ``<component>.pt2``, recorded in its entry.
-    The card is rewritten atomically; the weights are untouched (and verified first).
+
+def add_exported_program(card) -> dict:
+    """Export a card's state-dict networks to ONNX beside their weights and record them in the card.
+
+    The main network becomes ``model.onnx``; each component ``<component>.onnx`` (recorded in its entry).
+    Earlier programs (``model.pt2``, ``model.ts`` of older versions) named by the card are removed. The card
+    is rewritten atomically; the weights are untouched (and verified first).
 
     :returns: the main network's ``exported_program`` entry.
     """
@@ -226,29 +195,35 @@ def add_exported_program(card) -> dict:
     from .weights import verify_file
 
     data = json.loads(json.dumps(card.data))
-    if card.weights_format == "state_dict" and is_detector(card):
-        entry = export_detector_script(network_from_weights(card, "cpu"), card.folder / "model.ts")
-    elif card.weights_format == "state_dict" and card.network.get("spatial_dims", 3) in (2, 3):
-        network = network_from_weights(card, "cpu")  # the weights, even if an older program exists
-        in_channels = _in_channels(card.network, len(card.input_channels))
-        spatial_dims = int(card.network.get("spatial_dims", 3))
-        entry = export_program(network, in_channels, card.folder / "model.pt2", _size_multiple(card),
-                               spatial_dims=spatial_dims, dynamic_batch=spatial_dims == 2)  # fmt: skip
-    else:
+    earlier = [card.data.get("exported_program")] + [c.get("exported_program") for c in card.components.values()]
+    stale = [card.folder / entry["file"] for entry in earlier if entry and not entry["file"].endswith(".onnx")]
+    if card.weights_format != "state_dict":
         raise ModelError(
-            f"Model {card.id} is not a 2D/3D network or detector with state-dict weights; nothing to export.",
-            "Export works for segmentation networks and detectors described by the card's network section.",
+            f"Model {card.id} has {card.weights_format} weights; only state-dict networks can be exported.",
+            "Export works for segmentation networks, classifiers and detectors described by the card's network.",
         )
+    network = network_from_weights(card, "cpu")
+    if is_detector(card):
+        shorter_side = card.data.get("inference", {}).get("shorter_side")
+        entry = export_detector_onnx(network, card.folder / "model.onnx", shorter_side)
+    elif int(card.network.get("spatial_dims", 3)) in (2, 3):
+        entry = export_network_onnx(network, _in_channels(card.network, len(card.input_channels)),
+                                    card.folder / "model.onnx", _size_multiple(card),
+                                    spatial_dims=int(card.network.get("spatial_dims", 3)))  # fmt: skip
+    else:
+        raise ModelError(f"Model {card.id} is not a 2D/3D network or detector; nothing to export.")
     data["exported_program"] = entry
     for name, component in card.components.items():
-        if "input_shape" not in component:
-            continue
         path = verify_file(card.component_weights_path(name), component["weights"]["sha256"], card.id, name)
         network = build_network(component["network"])
         network.load_state_dict(load_state_dict_file(path), strict=True)
-        data["components"][name]["exported_program"] = export_program(
-            network, _in_channels(component["network"], 1), card.folder / f"{name}.pt2",
-            input_shape=tuple(component["input_shape"]),
+        spatial_dims = int(component["network"].get("spatial_dims", 3))
+        input_shape = tuple(component["input_shape"]) if "input_shape" in component else None
+        data["components"][name]["exported_program"] = export_network_onnx(
+            network, _in_channels(component["network"], 1), card.folder / f"{name}.onnx",
+            spatial_dims=spatial_dims, input_shape=input_shape,
         )  # fmt: skip
     write_text_atomic(card.card_path, json.dumps(data, indent=2) + "\n")
+    for path in stale:
+        path.unlink(missing_ok=True)
     return entry

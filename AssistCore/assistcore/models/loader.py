@@ -156,6 +156,25 @@ def _network_with_weights(network_config: dict, path, device: str, what: str) ->
     return network.to(device)
 
 
+def _onnx_network(card, device: str, component: str | None = None) -> Any | None:
+    """The ONNX Runtime network of the card (or ``component``) when it runs on ``device``
+    (:meth:`~assistcore.models.card.ModelCard.runtime_file`), else None; inside an OpenGL host a model
+    without an ONNX export is refused, since torch must not be imported there."""
+    from .onnx_runtime import OnnxNetwork, is_gui_host
+
+    runtime = card.runtime_file(device, component)
+    if runtime["format"] == "onnx":
+        section = card.data if component is None else card.components[component]
+        return OnnxNetwork(card.folder / runtime["file"], device, section["exported_program"])
+    if is_gui_host():
+        raise ModelError(
+            f"Model {card.id} has no ONNX export, and inside 3D Slicer networks run only with ONNX Runtime "
+            "(torch's imports can crash a program that draws with OpenGL).",
+            f"Export it once from a terminal: `radassist models export {card.id}`, then run again.",
+        )
+    return None
+
+
 def verify_model_files(card) -> None:
     """Check every file the card lists (weights, exported program, each component's) against its sha256.
 
@@ -192,12 +211,7 @@ def load_network(card, device: str = "cpu", cache: bool = True) -> Any:
             if key in _cache:
                 return _cache[key]
     verify_model_files(card)
-    network = None
-    if card.runtime_file(str(device))["format"] == "exported_program":
-        from .exporting import load_exported_program
-
-        # the same network and weights without importing MONAI (seconds of a fresh process)
-        network = load_exported_program(card.exported_program_path, str(device), card.data["exported_program"])
+    network = _onnx_network(card, str(device))
     if network is None:
         network = network_from_weights(card, device)
     if cache:
@@ -223,12 +237,7 @@ def load_component_network(card, name: str, device: str = "cpu", cache: bool = T
             if key in _cache:
                 return _cache[key]
     verify_model_files(card)
-    network = None
-    program = entry.get("exported_program")
-    if card.runtime_file(str(device), name)["format"] == "exported_program":  # the same network without MONAI
-        from .exporting import load_exported_program
-
-        network = load_exported_program(card.folder / program["file"], str(device), program)
+    network = _onnx_network(card, str(device), name)
     if network is not None:
         if cache:
             with _cache_lock:

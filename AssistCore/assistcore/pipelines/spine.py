@@ -151,9 +151,9 @@ def _read_level_map_table(path: str | Path) -> dict[int, str]:
     return table
 
 
-def _segment(network, image: Image, grid: Image, intensity_window, cancel, progress) -> Image:
+def _segment(network, image: Image, grid: Image, intensity_window, cancel, progress, device: str) -> Image:
     pictures, display = spine_model.series_pictures(image, grid, intensity_window)
-    classes = spine_model.segment_pictures(network, pictures, cancel_check=cancel, progress=progress)
+    classes = spine_model.segment_pictures(network, pictures, cancel_check=cancel, progress=progress, device=device)
     return spine_model.classes_on_grid(classes, grid, display)
 
 
@@ -206,9 +206,8 @@ def run(
         segmentation_source = "label file"
     else:
         report("segment", 0.0, f"segmenting on {device_choice.device}")
-        classes = _segment(
-            network, sagittal, grid, sagittal_window, cancel.raise_if_cancelled, lambda f, m: report("segment", f, m)
-        )
+        classes = _segment(network, sagittal, grid, sagittal_window, cancel.raise_if_cancelled,
+                           lambda f, m: report("segment", f, m), device_choice.device)  # fmt: skip
         timings["segment"] = time.perf_counter() - started
         started = time.perf_counter()
         report("levels", 0.0, "naming levels")
@@ -238,7 +237,9 @@ def run(
         axial_grid = spine_model.inplane_working_grid(axial)
         axial_window = window(axial.array_kji)
         axial_classes = resample_to_reference(
-            _segment(network, axial, axial_grid, axial_window, cancel.raise_if_cancelled, None), axial, "nearest"
+            _segment(network, axial, axial_grid, axial_window, cancel.raise_if_cancelled, None, device_choice.device),
+            axial,
+            "nearest",
         )  # the axial series' own grid: outputs keep its geometry
         slices = map_axial_slices(discs, axial, name)
         axial_levels = _axial_level_map(axial_classes, slices)
@@ -284,9 +285,8 @@ def _axial_level_map(axial_classes: Image, slices: list[SliceLevel]) -> Image:
 
 def _findings(card, device, sagittal, sagittal_window, work_levels, vertebrae, discs, axial_series) -> dict[str, dict]:
     """Findings per vertebra (osteophyte) and disc level (listhesis, herniation, ligaments), with locations."""
-    import torch
-
     from ..models.loader import load_component_network
+    from ..models.onnx_runtime import run_network
 
     thresholds = card.data.get("operating_thresholds", {})
     found: dict[str, dict] = {}
@@ -294,8 +294,7 @@ def _findings(card, device, sagittal, sagittal_window, work_levels, vertebrae, d
     if named and "osteophyte" in card.components:
         network = load_component_network(card, "osteophyte", device)
         crops = np.stack([spine_model.osteophyte_crop(sagittal, v.center_lps, sagittal_window) for v in named])
-        with torch.inference_mode():
-            logits = network(torch.from_numpy(crops[:, None]).to(device)).float().cpu().numpy()[:, 0]
+        logits = run_network(network, crops[:, None], device)[:, 0]
         for vertebra, logit in zip(named, logits):
             probability = float(1 / (1 + np.exp(-logit)))
             found[vertebra.name] = {
@@ -336,8 +335,7 @@ def _findings(card, device, sagittal, sagittal_window, work_levels, vertebrae, d
             row["lf"] = {"thickness_mm": thickness["lf_mm"], "thickened": (thickness["lf_mm"] or 0) > THICKENED_MM}
             if axial_network is not None:
                 crop = spine_model.axial_crop(series.image, slice_index, disc.center_lps, series.intensity_window)
-                with torch.inference_mode():
-                    logits = axial_network(torch.from_numpy(crop[None, None]).to(device)).float().cpu().numpy()[0]
+                logits = run_network(axial_network, crop[None, None], device)[0]
                 outputs = spine_model.axial_outputs(logits)
                 kind = disc_finding(outputs["herniation"], thresholds.get("herniation", 0.5))
                 side = max(outputs["side"], key=outputs["side"].get) if kind in ("paracentral", "foraminal") else None

@@ -159,21 +159,20 @@ def segment_pictures(
     batch_size: int = 4,
     cancel_check: Callable[[], None] | None = None,
     progress: Callable[[float, str], None] | None = None,
+    device: str = "cpu",
 ) -> np.ndarray:
     """Class map (slices, y, x) uint8 of 0..1 pictures (slices, y, x), a batch of slices at a time."""
-    import torch
+    from ..models.onnx_runtime import run_network
 
     padded, (height, width) = _pad_to_multiple(pictures)
     out = np.zeros(pictures.shape, dtype=np.uint8)
-    with torch.inference_mode():
-        for start in range(0, len(pictures), batch_size):
-            if cancel_check:
-                cancel_check()
-            batch = torch.from_numpy(np.ascontiguousarray(padded[start : start + batch_size, None]))
-            logits = network(batch)
-            out[start : start + batch_size] = logits.argmax(1)[:, :height, :width].numpy().astype(np.uint8)
-            if progress:
-                progress(min(1.0, (start + batch_size) / len(pictures)), f"slice {start + batch_size}/{len(pictures)}")
+    for start in range(0, len(pictures), batch_size):
+        if cancel_check:
+            cancel_check()
+        logits = run_network(network, padded[start : start + batch_size, None], device)
+        out[start : start + batch_size] = logits.argmax(1)[:, :height, :width].astype(np.uint8)
+        if progress:
+            progress(min(1.0, (start + batch_size) / len(pictures)), f"slice {start + batch_size}/{len(pictures)}")
     return out
 
 
