@@ -7,6 +7,7 @@ self-tests in Slicer.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import sys
 import threading
@@ -91,6 +92,22 @@ class Timer(Widget):
         self.active = False
 
 
+def recordingTryWithErrorDisplay(calls: list[tuple]):
+    """``slicer.util.tryWithErrorDisplay`` as Slicer 5 has it: an error in the block is shown in an error box
+    ("message\n\nerror") and raised again; here the box is a recorded ("errorDisplay", text) call."""
+
+    @contextlib.contextmanager
+    def tryWithErrorDisplay(message=None, show=True, waitCursor=False):
+        try:
+            yield
+        except Exception as error:
+            if show:
+                calls.append(("errorDisplay", f"{message}\n\n{error}" if message is not None else str(error)))
+            raise
+
+    return tryWithErrorDisplay
+
+
 @pytest.fixture
 def fake_slicer(monkeypatch):
     """``qt``, ``slicer``, ``slicer.util`` and ``slicer.i18n`` stand-ins that record what they are asked."""
@@ -98,6 +115,7 @@ def fake_slicer(monkeypatch):
     answers = {"confirm": True}
     util = types.SimpleNamespace(
         errorDisplay=lambda text, **kwargs: calls.append(("errorDisplay", text)),
+        tryWithErrorDisplay=recordingTryWithErrorDisplay(calls),
         confirmOkCancelDisplay=lambda text, **kwargs: calls.append(("confirm", text)) or answers["confirm"],
         pip_install=lambda requirements: calls.append(("pip_install", requirements)),
     )
@@ -192,6 +210,93 @@ def test_a_failed_run_is_shown_with_error_display_and_reported_to_the_failed_cal
     [(kind, text)] = fake_slicer.calls
     assert kind == "errorDisplay" and "Volume 'T2' is 2D. Select a 3D series." in text
     assert controller.status.text.startswith("Failed") and controller.run.enabled
+
+
+def _finished(parts, pipeline):
+    """Start ``pipeline``, let it finish, then poll once as the timer would."""
+    handle = _start(parts, pipeline)
+    assert handle.wait(10)
+    parts.controller.poll()
+    return handle
+
+
+def _usable(parts) -> None:
+    """The panel after a failed run: Run enabled, Cancel disabled, progress reset, nothing polled any more."""
+    assert parts.run.enabled and not parts.cancel.enabled and not parts.controller.timer.active
+    assert parts.progress.value == 0 and parts.status.text.startswith("Failed")
+    assert not parts.controller.running
+
+
+def test_a_result_that_cannot_be_added_to_the_scene_is_shown_and_the_panel_is_usable_again(controller, fake_slicer):
+    def addToScene(result):
+        raise RuntimeError(f"the scene refused {result}")
+
+    handle = start_in_thread(lambda images, options, progress=None, cancel_token=None: "the result", {}, {})
+    controller.controller.start(handle, addToScene, controller.failed.append)
+    assert handle.wait(10)
+    controller.controller.poll()  # must not raise: a timer callback has nobody to hand the error to
+    [(kind, text)] = fake_slicer.calls
+    assert kind == "errorDisplay" and "Could not add the result to the scene." in text
+    assert "the scene refused the result" in text
+    _usable(controller)
+    assert "the scene refused" in controller.status.text
+
+
+class Stopped(BaseException):
+    """Not an Exception: what a worker may end with (SystemExit, KeyboardInterrupt, GeneratorExit)."""
+
+
+def test_a_worker_ended_by_a_base_exception_is_shown_and_reported_like_any_failure(controller, fake_slicer):
+    def pipeline(images, options, progress=None, cancel_token=None):
+        raise Stopped("the worker was stopped")
+
+    _finished(controller, pipeline)
+    [(kind, text)] = fake_slicer.calls
+    assert kind == "errorDisplay" and "The assistant failed." in text and "the worker was stopped" in text
+    assert isinstance(controller.failed[0], Stopped) and controller.done == []
+    _usable(controller)
+
+
+def test_a_progress_event_that_cannot_be_shown_cancels_the_run_and_is_shown_once(controller, fake_slicer):
+    from assistcore.models.runner import ProgressEvent
+
+    reported, release = threading.Event(), threading.Event()
+
+    def pipeline(images, options, progress=None, cancel_token=None):
+        progress(ProgressEvent("segment", None, "slice 1/6"))  # no fraction: the progress bar cannot show it
+        reported.set()
+        release.wait(10)
+        cancel_token.raise_if_cancelled()
+        return "the result"
+
+    handle = _start(controller, pipeline)
+    assert reported.wait(10)
+    controller.controller.poll()
+    [(kind, text)] = fake_slicer.calls
+    assert kind == "errorDisplay" and "Could not show the assistant's progress." in text
+    assert handle.cancel_token.cancelled, "the worker stops at its next checkpoint"
+    _usable(controller)
+    assert isinstance(controller.failed[0], TypeError)
+    release.set()
+    assert handle.wait(10)
+    controller.controller.poll()  # the run is no longer followed: no result, no second box
+    assert controller.done == [] and len(fake_slicer.calls) == 1
+
+
+def test_a_failed_run_whose_failure_callback_raises_is_still_shown_and_the_panel_usable(controller, fake_slicer):
+    def pipeline(images, options, progress=None, cancel_token=None):
+        raise InputError("Volume 'T2' is 2D.")
+
+    def onFailed(error):
+        raise RuntimeError("the panel could not be reset")
+
+    handle = start_in_thread(pipeline, {}, {})
+    controller.controller.start(handle, controller.done.append, onFailed)
+    assert handle.wait(10)
+    controller.controller.poll()
+    texts = [text for kind, text in fake_slicer.calls if kind == "errorDisplay"]
+    assert len(texts) == 2 and "Volume 'T2' is 2D." in texts[0] and "the panel could not be reset" in texts[1]
+    _usable(controller)
 
 
 def test_model_list_names_demo_models_and_shows_the_warning_only_for_them(widget_helpers, monkeypatch, tmp_path):

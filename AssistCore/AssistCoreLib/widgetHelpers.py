@@ -1,5 +1,7 @@
 """GUI glue shared by the RadAssist module widgets. Imports Qt: only imported inside the Slicer app.
 
+- :func:`showingErrors`: ``slicer.util.tryWithErrorDisplay`` for Qt slots and MRML observers (the error is
+  shown, logged and ends there, and the panel is put back into a usable state).
 - :class:`RunController`: polls a RunHandle from a Qt timer (progress bar, status, Cancel, callbacks).
 - :func:`fillModelComboBox`: models from the registry, demo models labelled as such.
 - :data:`DEVICE_CHOICES` and :func:`choicesOf`: the device list bound to the parameter node.
@@ -11,7 +13,9 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Callable
+import types
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import qt
@@ -25,6 +29,31 @@ DEVICE_CHOICES = ["auto", "cuda", "mps", "cpu"]
 POLL_INTERVAL_MS = 100
 
 
+@contextmanager
+def showingErrors(
+    message: str, onError: Callable[[], None] | None = None, waitCursor: bool = False
+) -> Iterator[types.SimpleNamespace]:
+    """Run the ``with`` block under ``slicer.util.tryWithErrorDisplay(message)``; the error stops here.
+
+    For Qt slots, timer callbacks and MRML observers: tryWithErrorDisplay shows the error and raises it again,
+    but a slot has no caller to hand it to (PythonQt would only print it to the Python console once more), so it
+    is logged and dropped here, after ``onError()`` has put the panel back into a usable state. An observer that
+    fails stays quiet afterwards only if ``onError`` detaches what it follows: a failing frame or slice observer
+    would otherwise open a message box for every frame.
+
+    :returns: (as the ``with`` target) an object whose ``error`` is the exception once the block failed, else None.
+    """
+    outcome = types.SimpleNamespace(error=None)
+    try:
+        with slicer.util.tryWithErrorDisplay(message, waitCursor=waitCursor):
+            yield outcome
+    except Exception as error:
+        outcome.error = error
+        logging.exception("RadAssist: %s", message)
+        if onError is not None:
+            onError()
+
+
 class RunController:
     """Polls a RunHandle every 100 ms: progress bar, status text, Cancel button, then a callback.
 
@@ -32,6 +61,11 @@ class RunController:
     ends, ``onDone(result)`` is called on success; on failure the error is shown with
     ``slicer.util.errorDisplay`` and ``onFailed(error)`` is called; a cancelled run only says so in the
     status label and calls ``onFailed`` with the CancelledError.
+
+    Every path that ends a run leaves the panel usable (Run enabled, Cancel disabled, timer stopped) before any
+    callback runs, and the callbacks and the progress display run under ``slicer.util.tryWithErrorDisplay``:
+    a result that cannot be added to the scene, a failing ``onFailed`` or a progress event that cannot be shown
+    is shown to the user, the status says "Failed" and the progress bar is reset.
     """
 
     def __init__(self, progressBar, statusLabel, runButton, cancelButton) -> None:
@@ -76,42 +110,73 @@ class RunController:
         self.handle = self.onDone = self.onFailed = None
 
     def poll(self) -> None:
-        """Show the progress events that arrived since the last poll; finish once the run is done."""
+        """Show the progress events that arrived since the last poll; finish once the run is done.
+
+        A progress event that cannot be shown (a malformed event, a widget that raises) ends the run: it is
+        cancelled, so the worker stops at its next checkpoint and nothing reaches the scene, and the error is
+        shown; polling on would raise again every 100 ms with nobody told.
+        """
         if self.handle is None:
             return
-        for event in self.handle.poll():
-            self.progressBar.setValue(max(0, min(100, round(event.fraction * 100))))
-            self.statusLabel.setText(f"{event.stage}: {event.message}" if event.message else event.stage)
-        if self.handle.done:
+        with showingErrors(_("Could not show the assistant's progress.")) as shown:
+            for event in self.handle.poll():
+                self.progressBar.setValue(max(0, min(100, round(event.fraction * 100))))
+                self.statusLabel.setText(f"{event.stage}: {event.message}" if event.message else event.stage)
+        if shown.error is not None:
+            self._abandon(shown.error)
+        elif self.handle.done:
             self._finish()
+
+    def _release(self):
+        """Stop following the run and make the panel usable again; returns (handle, onDone, onFailed)."""
+        self.timer.stop()
+        ended = (self.handle, self.onDone, self.onFailed)
+        self.handle = self.onDone = self.onFailed = None
+        self.cancelButton.setEnabled(False)
+        self.runButton.setEnabled(True)
+        return ended
+
+    def _showFailed(self, error: BaseException) -> None:
+        self.progressBar.setValue(0)
+        self.statusLabel.setText(_("Failed: {error}").format(error=error))
+
+    def _abandon(self, error: BaseException) -> None:
+        """The progress display failed (already shown): cancel the run and give the panel back (see :meth:`poll`)."""
+        handle, _onDone, onFailed = self._release()
+        handle.cancel()
+        self._showFailed(error)
+        self._callFailed(onFailed, error)
+
+    def _callFailed(self, onFailed, error: BaseException) -> None:
+        if onFailed is not None:
+            with showingErrors(_("Could not reset the panel after the run."), waitCursor=True):
+                onFailed(error)
 
     def _finish(self) -> None:
         from assistcore.errors import CancelledError
 
-        self.timer.stop()
-        handle, onDone, onFailed = self.handle, self.onDone, self.onFailed
-        self.handle = self.onDone = self.onFailed = None
-        self.cancelButton.setEnabled(False)
-        self.runButton.setEnabled(True)
+        handle, onDone, onFailed = self._release()
         try:
             result = handle.result()
         except CancelledError as error:  # the user asked for it: no error box
             self.progressBar.setValue(0)
             self.statusLabel.setText(_("Cancelled; nothing was added to the scene."))
-            if onFailed is not None:
-                onFailed(error)
+            self._callFailed(onFailed, error)
             return
-        except Exception as error:
+        except BaseException as error:  # the worker hands over whatever stopped it (MemoryError, SystemExit...)
             details = "".join(traceback.format_exception(type(error), error, error.__traceback__))
             logging.error("RadAssist run failed:\n%s", details)
-            self.statusLabel.setText(_("Failed: {error}").format(error=error))
+            self._showFailed(error)
+            # the worker's own traceback as the details, not this timer callback's
             slicer.util.errorDisplay(_("The assistant failed.") + "\n\n" + str(error), detailedText=details)
-            if onFailed is not None:
-                onFailed(error)
+            self._callFailed(onFailed, error)
             return
         self.progressBar.setValue(100)
         self.statusLabel.setText(_("Done."))
-        onDone(result)
+        with showingErrors(_("Could not add the result to the scene."), waitCursor=True) as added:
+            onDone(result)
+        if added.error is not None:
+            self._showFailed(added.error)
 
 
 def fillModelComboBox(comboBox, assistant: str, warningLabel=None) -> None:
