@@ -436,7 +436,7 @@ def test_the_session_of_a_disabled_or_deleted_account_ends_within_seconds(statio
     assert other_status == 200, "other users' sessions go on"
 
 
-def test_sign_in_and_websockets_from_another_origin_are_refused_with_403(station):
+def test_sign_in_websockets_and_posts_from_another_origin_are_refused_and_cannot_sign_out(station):
     from aiohttp import WSServerHandshakeError
 
     async def scenario(client, gateway):
@@ -447,7 +447,13 @@ def test_sign_in_and_websockets_from_another_origin_are_refused_with_403(station
         logged_before = len(station.accounts.sign_ins("ann"))
         token = token_of(await sign_in(client, headers={"Origin": own}))
         public = await sign_in(client, "rev", headers={"Origin": "https://station.example.org"})
-        statuses = {}
+        post_elsewhere = await client.post("/state", data=b"{}", headers=with_cookie(token, Origin=elsewhere))
+        # a link or image on another port's page must not sign the visitor out (losing unsaved edits)
+        sign_out_elsewhere = await client.get(
+            "/signout", headers=with_cookie(token, **{"Sec-Fetch-Site": "same-site"}), allow_redirects=False
+        )
+        still_signed_in = token in gateway.sessions
+        statuses = {"post": post_elsewhere.status}
         for name, origin in (("elsewhere", elsewhere), ("own", own)):
             try:
                 socket = await client.ws_connect("/ws", headers=with_cookie(token, Origin=origin))
@@ -455,15 +461,27 @@ def test_sign_in_and_websockets_from_another_origin_are_refused_with_403(station
                 await socket.close()
             except WSServerHandshakeError as error:
                 statuses[name] = error.status
+        own_sign_out = await client.get(
+            "/signout", headers=with_cookie(token, **{"Sec-Fetch-Site": "same-origin"}), allow_redirects=False
+        )
+        statuses["sign-out elsewhere"] = (sign_out_elsewhere.headers["Location"], still_signed_in)
+        statuses["own sign-out"] = (own_sign_out.headers["Location"], token in gateway.sessions)
         return refused.status, await refused.text(), null.status, logged_before, public.status, statuses
 
     refused, text, null, logged_before, public, statuses = station.run(
         scenario, public_origins=["https://station.example.org/"]
     )
+    assert station.fake.http_bodies == [], "a cross-origin POST must not reach the app"
     assert refused == null == 403 and "--public-origin" in text
     assert logged_before == 0, "refused before the password is even checked"
     assert public == 303, "a configured public origin is accepted"
-    assert statuses == {"elsewhere": 403, "own": 101}
+    assert statuses == {
+        "post": 403,
+        "elsewhere": 403,
+        "own": 101,
+        "sign-out elsewhere": ("/", True),
+        "own sign-out": ("/signin", False),
+    }
 
 
 def test_every_answer_forbids_framing_and_carries_the_content_security_policy(station):

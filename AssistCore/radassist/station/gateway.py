@@ -648,6 +648,10 @@ class Gateway:
         return response
 
     async def sign_out(self, request: web.Request) -> web.Response:
+        # the session cookie is SameSite=Strict, but pages on other ports of the same host are the same "site":
+        # without this, an <img src=".../signout"> there would end the session and lose its unsaved edits
+        if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
+            return _see_other("/")
         await self._end_session(request.cookies.get(COOKIE, ""), "signed_out")
         response = _see_other("/signin")
         response.del_cookie(COOKIE, path="/")
@@ -665,7 +669,8 @@ class Gateway:
                 return response
             text = ENDED[reason][1] if reason else "Sign in first."
             return web.Response(status=401, text=text, headers=_no_store())
-        if request.headers.get("Upgrade", "").lower() == "websocket" and not self.origin_allowed(request):
+        reads_only = request.method in ("GET", "HEAD", "OPTIONS") and not request.headers.get("Upgrade")
+        if not reads_only and not self.origin_allowed(request):  # websockets and anything that may change state
             return _refused_origin(request)
         session.last_seen = time.time()
         target = f"http://127.0.0.1:{session.worker.port}{request.rel_url}"
