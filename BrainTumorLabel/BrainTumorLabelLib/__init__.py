@@ -3,13 +3,18 @@
 from AssistCoreLib.brainTumor import addBrainResultToScene
 
 
-def showResult(scene, result):
-    """Add the tumour segmentation next to the reference volume the user selected."""
-    import slicer
+def showResult(scene, result, segmentationsLogic=None):
+    """Add the tumour segmentation next to the reference volume the user selected; return it.
 
+    :param segmentationsLogic: ``slicer.modules.segmentations.logic()`` by default; a headless scene's in tests.
+    """
     from AssistCoreLib.headless import HeadlessLogics
 
-    logics = HeadlessLogics(None, None, slicer.modules.segmentations.logic(), None, None, None)
+    if segmentationsLogic is None:
+        import slicer
+
+        segmentationsLogic = slicer.modules.segmentations.logic()
+    logics = HeadlessLogics(None, None, segmentationsLogic, None, None, None)
     referenceNode = _findReferenceNode(scene, result)
     segmentation, _ = addBrainResultToScene(
         scene, logics, result, {}, result.provenance.get("case_id", "case"), referenceNode
