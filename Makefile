@@ -7,7 +7,7 @@ DEMO_OUT ?= demo-output
 # torch/torchvision pinned to the builds this machine keeps on disk (see README, "Install").
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 
-.PHONY: venv demo test test-fast test-browser browser-tools lint bench clean
+.PHONY: venv demo test test-fast test-browser browser-tools desktop-tools lint bench clean
 
 venv: $(STAMP)
 
@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml Makefile
 demo: $(STAMP)
 	$(BIN)/radassist demo --out $(DEMO_OUT)
 
-test: $(STAMP) browser-tools
+test: $(STAMP) browser-tools desktop-tools
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
@@ -34,6 +34,11 @@ $(BROWSER_STAMP): Testing/browser/package.json Testing/browser/package-lock.json
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 	cd Testing/browser && npm ci --no-audit --no-fund --silent
 	touch $(BROWSER_STAMP)
+
+# The desktop host test: Debian's Xvfb gives it an X display for a real VTK OpenGL window.
+desktop-tools:
+	command -v Xvfb >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq xvfb >/dev/null; }
 
 test-browser: $(STAMP) browser-tools
 	$(BIN)/python -m pytest -m browser -s
@@ -50,6 +55,7 @@ bench: $(STAMP)
 	$(BIN)/radassist bench crm
 	$(BIN)/radassist bench spine
 	$(BIN)/radassist bench breast-us
+	$(BIN)/radassist bench desktop
 
 clean:
 	rm -rf $(DEMO_OUT) build *.egg-info AssistCore/*.egg-info

@@ -18,6 +18,8 @@ from ..errors import ModelError
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "model_card.schema.json"
 CARD_FILE_NAME = "model_card.json"
+#: environment variable: "torch" runs the weights with torch on the CPU instead of the ONNX export
+CPU_RUNTIME_VARIABLE = "RADASSIST_CPU_RUNTIME"
 _HINT = "Fix the card (schema: assistcore/schemas/model_card.schema.json) or re-export the model."
 
 
@@ -218,6 +220,9 @@ class ModelCard:
 
         :returns: ``{"network", "file", "sha256", "format"}``; ``file`` relative to the card's folder,
             ``format`` is ``onnx`` or the weights format (``state_dict``, ``torchscript``).
+
+        ``RADASSIST_CPU_RUNTIME=torch`` runs the weights with torch on the CPU too (comparisons; never inside
+        an OpenGL host).
         """
         from .onnx_runtime import is_gui_host
 
@@ -225,7 +230,8 @@ class ModelCard:
         program = section.get("exported_program")
         # ONNX exports run on the CPU everywhere, and on every device inside an OpenGL host (3D Slicer);
         # programs of older versions (model.pt2, model.ts) are not run: the weights are
-        if program and program.get("format") == "onnx" and (str(device) == "cpu" or is_gui_host()):
+        torch_on_cpu = os.environ.get(CPU_RUNTIME_VARIABLE, "onnx").strip().lower() == "torch" and not is_gui_host()
+        if program and program.get("format") == "onnx" and not torch_on_cpu and (str(device) == "cpu" or is_gui_host()):
             entry, file_format = program, "onnx"
         else:
             entry, file_format = section["weights"], section["weights"].get("format", "state_dict")
