@@ -37,9 +37,10 @@ class AssistCore(ScriptedLoadableModule):
         self.parent.categories = ["RadAssist"]
         self.parent.contributors = ["RadAssist contributors"]
         self.parent.helpText = _(
-            "Shared core of the RadAssist assistants (CRMAssist, SpineAssist, BrainTumorLabel); it has no panel. "
-            "The assistants need PyTorch (install the PyTorch extension from the Extensions Manager) and these "
-            "Python packages: {packages}. The first time you press Run, an assistant offers to install the "
+            "Shared core of the RadAssist assistants (CRMAssist, SpineAssist, BrainTumorLabel, BreastUSAssist); it "
+            "has no panel. The assistants run their networks with ONNX Runtime (no PyTorch needed; for an NVIDIA "
+            "GPU install onnxruntime-gpu) and need these Python packages: {packages}. The first time you press "
+            "Run, an assistant offers to install the "
             "missing ones; to install them yourself, run in the Python console: "
             "slicer.util.pip_install({requirements})"
         ).format(packages=", ".join(REQUIREMENTS.values()), requirements=list(REQUIREMENTS.values()))

@@ -319,8 +319,9 @@ def test_model_list_names_demo_models_and_shows_the_warning_only_for_them(widget
 
 @pytest.fixture
 def installed(monkeypatch):
-    """Which import names exist, as importlib.util.find_spec reports them; pip/installTorch add to it."""
-    present = {"pydicom", "jsonschema", "scipy", "sklearn", "matplotlib", "platformdirs", "PIL", "tqdm", "nibabel"}
+    """Which import names exist, as importlib.util.find_spec reports them; pip adds to it."""
+    present = {"pydicom", "jsonschema", "scipy", "sklearn", "matplotlib", "platformdirs", "PIL", "tqdm", "nibabel",
+               "nrrd"}  # fmt: skip
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: object() if name in present else None)
     return present
 
@@ -332,68 +333,38 @@ def dependencies(fake_slicer):
     return slicerDependencies
 
 
-def _pytorch_utils(monkeypatch, installed, calls, answer=True):
-    class PyTorchUtilsLogic:
-        def installTorch(self, askConfirmation=False, torchVersionRequirement=None):
-            calls.append(("installTorch", askConfirmation, torchVersionRequirement))
-            if answer:
-                installed.add("torch")
-                return object()
-            return None
-
-    monkeypatch.setitem(sys.modules, "PyTorchUtils", types.SimpleNamespace(PyTorchUtilsLogic=PyTorchUtilsLogic))
-
-
-def test_nothing_is_asked_or_installed_when_torch_and_every_package_are_there(dependencies, installed, fake_slicer):
-    installed |= {"torch", "monai"}
+def test_nothing_is_asked_or_installed_when_every_package_is_there(dependencies, installed, fake_slicer):
+    installed.add("onnxruntime")
     assert dependencies.ensureRequirements() is True
     assert fake_slicer.calls == []
 
 
 def test_missing_packages_are_installed_only_after_the_user_agrees(dependencies, installed, fake_slicer):
-    installed.add("torch")
     installed -= {"jsonschema"}
     fake_slicer.util.pip_install = lambda requirements: (
-        fake_slicer.calls.append(("pip_install", requirements)) or (installed.update({"jsonschema", "monai"}))
+        fake_slicer.calls.append(("pip_install", requirements)) or (installed.update({"jsonschema", "onnxruntime"}))
     )
     assert dependencies.ensureRequirements() is True
     (ask, question), install = fake_slicer.calls
-    assert ask == "confirm" and "jsonschema>=4.18" in question and "monai>=1.3" in question
-    assert install == ("pip_install", ["jsonschema>=4.18", "monai>=1.3"])
+    assert ask == "confirm" and "jsonschema>=4.18" in question and "onnxruntime>=1.16" in question
+    assert install == ("pip_install", ["jsonschema>=4.18", "onnxruntime>=1.16"])
 
 
 def test_declining_the_install_installs_nothing(dependencies, installed, fake_slicer):
-    installed.add("torch")
     fake_slicer.answers["confirm"] = False
     assert dependencies.ensureRequirements() is False
     assert [call[0] for call in fake_slicer.calls] == ["confirm"]
 
 
 def test_packages_still_missing_after_pip_are_named_in_the_error(dependencies, installed, fake_slicer):
-    installed.add("torch")
-    with pytest.raises(RuntimeError, match="monai>=1.3"):
+    with pytest.raises(RuntimeError, match="onnxruntime>=1.16"):
         dependencies.ensureRequirements()
 
 
-def test_torch_comes_from_the_pytorch_extension_before_any_pip_install(
-    dependencies, installed, fake_slicer, monkeypatch
-):
-    _pytorch_utils(monkeypatch, installed, fake_slicer.calls)
-    installed.add("monai")
-    assert dependencies.ensureRequirements() is True
-    assert fake_slicer.calls == [("installTorch", True, dependencies.TORCH_REQUIREMENT)]
+def test_neither_torch_nor_monai_is_asked_for_inside_slicer(dependencies, installed, fake_slicer):
+    from AssistCoreLib.dependencies import REQUIREMENTS
 
-
-def test_declining_torch_stops_before_any_package_is_installed(dependencies, installed, fake_slicer, monkeypatch):
-    _pytorch_utils(monkeypatch, installed, fake_slicer.calls, answer=False)
-    assert dependencies.ensureRequirements() is False
-    assert [call[0] for call in fake_slicer.calls] == ["installTorch"]
-
-
-def test_without_the_pytorch_extension_the_user_is_told_and_nothing_is_installed(
-    dependencies, installed, fake_slicer, monkeypatch
-):
-    monkeypatch.setitem(sys.modules, "PyTorchUtils", None)  # import PyTorchUtils -> ModuleNotFoundError
-    assert dependencies.ensureRequirements() is False
-    [(kind, text)] = fake_slicer.calls
-    assert kind == "errorDisplay" and "PyTorch extension" in text and "Extensions Manager" in text
+    assert not {"torch", "torchvision", "monai"} & set(REQUIREMENTS)
+    assert not any("torch" in requirement or "monai" in requirement for requirement in REQUIREMENTS.values())
+    installed.add("onnxruntime")
+    assert dependencies.ensureRequirements() is True and fake_slicer.calls == []

@@ -9,8 +9,10 @@ from __future__ import annotations
 import importlib.util
 
 #: import name -> pip requirement. numpy, SimpleITK and VTK always come with Slicer; recent Slicer
-#: releases also ship pydicom, scipy and Pillow (then they are simply found). torch is not listed: it must
-#: come from the PyTorch extension (see slicerDependencies.ensureTorch), never from a plain pip install.
+#: releases also ship pydicom, scipy and Pillow (then they are simply found). Networks run with ONNX Runtime
+#: inside Slicer (``assistcore.models.onnx_runtime``): torch, torchvision and MONAI are never needed there,
+#: and must not be imported (their import of triton crashes a process that draws with OpenGL). For an NVIDIA
+#: GPU a user installs ``onnxruntime-gpu`` instead of ``onnxruntime``.
 REQUIREMENTS = {
     "pydicom": "pydicom>=2.4",
     "jsonschema": "jsonschema>=4.18",
@@ -21,7 +23,8 @@ REQUIREMENTS = {
     "PIL": "pillow>=10.0",
     "tqdm": "tqdm>=4.60",
     "nibabel": "nibabel>=5.0",
-    "monai": "monai>=1.3",
+    "nrrd": "pynrrd>=1.0",
+    "onnxruntime": "onnxruntime>=1.16",
 }
 
 

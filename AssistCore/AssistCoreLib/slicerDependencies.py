@@ -7,29 +7,22 @@ Imported only inside the Slicer app (it calls ``slicer.util``). The list of pack
 from __future__ import annotations
 
 import importlib
-import importlib.util
 
 from .dependencies import missingRequirements
 
-#: Lowest torch the core's networks are tested with (pyproject's ``ml`` extra says the same).
-TORCH_REQUIREMENT = ">=2.1"
-
 
 def ensureRequirements(parentWidget=None) -> bool:
-    """Make sure torch and the core's packages are importable, asking the user before installing anything.
+    """Make sure the core's packages are importable, asking the user before installing anything.
 
-    torch comes first and only through the PyTorch extension: installing MONAI while torch is missing
-    would let pip pull a generic torch wheel from PyPI that may not match the GPU driver.
+    No torch: inside Slicer the networks run with ONNX Runtime (see ``dependencies.REQUIREMENTS``), so the
+    PyTorch extension is not needed.
 
-    :returns: True when everything is importable; False when the user declined or the PyTorch extension
-        is missing (the user has been told what to do).
+    :returns: True when everything is importable; False when the user declined (nothing was installed).
     :raises RuntimeError: pip ran but some packages are still missing.
     """
     import slicer
     from slicer.i18n import tr as _
 
-    if not ensureTorch(parentWidget):
-        return False
     missing = missingRequirements()
     if not missing:
         return True
@@ -50,32 +43,3 @@ def ensureRequirements(parentWidget=None) -> bool:
             )
         )
     return True
-
-
-def ensureTorch(parentWidget=None) -> bool:
-    """torch importable, installed on request through the PyTorch extension's ``PyTorchUtils`` module.
-
-    :returns: False when the extension is missing or the user declined (after saying so).
-    """
-    import slicer
-    from slicer.i18n import tr as _
-
-    if importlib.util.find_spec("torch") is not None:
-        return True
-    try:
-        import PyTorchUtils
-    except ModuleNotFoundError:
-        slicer.util.errorDisplay(
-            _(
-                "RadAssist needs PyTorch. Install the PyTorch extension from the Extensions Manager, restart "
-                "Slicer and try again."
-            ),
-            parent=parentWidget,
-        )
-        return False
-    # PyTorchUtils picks the wheel matching the installed GPU driver (or CPU) and asks before installing.
-    torch = PyTorchUtils.PyTorchUtilsLogic().installTorch(
-        askConfirmation=True, torchVersionRequirement=TORCH_REQUIREMENT
-    )
-    importlib.invalidate_caches()
-    return torch is not None
