@@ -17,7 +17,7 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
-from AssistCoreLib.widgetHelpers import DEVICE_CHOICES, AssistantWidget
+from AssistCoreLib.widgetHelpers import DEVICE_CHOICES, AssistantWidget, showingErrors
 
 
 class BreastUSAssist(ScriptedLoadableModule):
@@ -66,7 +66,7 @@ class BreastUSAssistWidget(AssistantWidget, ScriptedLoadableModuleWidget, VTKObs
         self.descriptorForm = DescriptorForm(self.ui.descriptorsFormWidget.layout())
         self.ui.cinePathLineEdit.filters = ctk.ctkPathLineEdit.Files | ctk.ctkPathLineEdit.Readable
         self.ui.cinePathLineEdit.connect("currentPathChanged(QString)", self.onCinePathChanged)
-        self.ui.thresholdSlider.connect("valueChanged(double)", self.updateVisibility)
+        self.ui.thresholdSlider.connect("valueChanged(double)", self.onFrameOrThresholdChanged)
         self.ui.detectionsTableView.connect("selectionChanged()", self.onDetectionSelected)
         self.ui.acceptButton.connect("clicked(bool)", lambda: self.onReview("accept"))
         self.ui.rejectButton.connect("clicked(bool)", lambda: self.onReview("reject"))
@@ -85,8 +85,9 @@ class BreastUSAssistWidget(AssistantWidget, ScriptedLoadableModuleWidget, VTKObs
             from AssistCoreLib.breastUs import breastUsNodes, breastUsTables
 
             tables = breastUsTables(slicer.mrmlScene)
-            if tables:
-                with slicer.util.tryWithErrorDisplay(_("Could not show the earlier result."), waitCursor=True):
+            if tables:  # the error is shown and ends here: entering the module must not fail with it
+                message = _("Could not show the earlier result.")
+                with showingErrors(message, onError=lambda: self.showNodes(None), waitCursor=True):
                     self.showNodes(breastUsNodes(tables[-1]))
 
     def onSceneStartClose(self, caller, event) -> None:
@@ -109,22 +110,23 @@ class BreastUSAssistWidget(AssistantWidget, ScriptedLoadableModuleWidget, VTKObs
         )  # fmt: skip
 
     def onResult(self, result) -> None:
+        """Add the cine and the lesions to the scene and show them. Runs under the RunController's
+        ``slicer.util.tryWithErrorDisplay`` (AssistCoreLib.widgetHelpers): an error is shown and the status says
+        Failed; the panel keeps the last result that was added."""
         from BreastUSAssistLib import caseIdOf
 
-        with slicer.util.tryWithErrorDisplay(_("Could not add the result to the scene."), waitCursor=True):
-            parameters = self._parameterNode
-            nodes = self.logic.showResult(result, caseIdOf(parameters.cinePath, parameters.inputBrowser))
-            self.showNodes(nodes)
+        parameters = self._parameterNode
+        self.showNodes(self.logic.showResult(result, caseIdOf(parameters.cinePath, parameters.inputBrowser)))
 
     def showNodes(self, nodes) -> None:
         """Show a result's nodes in the panel (None: no result) and follow its browser."""
         from BreastUSAssistLib import isSyntheticDemo, modelOf
 
         if self.observedBrowser is not None:
-            self.removeObserver(self.observedBrowser, vtk.vtkCommand.ModifiedEvent, self.updateVisibility)
+            self.removeObserver(self.observedBrowser, vtk.vtkCommand.ModifiedEvent, self.onFrameOrThresholdChanged)
         self.resultNodes, self.observedBrowser = nodes, nodes["browser"] if nodes else None
         if self.observedBrowser is not None:
-            self.addObserver(self.observedBrowser, vtk.vtkCommand.ModifiedEvent, self.updateVisibility)
+            self.addObserver(self.observedBrowser, vtk.vtkCommand.ModifiedEvent, self.onFrameOrThresholdChanged)
         self.ui.detectionsTableView.setMRMLTableNode(nodes["table"] if nodes else None)
         self.ui.resultDemoLabel.setVisible(bool(nodes) and isSyntheticDemo({"model": modelOf(nodes)}))
         for widget in (self.ui.acceptButton, self.ui.rejectButton, self.ui.exportButton):
@@ -135,7 +137,13 @@ class BreastUSAssistWidget(AssistantWidget, ScriptedLoadableModuleWidget, VTKObs
         else:
             self.ui.frameLabel.text = _("Run to see the lesions found in the cine.")
 
-    def updateVisibility(self, *unused) -> None:
+    def onFrameOrThresholdChanged(self, *unused) -> None:
+        # an observer of every frame the cine plays: after an error (shown once) the panel lets go of the result
+        # (its nodes stay in the scene), so playback does not open a message box per frame
+        with showingErrors(_("Could not show the lesions of the frame."), onError=lambda: self.showNodes(None)):
+            self.updateVisibility()
+
+    def updateVisibility(self) -> None:
         """ROIs follow the browser's frame and the threshold slider."""
         if not self.resultNodes:
             return
@@ -317,40 +325,39 @@ class BreastUSAssistTest(ScriptedLoadableModuleTest):
         checkRunWithoutInputIsRefused(self, lambda: BreastUSAssistLogic().start())
 
     def test_bundled_model_finds_the_lesions_of_a_phantom_sweep_and_boxes_follow_the_frames(self):
+        """The demo model fuses the self-test sweep's lesion into a box on the truth lesion; its ROI follows the
+        frames and the threshold; review and descriptors are exported (the lesion check is in
+        AssistCoreLib.selfTests, run headless by Testing/test_self_tests.py)."""
         import json
         import tempfile
 
         import numpy as np
 
-        from assistcore.breastus.cine import Cine, frames_to_uint8
+        from assistcore.breastus.cine import frames_to_uint8
         from assistcore.breastus.descriptors import LesionDescriptors
-        from assistcore.phantoms.breast_us import generate_breast_sweep
         from AssistCoreLib.breastUs import cineFromBrowser, currentFrame, detectionVisibility
+        from AssistCoreLib.selfTests import breastPhantomCine, checkBreastLesionFound
 
-        sweep = generate_breast_sweep(seed=5)
-        spacing = (float(sweep.pixel_spacing_mm),) * 2
-        cine = Cine(frames=sweep.frames, source_path="phantom", kind="frames_folder",
-                    frame_time_ms=sweep.frame_time_ms, pixel_spacing_mm=spacing)  # fmt: skip
+        sweep, cine = breastPhantomCine()
         logic = BreastUSAssistLogic()
         handle = logic.start(cine, modelId="breastus-demo", threshold=0.5)
         self.assertTrue(handle.wait(300))
         nodes = logic.showResult(handle.result(), "phantom")
-        document = handle.result().document()
         self.assertEqual(nodes["sequence"].GetNumberOfDataNodes(), sweep.frames.shape[0])
-        self.assertEqual(nodes["table"].GetNumberOfRows(), len(document["fused"]))
-        self.assertGreater(len(document["fused"]), 0, "the demo model finds a lesion of the phantom")
-        first = document["fused"][0]
-        self.assertEqual(logic.jumpToDetection(nodes, first["detection_id"]), first["best_frame"])
-        self.assertEqual(currentFrame(nodes), first["best_frame"])
-        self.assertIn(first["detection_id"], detectionVisibility(nodes, first["best_frame"], 0.0))
-        self.assertNotIn(first["detection_id"], detectionVisibility(nodes, first["best_frame"], 1.01))
+        self.assertEqual(nodes["table"].GetNumberOfRows(), len(handle.result().fused))
+        lesion = checkBreastLesionFound(nodes, sweep, 0.5)
+        detectionId, bestFrame = lesion["detection_id"], lesion["best_frame"]
+        self.assertEqual(logic.jumpToDetection(nodes, detectionId), bestFrame)
+        self.assertEqual(currentFrame(nodes), bestFrame)
+        self.assertIn(detectionId, detectionVisibility(nodes, bestFrame, 0.0))
+        self.assertNotIn(detectionId, detectionVisibility(nodes, bestFrame, 1.01))
         back = cineFromBrowser(nodes["browser"])  # the sequence gives the cine back (8-bit), e.g. to run again
         self.assertTrue(np.allclose(back.frames, frames_to_uint8(sweep.frames) / 255.0, atol=1e-6))
-        logic.review(nodes, first["detection_id"], "accept")
-        logic.setDescriptors(nodes, LesionDescriptors(first["detection_id"], {"shape": "oval"}, "selftest"))
+        logic.review(nodes, detectionId, "accept")
+        logic.setDescriptors(nodes, LesionDescriptors(detectionId, {"shape": "oval"}, "selftest"))
         with tempfile.TemporaryDirectory() as folder:
             files = logic.export(nodes, folder)
             with open(files["json"], encoding="utf-8") as jsonFile:
                 exported = json.load(jsonFile)
-        self.assertEqual(exported["reviews"], {str(first["detection_id"]): "accept"})
+        self.assertEqual(exported["reviews"], {str(detectionId): "accept"})
         self.assertEqual(exported["descriptors"][0]["annotator"], "selftest")

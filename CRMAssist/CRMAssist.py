@@ -15,7 +15,7 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
-from AssistCoreLib.widgetHelpers import DEVICE_CHOICES, AssistantWidget
+from AssistCoreLib.widgetHelpers import DEVICE_CHOICES, AssistantWidget, showingErrors
 
 
 class CRMAssist(ScriptedLoadableModule):
@@ -70,14 +70,28 @@ class CRMAssistWidget(AssistantWidget, ScriptedLoadableModuleWidget, VTKObservat
         )
 
     def onResult(self, result) -> None:
-        with slicer.util.tryWithErrorDisplay(_("Could not add the result to the scene."), waitCursor=True):
-            self.resultNodes = self.logic.showResult(result, self._parameterNode.t2Volume)
-            self.ui.slicesTableView.setMRMLTableNode(self.resultNodes["table"])
-            self.onThresholdChanged(self.ui.thresholdSlider.value)
-            for widget in (self.ui.acceptButton, self.ui.rejectButton, self.ui.exportButton):
-                widget.enabled = True
+        """Add the boxes and the slice table to the scene and show them. Runs under the RunController's
+        ``slicer.util.tryWithErrorDisplay`` (AssistCoreLib.widgetHelpers): an error is shown and the status says
+        Failed; the panel keeps the last result that was added."""
+        self.showResultNodes(self.logic.showResult(result, self._parameterNode.t2Volume))
+
+    def showResultNodes(self, nodes) -> None:
+        """Show a result's nodes in the panel (None: no result); the review and export buttons follow."""
+        self.resultNodes = nodes
+        self.ui.slicesTableView.setMRMLTableNode(nodes["table"] if nodes else None)
+        for widget in (self.ui.acceptButton, self.ui.rejectButton, self.ui.exportButton):
+            widget.enabled = bool(nodes)
+        self.ui.verdictLabel.text = _("Run to see the case verdict.")
+        self.showVerdict(self.ui.thresholdSlider.value)
 
     def onThresholdChanged(self, value: float) -> None:
+        # a slider slot: an error is shown once and the panel lets go of the result (the nodes stay in the
+        # scene), so dragging on does not open a message box per step
+        with showingErrors(_("Could not apply the threshold."), onError=lambda: self.showResultNodes(None)):
+            self.showVerdict(value)
+
+    def showVerdict(self, value: float) -> None:
+        """Show boxes at or above ``value``, hide the others, and say the case verdict at that threshold."""
         if not self.resultNodes:
             return
         verdict = self.logic.setThreshold(self.resultNodes, value)
@@ -96,9 +110,10 @@ class CRMAssistWidget(AssistantWidget, ScriptedLoadableModuleWidget, VTKObservat
         return int(rows[0]) if rows else None
 
     def onSliceSelected(self) -> None:
-        row = self.selectedSlice()
-        if row is not None and self._parameterNode.t2Volume is not None:
-            self.logic.jumpToSlice(self._parameterNode.t2Volume, row)
+        with showingErrors(_("Could not show the slice.")):
+            row = self.selectedSlice()
+            if row is not None and self._parameterNode.t2Volume is not None:
+                self.logic.jumpToSlice(self._parameterNode.t2Volume, row)
 
     def onReview(self, decision: str) -> None:
         with slicer.util.tryWithErrorDisplay(_("Could not record the review."), waitCursor=True):
@@ -190,15 +205,17 @@ class CRMAssistTest(ScriptedLoadableModuleTest):
         checkVolumeConvertsWithItsGeometry(self, slicer.mrmlScene)
 
     def test_bundled_model_marks_a_phantom_and_the_threshold_hides_boxes(self):
-        from assistcore.phantoms.rectum import generate_rectal_phantom
-        from AssistCoreLib.volumes import imageToVolumeNode
+        """The demo model puts a box on the self-test phantom's lesion where it reaches the fascia, the verdict says
+        so, and a threshold above every score hides the boxes (checks in AssistCoreLib.selfTests, run headless by
+        Testing/test_self_tests.py)."""
+        from AssistCoreLib.selfTests import checkCrmBoxesOnTheLesion, crmPhantomVolume
 
-        phantom = generate_rectal_phantom(3, crm_positive=True)
-        volume = imageToVolumeNode(slicer.mrmlScene, phantom.t2, "phantom_T2")
+        phantom, volume = crmPhantomVolume(slicer.mrmlScene)
         logic = CRMAssistLogic()
         handle = logic.start(volume, threshold=0.5)
         self.assertTrue(handle.wait(300))
         nodes = logic.showResult(handle.result(), volume)
         self.assertEqual(nodes["table"].GetNumberOfRows(), phantom.t2.shape_kji[0])
+        checkCrmBoxesOnTheLesion(nodes, phantom.boxes, 0.5)
         hidden = logic.setThreshold(nodes, 1.01)
         self.assertFalse(hidden["crm_positive_risk"])

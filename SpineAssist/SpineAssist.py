@@ -18,7 +18,7 @@ from slicer.ScriptedLoadableModule import (
 from slicer.util import VTKObservationMixin
 from SpineAssistLib import ANCHOR_LEVELS
 
-from AssistCoreLib.widgetHelpers import DEVICE_CHOICES, AssistantWidget
+from AssistCoreLib.widgetHelpers import DEVICE_CHOICES, AssistantWidget, showingErrors
 
 
 class SpineAssist(ScriptedLoadableModule):
@@ -125,19 +125,23 @@ class SpineAssistWidget(AssistantWidget, ScriptedLoadableModuleWidget, VTKObserv
         )
 
     def onResult(self, result) -> None:
+        """Add the levels, findings and axial mapping to the scene and show them. Runs under the RunController's
+        ``slicer.util.tryWithErrorDisplay`` (AssistCoreLib.widgetHelpers): an error is shown and the status says
+        Failed; the table and buttons show whatever result was added last."""
         from SpineAssistLib import axialSeriesOf, isSyntheticDemo
 
-        with slicer.util.tryWithErrorDisplay(_("Could not add the result to the scene."), waitCursor=True):
-            axial = [self._parameterNode.axialT2] if self._parameterNode.axialT2 else []
-            self.resultNodes = self.logic.showResult(result, self._parameterNode.sagittalT2, axial)
+        axial = [self._parameterNode.axialT2] if self._parameterNode.axialT2 else []
+        self.resultNodes = self.logic.showResult(result, self._parameterNode.sagittalT2, axial)
+        try:
             self.axialSeries = axialSeriesOf(self.resultNodes["axial_segmentations"])
             self.ui.findingsTableView.setMRMLTableNode(self.resultNodes["table"])
             self.ui.resultDemoLabel.setVisible(isSyntheticDemo(result.provenance))
             self.showLabelling(result.labelling.method, result.labelling.confidence, result.warnings)
             self.logic.showInViews(self.resultNodes)
+            self.onRedSliceModified()
+        finally:  # the nodes are in the scene: let the reviewer edit and export them even if showing them failed
             for widget in (self.ui.applyFindingButton, self.ui.exportButton):
                 widget.enabled = True
-            self.onRedSliceModified()
 
     def showLabelling(self, method: str, confidence: float, warnings: list) -> None:
         methods = {
@@ -160,14 +164,20 @@ class SpineAssistWidget(AssistantWidget, ScriptedLoadableModuleWidget, VTKObserv
         if not self.axialSeries or self.redSliceNode is None:
             self.ui.axialLevelLabel.text = ""
             return
-        matrix = self.redSliceNode.GetSliceToRAS()
-        found = sliceLevelAt([matrix.GetElement(row, 3) for row in range(3)], self.axialSeries)
-        if found is None:
-            self.ui.axialLevelLabel.text = _("Red view: outside the axial series")
-        else:
-            self.ui.axialLevelLabel.text = _("Red view: {series} slice {index}: {level}").format(
-                series=found["series"], index=found["slice_index"], level=found["level"] or _("no disc level")
-            )
+        # an observer of every slice move: after an error (shown once) it stops naming levels
+        with showingErrors(_("Could not name the level of the red view."), onError=self.stopNamingRedView):
+            matrix = self.redSliceNode.GetSliceToRAS()
+            found = sliceLevelAt([matrix.GetElement(row, 3) for row in range(3)], self.axialSeries)
+            if found is None:
+                self.ui.axialLevelLabel.text = _("Red view: outside the axial series")
+            else:
+                self.ui.axialLevelLabel.text = _("Red view: {series} slice {index}: {level}").format(
+                    series=found["series"], index=found["slice_index"], level=found["level"] or _("no disc level")
+                )
+
+    def stopNamingRedView(self) -> None:
+        self.axialSeries = []
+        self.ui.axialLevelLabel.text = ""
 
     def selectedRow(self):
         rows = self.ui.findingsTableView.selectedMRMLTableRowIndices()
@@ -196,15 +206,16 @@ class SpineAssistWidget(AssistantWidget, ScriptedLoadableModuleWidget, VTKObserv
         """Offer the values of the chosen finding, the level's current value selected."""
         from SpineAssistLib import findingValues
 
-        finding = self.ui.findingComboBox.currentText
-        self.ui.valueComboBox.clear()
-        for value in findingValues(finding):
-            self.ui.valueComboBox.addItem(value)
-        record = self.selectedRecord()
-        if record is not None and finding in record:
-            current = self.ui.valueComboBox.findText(str(record[finding]))
-            if current >= 0:
-                self.ui.valueComboBox.setCurrentIndex(current)
+        with showingErrors(_("Could not offer the values of the finding.")):
+            finding = self.ui.findingComboBox.currentText
+            self.ui.valueComboBox.clear()
+            for value in findingValues(finding):
+                self.ui.valueComboBox.addItem(value)
+            record = self.selectedRecord()
+            if record is not None and finding in record:
+                current = self.ui.valueComboBox.findText(str(record[finding]))
+                if current >= 0:
+                    self.ui.valueComboBox.setCurrentIndex(current)
 
     def onApplyFinding(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("Could not record the change."), waitCursor=True):
@@ -361,36 +372,23 @@ class SpineAssistTest(ScriptedLoadableModuleTest):
         checkVolumeConvertsWithItsGeometry(self, slicer.mrmlScene)
 
     def test_bundled_model_labels_a_phantom_and_maps_its_axial_slices(self):
+        """The demo model names C2..C7 and C2/3..C6/7 where the self-test phantom has them, maps the axial block onto
+        its disc, and a reviewer's change is exported (checks in AssistCoreLib.selfTests, run headless by
+        Testing/test_self_tests.py)."""
         import tempfile
 
         from SpineAssistLib import axialSeriesOf, sliceLevelAt
 
-        from assistcore.phantoms.spine import generate_spine_phantom
-        from AssistCoreLib.tables import tableNodeToRecords
-        from AssistCoreLib.volumes import imageToVolumeNode
+        from AssistCoreLib.selfTests import checkAxialBlockOnItsDisc, checkSpineLevels, spinePhantomVolumes
 
-        phantom = generate_spine_phantom(3, with_t1=False)  # C2 at the top of the field of view
-        sagittal = imageToVolumeNode(slicer.mrmlScene, phantom.sagittal_t2, "phantom_sag_T2")
-        axial = imageToVolumeNode(slicer.mrmlScene, phantom.axial_t2_blocks[0], "phantom_ax_T2")
+        phantom, sagittal, axial, level = spinePhantomVolumes(slicer.mrmlScene)
         logic = SpineAssistLogic()
         handle = logic.start(sagittal, None, axial)
         self.assertTrue(handle.wait(300))
         nodes = logic.showResult(handle.result(), sagittal, [axial])
-        records = tableNodeToRecords(nodes["table"])
-        self.assertGreater(len(records), 0)
-        self.assertGreater(nodes["segmentation"].GetSegmentation().GetNumberOfSegments(), 0)
-        fiducials = nodes["vertebrae"]
-        names = [fiducials.GetNthControlPointLabel(i) for i in range(fiducials.GetNumberOfControlPoints())]
-        self.assertEqual([name for name in names if name != "C1"][:3], ["C2", "C3", "C4"], names)
-        discs = [record["level"] for record in records if record["kind"] == "disc"]
-        self.assertEqual([plane.GetAttribute("RadAssist.Level") for plane in nodes["planes"]], discs)
-        # the first axial block lies on its disc: clicking that row shows the slice, which is named by its level
-        level, levels = phantom.axial_block_levels[0], [record["level"] for record in records]
-        self.assertIn(level, levels)
-        target = logic.jumpToRow(nodes, levels.index(level))
-        self.assertIsNotNone(target["axial_ras"], "the axial block is mapped onto its disc")
-        found = sliceLevelAt(target["axial_ras"], axialSeriesOf(nodes["axial_segmentations"]))
-        self.assertEqual(found["level"], level)
+        checkSpineLevels(nodes, phantom)
+        series = axialSeriesOf(nodes["axial_segmentations"])
+        checkAxialBlockOnItsDisc(nodes, level, logic.jumpToRow, lambda pointRAS: sliceLevelAt(pointRAS, series))
         logic.setFinding(nodes, level, "disc", "central", "selftest")
         with tempfile.TemporaryDirectory() as folder:
             files = logic.export(nodes, folder)
