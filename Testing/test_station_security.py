@@ -436,6 +436,33 @@ def test_the_session_of_a_disabled_or_deleted_account_ends_within_seconds(statio
     assert other_status == 200, "other users' sessions go on"
 
 
+def test_a_sign_in_during_the_account_check_is_not_taken_for_a_deleted_account(station):
+    """The check asks the database about the users signed in when it starts; a session that begins while the
+    query runs (its user not asked about) must not be ended for lacking from the answer."""
+    query_started, answer = threading.Event(), threading.Event()
+
+    async def scenario(client, gateway):
+        token_of(await sign_in(client, "ann"))
+        real_active = gateway.accounts.active
+
+        def slow_active(names):
+            query_started.set()
+            answer.wait(10)
+            return real_active(names)
+
+        gateway.accounts.active = slow_active
+        check = asyncio.ensure_future(gateway.end_sessions_of_changed_accounts())
+        while not query_started.is_set():
+            await asyncio.sleep(0.01)
+        rev = token_of(await sign_in(client, "rev"))
+        answer.set()
+        ended = await check
+        return ended, rev in gateway.sessions, len(gateway.sessions)
+
+    ended, rev_kept, sessions = station.run(scenario, account_check_period_s=3600.0)
+    assert ended == [] and rev_kept and sessions == 2
+
+
 def test_sign_in_websockets_and_posts_from_another_origin_are_refused_and_cannot_sign_out(station):
     from aiohttp import WSServerHandshakeError
 

@@ -389,11 +389,16 @@ class Gateway:
         """End the sessions whose account is now disabled, deleted or of another role; returns their users."""
         if not self.sessions:
             return []
-        names = {session.account.username for session in self.sessions.values()}
+        # only the sessions that existed when the query was made: one that starts while it runs (a user the
+        # query did not ask about) is checked next time, not taken for a deleted account
+        checked = dict(self.sessions)
+        names = {session.account.username for session in checked.values()}
         loop = asyncio.get_running_loop()
         active = await loop.run_in_executor(None, self.accounts.active, names)
         changed = [
-            token for token, session in self.sessions.items() if active.get(session.account.username) != session.account
+            token
+            for token, session in checked.items()
+            if token in self.sessions and active.get(session.account.username) != session.account
         ]
         users = []
         for token in changed:
