@@ -640,7 +640,6 @@ class Wslink:
         return (await self.call("trame.state.get"))["state"]
 
 
-@pytest.mark.slow
 def test_a_browser_reconnecting_after_a_drop_longer_than_the_reaper_timeout_gets_its_app_process_back(tmp_path):
     """wslink's reaper set to 2 s, the browser gone for 4 s: the same app process (pid) answers the reconnecting
     browser with the state set before the drop, and the spare process is alive too. A process started the same
