@@ -46,14 +46,14 @@ def _parameter_fields(module: str) -> dict[str, ast.AnnAssign]:
     return {node.target.id: node for node in body if isinstance(node, ast.AnnAssign)}
 
 
-def test_top_level_cmake_has_metadata_pytorch_dependency_and_every_module():
+def test_top_level_cmake_has_metadata_no_extension_dependency_and_every_module():
     text = (ROOT / "CMakeLists.txt").read_text()
     for key in ("CATEGORY", "CONTRIBUTORS", "DESCRIPTION"):
         assert re.search(rf'set\(EXTENSION_{key} "[^"]+"\)', text), key
     # URL fields are present; empty until the project has a public home (test_extension_cmake checks them)
     for key in ("HOMEPAGE", "ICONURL", "SCREENSHOTURLS"):
         assert re.search(rf'set\(EXTENSION_{key} "[^"]*"\)', text), key
-    assert "set(EXTENSION_DEPENDS PyTorch)" in text
+    assert 'set(EXTENSION_DEPENDS "NA")' in text, "no PyTorch extension: the modules run ONNX Runtime"
     assert re.findall(r"add_subdirectory\((\w+)\)", text) == ["AssistCore", *MODULES]
     assert "find_package(Slicer REQUIRED)" in text and "include(${Slicer_USE_FILE})" in text
     assert "include(${Slicer_EXTENSION_CPACK})" in text
@@ -129,8 +129,14 @@ def test_notices_name_every_bundled_model_with_its_training_data_networks_and_li
         for target in targets:
             library = "MONAI" if target.startswith("monai.") else "torchvision"
             assert library in row, f"{folder}: {target} comes from {library}"
-        if "torchvision" in card.get("exported_program", {}).get("ops_libraries", []):
-            assert "torchvision" in row and "BSD-3-Clause" in row, folder
+        # the ONNX files are graphs of the library's network code: the row names each with that code's licence
+        programs = [card.get("exported_program")]
+        programs += [part.get("exported_program") for part in card.get("components", {}).values()]
+        for program in filter(None, programs):
+            assert program["format"] == "onnx" and f"`{program['file']}`" in row, f"{folder}: {program['file']}"
+        licence = "Apache-2.0" if targets[0].startswith("monai.") else "BSD-3-Clause"
+        assert licence in row, folder
+    assert not re.search(r"\.pt2\b|\bmodel\.ts\b|TorchScript|torch\.export", NOTICES.read_text(encoding="utf-8"))
     assert "weights=None" in (ROOT / "AssistCore" / "assistcore" / "detectors" / "network.py").read_text()
 
 
@@ -384,8 +390,8 @@ def test_dependency_check_reports_missing_packages(monkeypatch):
     from AssistCoreLib import dependencies
 
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "monai" else real(name))
-    assert dependencies.missingRequirements() == ["monai>=1.3"]
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "onnxruntime" else real(name))
+    assert dependencies.missingRequirements() == ["onnxruntime>=1.16"]
 
 
 def test_dependency_check_lists_every_missing_package_in_order_and_checks_only_those_asked(monkeypatch):
@@ -396,7 +402,8 @@ def test_dependency_check_lists_every_missing_package_in_order_and_checks_only_t
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     assert dependencies.missingRequirements() == list(dependencies.REQUIREMENTS.values())
     assert dependencies.missingRequirements(["sklearn"]) == ["scikit-learn>=1.3"]
-    assert "torch" not in dependencies.REQUIREMENTS, "torch comes from the PyTorch extension, never from pip"
+    for name in ("torch", "torchvision", "monai"):  # ONNX Runtime runs the networks; their import crashes Slicer
+        assert name not in dependencies.REQUIREMENTS, name
 
 
 def test_dependency_check_counts_a_module_imported_without_a_spec_as_present(monkeypatch):
