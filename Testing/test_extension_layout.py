@@ -196,7 +196,7 @@ def test_every_script_and_resource_is_listed_in_the_module_cmake(module):
     present = {
         str(path.relative_to(folder))
         for path in folder.rglob("*")
-        if path.suffix in {".py", ".ui", ".png", ".json"}
+        if (path.suffix in {".py", ".ui", ".png", ".json"} or path.name.endswith(".nii.gz"))
         and "__pycache__" not in path.parts
         and not path.parts[len(folder.parts)].endswith(".egg-info")
         and path.parts[len(folder.parts)] != "Testing"

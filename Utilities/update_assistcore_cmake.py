@@ -20,7 +20,8 @@ def main() -> None:
         str(path.relative_to(CORE)) for package in packages for path in (CORE / package).rglob("*.py")
     )
     scripts = ["AssistCore.py", *python_files]
-    resources = sorted(str(path.relative_to(CORE)) for path in (CORE / "assistcore").rglob("*.json"))
+    found = [path for pattern in ("*.json", "*.nii.gz") for path in (CORE / "assistcore").rglob(pattern)]
+    resources = sorted(str(path.relative_to(CORE)) for path in found)
     text = cmake.read_text()
     for name, items in (("SCRIPTS", scripts), ("RESOURCES", resources)):
         block = f"set(MODULE_PYTHON_{name}\n" + "\n".join(f"  {item}" for item in items) + "\n  )"

@@ -78,21 +78,41 @@ def _take(array: np.ndarray, box: tuple[slice, ...]) -> np.ndarray:
     return out
 
 
-def prepare(images: dict[str, Image], spacing_mm: float, channel_roles: tuple[str, ...] = CHANNELS) -> Prepared:
+def prepare(
+    images: dict[str, Image],
+    spacing_mm: float,
+    channel_roles: tuple[str, ...] = CHANNELS,
+    normalisation: str = "zscore_nonzero",
+    brain_mask_kji: np.ndarray | None = None,
+) -> Prepared:
     """Resample the given sequences (all on one grid) to ``spacing_mm``, crop to the head, normalise.
 
     :param channel_roles: the network's input channel order (ours: T1, T1c, T2, FLAIR; MONAI's BraTS bundle:
-        T1c, T1, T2, FLAIR); missing roles become zero channels.
+        T1c, T1, T2, FLAIR); missing roles become zero channels, which is each normalised channel's mean.
+    :param normalisation: ``zscore_nonzero`` (ours: z-score over non-zero voxels, background stays 0) or
+        ``zscore_captk`` (CaPTk's, for its DeepMedic: statistics over trimmed brain voxels, applied to every
+        voxel; :func:`assistcore.brain.deepmedic.captk_zscore`).
+    :param brain_mask_kji: on the images' grid: voxels outside are set to 0 first (inputs that were not
+        skull-stripped), and CaPTk's statistics come from inside it.
     """
     reference = images[REQUIRED[-1]] if REQUIRED[-1] in images else next(iter(images.values()))
+    if brain_mask_kji is not None:
+        images = {role: image.with_array(np.where(brain_mask_kji, image.array_kji, 0))
+                  for role, image in images.items()}  # fmt: skip
     resampled = {role: resample_to_spacing(image, (spacing_mm,) * 3) for role, image in images.items()}
     grid = next(iter(resampled.values()))
     head = np.zeros(grid.shape_kji, dtype=bool)
     for image in resampled.values():
         head |= image.array_kji != 0
     box = _crop_box(head)
+    if normalisation == "zscore_captk":
+        from .deepmedic import captk_zscore as normalise
+    else:
+        normalise = normalise_channel
+    # crop first (zero padding), then normalise: the box holds every non-zero voxel, so the statistics are
+    # the whole image's, and padding gets the background's normalised value
     channels = [
-        _take(normalise_channel(resampled[role].array_kji.astype(np.float32)), box)
+        normalise(_take(resampled[role].array_kji.astype(np.float32), box))
         if role in resampled
         else np.zeros(tuple(s.stop - s.start for s in box), np.float32)
         for role in channel_roles
@@ -115,23 +135,49 @@ def predict_runs(
     tta: bool = False,
     cancel_check: Callable[[], None] | None = None,
     activation: str = "softmax",
+    inference: dict | None = None,
+    class_map: list[int] | None = None,
 ) -> list[np.ndarray]:
     """Class probabilities (channels, k, j, i) on the working grid, one array per test-time-augmentation run.
 
     Without ``tta`` one run; with it one run per axis flip of :data:`TTA_FLIPS` (8), each flipped back.
     ``activation``: softmax over exclusive classes (ours) or sigmoid per overlapping region (MONAI BraTS).
+    ``inference``: the card's inference section; mode ``deepmedic_segments`` runs the network segment by
+    segment (:func:`assistcore.brain.deepmedic.predict_probabilities`, which returns probabilities).
+    ``class_map``: the network's class -> internal label (0..3); probabilities of classes mapped to one label
+    are summed (CaPTk's DeepMedic: ``[0, 1, 2, 1, 3]``).
     """
     from ..models.onnx_runtime import run_network, sigmoid, softmax
 
+    segments = (inference or {}).get("mode") == "deepmedic_segments"
     array = prepared.array[None]  # (1, channels, k, j, i)
     runs = []
     for axes in TTA_FLIPS if tta else TTA_FLIPS[:1]:
         if cancel_check:
             cancel_check()
-        logits = run_network(network, np.flip(array, axes) if axes else array, device)
-        probabilities = sigmoid(logits) if activation == "sigmoid" else softmax(logits, axis=1)
-        runs.append(np.ascontiguousarray(np.flip(probabilities, axes)[0] if axes else probabilities[0]))
+        flipped = np.flip(array, axes) if axes else array
+        if segments:
+            from .deepmedic import predict_probabilities as segmentwise
+
+            probabilities = segmentwise(network, np.ascontiguousarray(flipped[0]), device,
+                                        cancel_check=cancel_check)[None]  # fmt: skip
+        else:
+            logits = run_network(network, flipped, device)
+            probabilities = sigmoid(logits) if activation == "sigmoid" else softmax(logits, axis=1)
+        probabilities = np.flip(probabilities, axes)[0] if axes else probabilities[0]
+        if class_map is not None:
+            probabilities = merge_classes(probabilities, class_map)
+        runs.append(np.ascontiguousarray(probabilities))
     return runs
+
+
+def merge_classes(probabilities: np.ndarray, class_map: list[int]) -> np.ndarray:
+    """(classes, k, j, i) probabilities -> (max(class_map) + 1, k, j, i): class c's probability added to
+    label ``class_map[c]``."""
+    merged = np.zeros((max(class_map) + 1, *probabilities.shape[1:]), np.float32)
+    for network_class, label in enumerate(class_map):
+        merged[label] += probabilities[network_class]
+    return merged
 
 
 def predict_probabilities(

@@ -16,6 +16,7 @@ import re
 import shutil
 import tempfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -128,10 +129,16 @@ class ModelRegistry:
                 "List them with `radassist models list`; import new ones with `radassist models import PATH`.",
             ) from None
 
-    def default_for(self, assistant: str) -> ModelEntry:
+    def default_for(self, assistant: str, accepts: Callable[[Any], bool] | None = None) -> ModelEntry:
         """The model for an assistant: a site's (env) or user's model before the bundled demo,
-        a model trained on real data before a synthetic demo, then the smallest id."""
-        candidates = [entry for entry in self._entries.values() if entry.card.assistant == assistant]
+        a model trained on real data before a synthetic demo, then the smallest id.
+
+        :param accepts: only cards for which it returns True (e.g. a brain model for extra-axial tumours).
+        """
+        candidates = [
+            entry for entry in self._entries.values()
+            if entry.card.assistant == assistant and (accepts is None or accepts(entry.card))
+        ]  # fmt: skip
         if not candidates:
             raise ModelError(
                 f"No model for the {assistant} assistant in {', '.join(map(str, self.search_paths))}.",

@@ -38,15 +38,29 @@ class BrainResult:
     seconds_per_stage: dict[str, float] = field(default_factory=dict)
 
 
-def _card_and_network(model_id: str | None, device: str):
+def _card_and_network(model_id: str | None, device: str, tumor_type: str = "intra-axial"):
+    """The model (the given one, else the default for ``tumor_type``), its network on the chosen device."""
     from ..models.device import select_device
     from ..models.loader import load_network
     from ..models.registry import ModelRegistry
 
     registry = ModelRegistry()
-    entry = registry.get(model_id) if model_id else registry.default_for("brain_tumor")
+    if model_id:
+        entry = registry.get(model_id)
+    else:  # the glioma model is trained on intra-axial tumours; meningiomas get a model that claims them
+        entry = registry.default_for("brain_tumor", lambda card: tumor_type in tumour_types(card))
     choice = select_device(device)
     return entry.card, load_network(entry.card, choice.device), choice
+
+
+def tumour_types(card) -> list[str]:
+    """The tumour types a brain model is for (card ``tumour_types``; older cards: both)."""
+    return list(card.data.get("tumour_types", ["intra-axial", "extra-axial"]))
+
+
+def _step(card, section: str, name: str) -> dict | None:
+    """The card's ``section`` (preprocessing, postprocessing) step called ``name``, or None."""
+    return next((step for step in card.data.get(section, []) if step.get("step") == name), None)
 
 
 def _working_spacing_mm(card, fast: bool) -> float:
@@ -91,7 +105,10 @@ def run(
             raise InputError(f"{role} is not on the {reference_role} grid.", "Register and resample it first.")
     started = time.perf_counter()
     report("load", 0.0, "loading model")
-    card, network, device_choice = _card_and_network(options.get("model_id"), options.get("device", "auto"))
+    tumor_type = options.get("tumor_type", "intra-axial")
+    card, network, device_choice = _card_and_network(
+        options.get("model_id"), options.get("device", "auto"), tumor_type
+    )
     timings["load_model"] = time.perf_counter() - started
     cancel_token.raise_if_cancelled()
 
@@ -99,17 +116,29 @@ def run(
     spacing = _working_spacing_mm(card, bool(options.get("fast")))
     channel_roles = tuple(channel["role"].lower() for channel in card.input_channels)
     activation, region_channels = _activation(card)
+    normalisation = "zscore_captk" if _step(card, "preprocessing", "zscore_captk") else "zscore_nonzero"
+    warnings = [
+        f"{role.upper()} was not given: the model ran with that channel at its normalised mean (0); expect lower "
+        "accuracy (README: missing sequences)."
+        for role in channel_roles if role not in images
+    ]  # fmt: skip
+    brain_mask, mask_source = None, "input already skull-stripped"
+    if normalisation == "zscore_captk":  # a model trained on skull-stripped images: strip the others first
+        from ..brain.skull import brain_mask_for
+
+        brain_mask, mask_source = brain_mask_for(images)
     report("prepare", 0.0, f"resampling to {spacing} mm")
-    prepared = brain_model.prepare(images, spacing, channel_roles)
+    prepared = brain_model.prepare(images, spacing, channel_roles, normalisation, brain_mask)
     timings["prepare"] = time.perf_counter() - started
     cancel_token.raise_if_cancelled()
 
     started = time.perf_counter()
     report("infer", 0.0, f"network on {device_choice.device}")
     tta = bool(options.get("tta"))
+    class_map = (_step(card, "postprocessing", "class_map") or {}).get("to_internal")
     runs = brain_model.predict_runs(
         network, prepared, device_choice.device, tta=tta, cancel_check=cancel_token.raise_if_cancelled,
-        activation=activation,
+        activation=activation, inference=card.inference, class_map=class_map,
     )  # fmt: skip
     probabilities = runs[0] if len(runs) == 1 else np.mean(runs, axis=0)
     timings["infer"] = time.perf_counter() - started
@@ -130,7 +159,7 @@ def run(
             else brain_model.uncertainty_score(in_box, activation)
         )
     brain = estimate_brain_mask(reference)
-    extra_axial = options.get("tumor_type", "intra-axial") == "extra-axial"
+    extra_axial = tumor_type == "extra-axial"
     if extra_axial:
         labels[(labels == EDEMA) & ~brain] = 0  # edema only in brain parenchyma (consensus, extra-axial)
     else:
@@ -153,7 +182,9 @@ def run(
             "tumor_type": "extra-axial" if extra_axial else "intra-axial",
             "sequences_used": list(prepared.present),
             "reference_sequence": reference_role,
+            "brain_mask": mask_source,
         },
+        "warnings": warnings,
         "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     return BrainResult(labels, reference, uncertainty, qa, provenance, {k: round(v, 3) for k, v in timings.items()})
