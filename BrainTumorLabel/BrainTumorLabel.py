@@ -15,7 +15,7 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
-from AssistCoreLib.widgetHelpers import AssistantWidget
+from AssistCoreLib.widgetHelpers import DEVICE_CHOICES, AssistantWidget
 
 
 class BrainTumorLabel(ScriptedLoadableModule):
@@ -43,7 +43,7 @@ class BrainTumorLabelParameterNode:
     fastMode: bool = False
     testTimeAugmentation: bool = False
     modelId: str = ""  # id of a model card in the registry; empty: the assistant's default model
-    device: Annotated[str, Choice(["auto", "cuda", "mps", "cpu"])] = "auto"
+    device: Annotated[str, Choice(DEVICE_CHOICES)] = "auto"
 
 
 class BrainTumorLabelWidget(AssistantWidget, ScriptedLoadableModuleWidget, VTKObservationMixin):

@@ -222,7 +222,7 @@ class BreastUSAssistLogic(ScriptedLoadableModuleLogic):
         :param threshold: operating threshold on the fused score; None: the model card's.
         :param iouFuse: boxes of two frames with at least this IoU are one lesion; None: the model card's.
         :param modelId: a model card id; empty for the assistant's default model.
-        :param device: "auto" (CUDA, then MPS, then CPU), "cuda", "mps" or "cpu".
+        :param device: "auto" (CUDA through onnxruntime-gpu, else the CPU), "cuda" or "cpu".
         :raises InputError: no cine, a missing path, or a browser without image frames.
         :raises RadAssistError: this version of RadAssist has no breast_us pipeline.
         """

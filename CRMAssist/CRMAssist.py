@@ -139,7 +139,7 @@ class CRMAssistLogic(ScriptedLoadableModuleLogic):
 
         :param t2Volume: the axial T2 scalar volume node.
         :param modelId: a model card id; empty for the assistant's default model.
-        :param device: "auto" (CUDA, then MPS, then CPU), "cuda", "mps" or "cpu".
+        :param device: "auto" (CUDA through onnxruntime-gpu, else the CPU), "cuda" or "cpu".
         :param threshold: operating threshold on the CRM-positive probability (0.7 in the source study).
         :raises InputError: no input volume.
         :raises RadAssistError: this version of RadAssist has no crm pipeline.

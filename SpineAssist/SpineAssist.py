@@ -261,7 +261,7 @@ class SpineAssistLogic(ScriptedLoadableModuleLogic):
         :param sagittalT1: the sagittal T1 volume node, or None.
         :param axialT2: an axial T2 volume node, a list of them (one per axial block), or None.
         :param modelId: a model card id; empty for the assistant's default model.
-        :param device: "auto" (CUDA, then MPS, then CPU), "cuda", "mps" or "cpu".
+        :param device: "auto" (CUDA through onnxruntime-gpu, else the CPU), "cuda" or "cpu".
         :param anchor: ((R, A, S) world mm, level "C2".."T1"): a point on a vertebra the user knows; the levels are
             named from it (passed to the pipeline in LPS).
         :param levelSegmentation: a segmentation node with segments named by level, used instead of the network

@@ -23,7 +23,8 @@ import slicer
 from slicer.i18n import tr as _
 
 #: Device choices for the parameter nodes; "auto" is CUDA, then MPS, then CPU (assistcore.models.device).
-DEVICE_CHOICES = ["auto", "cuda", "mps", "cpu"]
+#: inside Slicer networks run with ONNX Runtime: CUDA (onnxruntime-gpu) or the CPU; it has no Apple MPS
+DEVICE_CHOICES = ["auto", "cuda", "cpu"]
 
 #: Milliseconds between two polls of a running pipeline: smooth progress, negligible GUI load.
 POLL_INTERVAL_MS = 100

@@ -99,7 +99,8 @@ def _select_onnx_device(preference: str) -> DeviceChoice:
             raise ModelError(
                 f"Device {preference} was requested, but inside 3D Slicer networks run with ONNX Runtime, and this "
                 "ONNX Runtime has no CUDA provider.",
-                "Choose the CPU, or install onnxruntime-gpu in Slicer's Python (slicer.util.pip_install).",
+                "Choose the CPU, or in Slicer's Python console replace onnxruntime by onnxruntime-gpu: "
+                "slicer.util.pip_uninstall('onnxruntime'); slicer.util.pip_install('onnxruntime-gpu').",
             )
         return DeviceChoice(preference, "requested: CUDA through ONNX Runtime")
     if preference == "mps":

@@ -178,7 +178,7 @@ def _onnx_network(card, device: str, component: str | None = None) -> Any | None
 def verify_model_files(card) -> None:
     """Check every file the card lists (weights, exported program, each component's) against its sha256.
 
-    All of them, not only the one about to run: a damaged ``model.pt`` beside the ``model.ts`` that runs on
+    All of them, not only the one about to run: a damaged ``model.pt`` beside the ``model.onnx`` that runs on
     the CPU means the model folder cannot be trusted, and would fail the day the model runs on a GPU. Each
     file is hashed once per process (:func:`~assistcore.models.weights.verify_file` remembers it).
 
@@ -195,9 +195,9 @@ def verify_model_files(card) -> None:
 def load_network(card, device: str = "cpu", cache: bool = True) -> Any:
     """The card's network on ``device`` with its weights, in eval mode.
 
-    On the CPU a card's exported program (``model.pt2``, see :mod:`.exporting`) is preferred: the same network
-    without importing MONAI. The weights, and the program, are checked against their sha256 before they are
-    read. With ``cache`` the same object is
+    On the CPU (and inside an OpenGL host on every device) a card's ONNX export (``model.onnx``, see
+    :mod:`.exporting`) runs with ONNX Runtime: the same network without importing torch. Every file the card
+    lists is checked against its sha256 before anything is read. With ``cache`` the same object is
     returned for the same model, weights and device, so a second case skips building and loading.
 
     :param card: a :class:`~assistcore.models.card.ModelCard`.
