@@ -85,3 +85,13 @@ def test_a_written_case_holds_the_volumes_and_the_truth(positive, tmp_path):
     truth = json.loads(paths["truth"].read_text())
     assert truth["crm_positive"] and truth["positive_slices"] == positive.positive_slices
     assert len(truth["boxes"]) == len(positive.boxes)
+
+
+def test_asking_for_a_crm_positive_phantom_always_gives_a_tumour_reaching_the_fascia():
+    from assistcore.errors import InputError
+
+    # seed 4 draws "no tumour" (15 % of seeds): it used to come back a silent negative
+    phantom = generate_rectal_phantom(4, crm_positive=True, matrix=128, n_slices=8)
+    assert phantom.description["has_tumour"] and phantom.crm_positive and phantom.boxes
+    with pytest.raises(InputError, match="needs a tumour"):
+        generate_rectal_phantom(4, crm_positive=True, has_tumour=False, matrix=128, n_slices=8)

@@ -315,7 +315,8 @@ def generate_rectal_phantom(
 
     :param crm_positive: tumour reaching the fascia (True) or staying clear of it (False); None draws it
         (45 % positive among tumours). The truth recorded is what the label map shows.
-    :param has_tumour: None draws it (85 % with tumour); without tumour the phantom is a negative.
+    :param has_tumour: None draws it (85 % with tumour; always with ``crm_positive=True``); without tumour
+        the phantom is a negative.
     :param fat_suppressed: None draws it (30 %).
     :param matrix: in-plane size (square); None draws 320, 384 or 448.
     :param n_slices: None draws 18..26 slices of 3-4 mm.
@@ -324,7 +325,10 @@ def generate_rectal_phantom(
     drawn_tumour = rng.random() < 0.85
     drawn_positive = rng.random() < 0.45
     drawn_fs = rng.random() < 0.3
-    has_tumour = drawn_tumour if has_tumour is None else bool(has_tumour)
+    if crm_positive and has_tumour is False:
+        raise InputError("A CRM-positive phantom needs a tumour.", "Leave has_tumour unset or True.")
+    # asking for a CRM-positive case means asking for a tumour: the draw must not turn it into a negative
+    has_tumour = (True if crm_positive else drawn_tumour) if has_tumour is None else bool(has_tumour)
     crm_positive = (drawn_positive if crm_positive is None else bool(crm_positive)) and has_tumour
     fat_suppressed = drawn_fs if fat_suppressed is None else bool(fat_suppressed)
     matrix = int(rng.choice([320, 384, 448])) if matrix is None else int(matrix)
