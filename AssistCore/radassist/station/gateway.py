@@ -400,13 +400,7 @@ class Gateway:
             for token, session in checked.items()
             if token in self.sessions and active.get(session.account.username) != session.account
         ]
-        users = []
-        for token in changed:
-            session = self.sessions.get(token)
-            if session is not None:
-                users.append(session.account.username)
-                await self._end_session(token, "account")
-        return users
+        return await self._end_sessions(changed, "account")
 
     async def sign_out_idle_sessions(self, now: float | None = None) -> list[str]:
         """Stop the app processes of sessions idle for longer than ``idle_sign_out_s``; returns their users.
@@ -415,12 +409,16 @@ class Gateway:
         """
         now = time.time() if now is None else now
         idle = [token for token, session in self.sessions.items() if now - session.last_seen > self.idle_sign_out_s]
+        return await self._end_sessions(idle, "idle")
+
+    async def _end_sessions(self, tokens: list[str], reason: str) -> list[str]:
+        """:meth:`_end_session` for each token still signed in; returns their users."""
         users = []
-        for token in idle:
+        for token in tokens:
             session = self.sessions.get(token)
             if session is not None:
                 users.append(session.account.username)
-                await self._end_session(token, "idle")
+                await self._end_session(token, reason)
         return users
 
     async def _end_session(self, token: str, reason: str, stop: bool = True) -> Session | None:
