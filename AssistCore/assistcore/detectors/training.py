@@ -84,6 +84,7 @@ def train_detector(
     num_classes: int = 2,
     shorter_side: int | None = None,
     progress: Callable[[str, float, str], None] | None = None,
+    augment: Callable[[np.ndarray, np.ndarray, np.random.Generator], tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> DetectorTrainingResult:
     """Train a Faster R-CNN from random weights on ``samples``; write ``model.pt`` (state dict) in ``output_dir``.
 
@@ -91,7 +92,8 @@ def train_detector(
     mostly negative slices still teaches the boxes; every picture's RoI sampling still sees background.
     ``shorter_side``: pictures are first resized so their shorter side has this many pixels, the scale
     :func:`~assistcore.detectors.network.detect_pictures` resizes to at inference (None: native pixel size,
-    as for MRI slices). ``num_classes`` counts the background.
+    as for MRI slices). ``num_classes`` counts the background. ``augment``: (crop, boxes, rng) -> (crop, boxes)
+    in place of the default flips, gamma and contrast; its ``description`` attribute goes into the recipe.
     """
     import torch
 
@@ -123,7 +125,7 @@ def train_detector(
         pictures, targets = [], []
         for _ in range(batch_size):
             pool = positives if positives and (not negatives or rng.random() < positive_fraction) else negatives
-            picture, boxes = _augment(*_crop(pool[rng.integers(len(pool))], crop_size, rng), rng)
+            picture, boxes = (augment or _augment)(*_crop(pool[rng.integers(len(pool))], crop_size, rng), rng)
             pictures.append(torch.from_numpy(picture).expand(3, -1, -1).contiguous())
             targets.append({"boxes": torch.from_numpy(boxes), "labels": torch.ones(len(boxes), dtype=torch.int64)})
         losses = network(pictures, targets)
@@ -145,7 +147,8 @@ def train_detector(
         "optimizer": f"AdamW lr {learning_rate:g}, weight decay 1e-4, {warmup}-step warm-up then cosine, "
         "gradient clipping 10",
         "batch": f"{batch_size} crops of {crop_size} px, {positive_fraction:.0%} from pictures with boxes",
-        "augmentation": "crops near a box 2/3 of the time, left-right flips, gamma 0.7-1.4, contrast +-15 %",
+        "augmentation": "crops near a box 2/3 of the time, "
+        + getattr(augment, "description", "left-right flips, gamma 0.7-1.4, contrast +-15 %"),
         "pictures": len(samples),
         "pictures_with_boxes": len(positives),
     }

@@ -48,6 +48,13 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     train.add_argument("--positive-fraction", type=float, default=0.6, help="share of each batch with a lesion")
     train.add_argument("--iou-fuse", type=float, default=0.3)
     train.add_argument("--seed", type=int, default=0)
+    train.add_argument(
+        "--split-seed",
+        type=int,
+        help="with one --busi folder: split it (near-duplicate groups kept together, stratified by class) into "
+        "train/validation/test with this seed, train on train, set the threshold on validation, report test",
+    )
+    train.add_argument("--learning-rate", type=float, default=5e-4)
     train.add_argument("--validation-sweeps", type=int, default=12, help="fresh phantom sweeps for the card")
     train.add_argument(
         "--tuning-sweeps",
@@ -63,6 +70,9 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     evaluate.add_argument("--seed", type=int, default=70000, help="first phantom seed")
     evaluate.add_argument("--iou-fuse", type=float, help="fusion IoU (default: the model's)")
     evaluate.add_argument("--device", default="auto")
+    evaluate.add_argument("--busi", help="BUSI folder: score still pictures of one part of its seeded split instead")
+    evaluate.add_argument("--split-seed", type=int, default=0, help="the split's seed (as in the model's card)")
+    evaluate.add_argument("--part", choices=["validation", "test"], default="test", help="which part to score")
     add_output_arguments(evaluate, "folder for metrics.json, froc.csv, chi_square.csv, froc.png", required=True)
     evaluate.set_defaults(handler=run_evaluate)
 
@@ -124,12 +134,18 @@ def _check_numbers(args: argparse.Namespace, *positive: str) -> None:
 
 
 def _training_samples(args: argparse.Namespace):
-    from assistcore.breastus.training import phantom_samples, read_busi_folder
-    from assistcore.detectors.data import read_coco
+    import sys
+
+    from assistcore.breastus.busi import scan_busi
+    from assistcore.breastus.training import phantom_samples
+    from assistcore.detectors.data import PictureSample, read_coco, read_grey_picture
 
     samples = []
-    for folder in args.busi:
-        samples += read_busi_folder(folder)
+    for folder in args.busi:  # bad pairs are skipped and listed, not fatal
+        pictures, skipped = scan_busi(folder)
+        for line in skipped:
+            print(f"skipped: {line}", file=sys.stderr)
+        samples += [PictureSample(read_grey_picture(p.path), p.boxes_xy, str(p.path)) for p in pictures]
     for path in args.coco:
         samples += read_coco(path)
     if samples:
@@ -162,6 +178,8 @@ def run_train(args: argparse.Namespace) -> int:
     from .progress import TerminalProgress
 
     _check_numbers(args, "steps", "batch_size", "crop_size", "shorter_side", "sweeps")
+    if args.split_seed is not None:
+        return run_train_busi_split(args)
     samples, description, synthetic = _training_samples(args)
     command = "radassist " + shlex.join(args.command_line)
     out = Path(args.out)
@@ -182,6 +200,7 @@ def run_train(args: argparse.Namespace) -> int:
             positive_fraction=args.positive_fraction,
             shorter_side=args.shorter_side,
             progress=report,
+            learning_rate=args.learning_rate,
         )
         from assistcore.models.loader import build_network, load_state_dict_file
 
@@ -222,6 +241,149 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_train_busi_split(args: argparse.Namespace) -> int:
+    """Train on the train part of a seeded BUSI split; threshold from validation; test numbers in the card."""
+    import json
+    import sys
+    from pathlib import Path
+
+    from assistcore.atomic import result_directory, write_text_atomic
+    from assistcore.breastus.busi import (
+        BUSI_CITATION,
+        BUSI_LICENCE,
+        evaluate_stills,
+        operating_point,
+        scan_busi,
+        split_busi,
+        split_samples,
+        ultrasound_augment,
+    )
+    from assistcore.breastus.training import breast_us_model_card
+    from assistcore.detectors.training import train_detector
+    from assistcore.errors import InputError
+    from assistcore.metrics import plot_froc
+    from assistcore.models.loader import build_network, load_state_dict_file
+    from assistcore.models.runner import ProgressReporter
+
+    from .main import emit
+    from .progress import TerminalProgress
+
+    if len(args.busi) != 1 or args.coco:
+        raise InputError("--split-seed splits one BUSI folder.", "Give exactly one --busi DIR and no --coco.")
+    pictures, skipped = scan_busi(args.busi[0])
+    for line in skipped:
+        print(f"skipped: {line}", file=sys.stderr)
+    split = split_busi(pictures, args.split_seed)
+    train_samples = split_samples(pictures, split, "train")
+    command = "radassist " + shlex.join(args.command_line)
+    sizes = split["sizes"]
+    description = (
+        f"the train part ({sizes['train']} pictures) of a seeded split of {len(pictures)} BUSI breast ultrasound "
+        f"pictures (benign, malignant, normal; boxes from the radiologists' masks); validation {sizes['validation']}, "
+        f"test {sizes['test']}"
+    )
+    out = Path(args.out)
+    with (
+        TerminalProgress("breast-us train") as bar,
+        result_directory(out, "breast-us train", args.overwrite) as staging,
+    ):
+        report = ProgressReporter([("training", 1)], bar)
+        result = train_detector(
+            staging,
+            train_samples,
+            args.steps,
+            args.backbone,
+            args.seed,
+            crop_size=args.crop_size,
+            batch_size=args.batch_size,
+            image_size=args.shorter_side,
+            positive_fraction=args.positive_fraction,
+            shorter_side=args.shorter_side,
+            progress=report,
+            augment=ultrasound_augment,
+            learning_rate=args.learning_rate,
+        )
+        network = build_network(result.network)
+        network.load_state_dict(load_state_dict_file(result.weights_path))
+        network.eval()
+        numbers = {}
+        for part in ("validation", "test"):
+            numbers[part] = evaluate_stills(network, split_samples(pictures, split, part), args.shorter_side)
+        validation_curve = numbers["validation"]["froc"]["iou0.2"]
+        threshold = validation_curve.threshold_at[0.2]
+        threshold = round(float(threshold), 4) if threshold != float("inf") else 0.5
+        note = (
+            "score reaching the best sensitivity at 0.2 false positives per picture (IoU 0.2) on the validation "
+            f"part ({sizes['validation']} BUSI pictures) of the split"
+        )
+        entries = {"dataset": "", "n": 0}
+        result.validation = entries
+        card = breast_us_model_card(
+            result, command, args.model_id, args.seed, args.backbone, description, False, threshold,
+            args.shorter_side, args.iou_fuse, note,
+        )  # fmt: skip
+        card["validation"] = []
+        for part, metrics in numbers.items():
+            dataset = f"BUSI {part} part (split seed {args.split_seed}), {metrics['n_pictures']} still pictures"
+            for row in metrics["rows"]:
+                card["validation"].append(
+                    {
+                        "dataset": dataset,
+                        "metric": f"sensitivity_at_{row['fp_per_picture']:g}fp_per_picture_iou{row['iou']:g}",
+                        "value": row["sensitivity"],
+                        "n": row["lesions"],
+                        "notes": f"95 % CI (Wilson) {row['ci95'][0]:.3f}-{row['ci95'][1]:.3f}; "
+                        f"{row['found']}/{row['lesions']} lesions, {row['false_positives']} false positives",
+                    }
+                )
+            at = operating_point(metrics["froc"]["iou0.2"], threshold)
+            card["validation"].append(
+                {
+                    "dataset": dataset,
+                    "metric": "sensitivity_at_operating_threshold_iou0.2",
+                    "value": at["sensitivity"],
+                    "n": metrics["n_lesions"],
+                    "notes": f"threshold {threshold}: {at['fp_per_picture']} false positives per picture",
+                }
+            )
+            card["validation"].append(
+                {"dataset": dataset, "metric": "seconds_per_picture", "value": round(metrics["seconds_per_picture"], 4),
+                 "n": metrics["n_pictures"]}
+            )  # fmt: skip
+        card["eval_metrics"] = {
+            part: {"rows": metrics["rows"], "n_pictures": metrics["n_pictures"], "n_lesions": metrics["n_lesions"]}
+            for part, metrics in numbers.items()
+        }
+        card["training"]["data_split"] = {key: value for key, value in split.items() if key != "files"}
+        card["training"]["data_split"]["files"] = "split.json beside this card"
+        card["training"]["skipped_pairs"] = skipped
+        card["references"] = [BUSI_CITATION]
+        card["copyright"] = "Weights: RadAssist contributors. Training data: BUSI (Al-Dhabyani et al. 2020). " + (
+            BUSI_LICENCE
+        )
+        write_text_atomic(staging / "split.json", json.dumps(split, indent=1))
+        plot_froc(
+            [(f"test IoU {iou}", numbers["test"]["froc"][f"iou{iou}"]) for iou in ("0.2", "0.5")]
+            + [(f"validation IoU {iou}", numbers["validation"]["froc"][f"iou{iou}"]) for iou in ("0.2",)],
+            staging / "froc.png",
+            title=f"{args.model_id} on BUSI stills (per picture)",
+        )
+        write_text_atomic(staging / "model_card.json", json.dumps(card, indent=2))
+    test_rows = numbers["test"]["rows"]
+    text = "\n".join(
+        f"test IoU {r['iou']:g} at {r['fp_per_picture']:g} FP/picture: sensitivity {r['sensitivity']:.3f} "
+        f"(95 % CI {r['ci95'][0]:.3f}-{r['ci95'][1]:.3f})"
+        for r in test_rows
+    )
+    emit(
+        args,
+        {"folder": str(out), "threshold": threshold, "seconds": result.seconds, "test": test_rows,
+         "validation": numbers["validation"]["rows"], "skipped": skipped},
+        f"model written to {out}; threshold {threshold}; {result.seconds:.0f} s\n{text}",
+    )  # fmt: skip
+    return 0
+
+
 def run_evaluate(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
@@ -242,6 +404,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     entry = registry.get(args.model) if args.model else registry.default_for("breast_us")
     device = select_device(args.device).device
     network = load_network(entry.card, device)
+    if args.busi:
+        return _evaluate_busi_part(args, entry, network, device)
     iou_fuse = args.iou_fuse if args.iou_fuse is not None else card_fuse_iou(entry.card)
     cases = phantom_sweep_cases(args.sweeps, args.seed)
     metrics = evaluate_sweeps(network, cases, card_shorter_side(entry.card), iou_fuse, device)
@@ -263,6 +427,46 @@ def run_evaluate(args: argparse.Namespace) -> int:
         + f"\n{metrics['seconds_per_frame']:.3f} s per frame; results in {out}"
     )
     emit(args, metrics, text)
+    return 0
+
+
+def _evaluate_busi_part(args: argparse.Namespace, entry, network, device: str) -> int:
+    """`evaluate --busi DIR`: per-picture FROC of the model on one part of the seeded BUSI split."""
+    import json
+    from pathlib import Path
+
+    from assistcore.atomic import result_directory, write_csv_atomic, write_text_atomic
+    from assistcore.breastus.busi import evaluate_stills, operating_point, scan_busi, split_busi, split_samples
+    from assistcore.metrics import format_table, plot_froc
+    from assistcore.pipelines.breast_us import card_shorter_side
+
+    from .main import emit
+
+    pictures, skipped = scan_busi(args.busi)
+    split = split_busi(pictures, args.split_seed)
+    samples = split_samples(pictures, split, args.part)
+    metrics = evaluate_stills(network, samples, card_shorter_side(entry.card), device)
+    metrics.pop("detections")
+    curves = metrics.pop("froc")
+    threshold = float(entry.card.data.get("operating_thresholds", {}).get("lesion", 0.5))
+    metrics["at_operating_threshold"] = {name: operating_point(curve, threshold) for name, curve in curves.items()}
+    metrics["split"] = {key: value for key, value in split.items() if key not in ("files", "duplicate_groups")}
+    metrics["part"] = args.part
+    metrics["skipped"] = skipped
+    metrics["model"] = {"id": entry.card.id, "version": entry.card.version, "device": device}
+    out = Path(args.out)
+    with result_directory(out, "breast-us evaluate", args.overwrite) as staging:
+        metrics["froc"] = {name: curve.to_dict() for name, curve in curves.items()}
+        write_text_atomic(staging / "metrics.json", json.dumps(metrics, indent=2, default=float))
+        rows = [{**r, "ci95": f"{r['ci95'][0]}-{r['ci95'][1]}"} for r in metrics["rows"]]
+        write_csv_atomic(staging / "froc.csv", rows)
+        plot_froc(
+            [(f"IoU {name[3:]}", curve) for name, curve in curves.items()],
+            staging / "froc.png",
+            title=f"{entry.card.id} on BUSI {args.part} stills (split seed {args.split_seed})",
+        )
+    table = format_table([{**r, "ci95": f"{r['ci95'][0]:.3f}-{r['ci95'][1]:.3f}"} for r in metrics["rows"]])
+    emit(args, metrics, f"{table}\n{metrics['seconds_per_picture']:.3f} s per picture; results in {out}")
     return 0
 
 

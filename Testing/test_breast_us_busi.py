@@ -1,0 +1,149 @@
+"""BUSI still pictures: bad pairs skipped and listed, near-duplicate groups kept on one side of the split,
+ultrasound augmentation, per-picture FROC with intervals, training on a split from the command line, and the
+bundled real-data model on BUSI test-split pictures (never its training pictures)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from assistcore.breastus.busi import (
+    duplicate_groups,
+    scan_busi,
+    score_stills,
+    split_busi,
+    split_samples,
+    ultrasound_augment,
+)
+from assistcore.detectors.data import PictureSample
+
+
+def _save(path, array):
+    from PIL import Image as PILImage
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    PILImage.fromarray(array).save(path)
+
+
+def _speckle(seed: int, shape=(60, 80)) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return (rng.random(shape) * 200 + 20).astype(np.uint8)
+
+
+def _lesion_mask(shape=(60, 80), box=(10, 20, 30, 45)) -> np.ndarray:
+    mask = np.zeros(shape, np.uint8)
+    mask[box[0] : box[1], box[2] : box[3]] = 255
+    return mask
+
+
+def _busi_folder(root, n_per_class: int = 6):
+    for label in ("benign", "malignant", "normal"):
+        for number in range(1, n_per_class + 1):
+            seed = {"benign": 0, "malignant": 100, "normal": 200}[label] + number
+            _save(root / label / f"{label} ({number}).png", _speckle(seed))
+            mask = np.zeros((60, 80), np.uint8) if label == "normal" else _lesion_mask()
+            _save(root / label / f"{label} ({number})_mask.png", mask)
+    return root
+
+
+def test_bad_pairs_are_skipped_and_listed_one_line_each(tmp_path):
+    root = _busi_folder(tmp_path, 2)
+    _save(root / "benign" / "benign (9).png", _speckle(9))  # no mask
+    _save(root / "benign" / "benign (10).png", _speckle(10))
+    _save(root / "benign" / "benign (10)_mask.png", np.zeros((30, 40), np.uint8))  # wrong size
+    _save(root / "malignant" / "malignant (11).png", _speckle(11))
+    _save(root / "malignant" / "malignant (11)_mask.png", np.zeros((60, 80), np.uint8))  # empty, lesion class
+    pictures, skipped = scan_busi(root)
+    assert len(pictures) == 6
+    assert len(skipped) == 3
+    text = "\n".join(skipped)
+    assert "benign (9).png: no mask file" in text
+    assert "benign (10).png: mask benign (10)_mask.png is 40 x 30, picture 80 x 60" in text
+    assert "malignant (11).png: empty mask for a malignant picture" in text
+    normal = [p for p in pictures if p.label == "normal"]
+    assert normal and all(p.boxes_xy.shape == (0, 4) for p in normal)
+    assert next(p.boxes_xy.tolist() for p in pictures if p.label == "benign") == [[30, 10, 45, 20]]
+
+
+def test_near_duplicates_share_a_group_and_never_straddle_the_split(tmp_path):
+    root = _busi_folder(tmp_path, 8)
+    original = _speckle(3).astype(float)
+    copy = np.clip(original * 1.05 + np.random.default_rng(7).normal(0, 4, original.shape), 0, 255)
+    _save(root / "benign" / "benign (30).png", copy.astype(np.uint8))  # a re-export of benign (3)
+    _save(root / "benign" / "benign (30)_mask.png", _lesion_mask())
+    pictures, _ = scan_busi(root)
+    groups = duplicate_groups([p.path for p in pictures])
+    by_name = dict(zip([p.relative for p in pictures], groups))
+    assert by_name["benign/benign (3).png"] == by_name["benign/benign (30).png"]
+    assert len(set(groups)) == len(pictures) - 1  # independent speckle pictures are not duplicates
+    for seed in (0, 1, 2):
+        split = split_busi(pictures, seed)
+        parts = {f: name for name, files in split["files"].items() for f in files}
+        assert parts["benign/benign (3).png"] == parts["benign/benign (30).png"]
+        assert sorted(parts) == sorted(p.relative for p in pictures)
+        assert all(split["sizes_by_class"][part]["normal"] >= 1 for part in ("train", "validation", "test"))
+        assert split["sizes"]["train"] > split["sizes"]["test"]
+    assert split_busi(pictures, 5)["files"] == split_busi(pictures, 5)["files"]
+    assert split_busi(pictures, 5)["sha256"] != split_busi(pictures, 6)["sha256"]
+    train = split_samples(pictures, split, "train")
+    assert len(train) == split["sizes"]["train"] and 0.0 <= train[0].picture.min() <= train[0].picture.max() <= 1.0
+
+
+def test_ultrasound_augmentation_keeps_the_crop_size_and_boxes_inside():
+    rng = np.random.default_rng(0)
+    picture = np.random.default_rng(1).random((128, 128)).astype(np.float32)
+    boxes = np.array([[40, 30, 90, 80]], np.float32)
+    for _ in range(30):
+        out, out_boxes = ultrasound_augment(picture, boxes, rng)
+        assert out.shape == (128, 128) and out.dtype == np.float32 and 0.0 <= out.min() <= out.max() <= 1.0
+        assert out_boxes.shape[1] == 4 and len(out_boxes) <= 1
+        assert (out_boxes >= 0).all() and (out_boxes <= 128).all()
+    assert "speckle" in ultrasound_augment.description
+
+
+def test_still_scoring_counts_per_picture_false_positives_with_wilson_intervals():
+    samples = [
+        PictureSample(np.zeros((50, 50), np.float32), np.array([[10, 10, 30, 30]], np.float32)),
+        PictureSample(np.zeros((50, 50), np.float32), np.array([[5, 5, 20, 20]], np.float32)),
+        PictureSample(np.zeros((50, 50), np.float32), np.zeros((0, 4), np.float32)),
+    ]
+    detections = [
+        (np.array([[10, 10, 30, 30]], float), np.array([0.9])),
+        (np.array([[30, 30, 45, 45]], float), np.array([0.8])),  # a false positive; the lesion is missed
+        (np.array([[0, 0, 10, 10]], float), np.array([0.4])),  # a false positive on a normal picture
+    ]
+    metrics = score_stills(detections, samples)
+    rows = {(r["iou"], r["fp_per_picture"]): r for r in metrics["rows"]}
+    assert rows[(0.2, 0.1)]["sensitivity"] == 0.5 and rows[(0.2, 0.1)]["false_positives"] == 0
+    assert rows[(0.2, 0.5)]["found"] == 1 and rows[(0.2, 0.5)]["false_positives"] == 1
+    low, high = rows[(0.2, 0.5)]["ci95"]
+    assert 0.0 < low < 0.5 < high < 1.0
+    assert metrics["n_pictures"] == 3 and metrics["n_lesions"] == 2
+
+
+@pytest.mark.models
+@pytest.mark.slow  # about 20 s: training steps, ONNX export, evaluation
+def test_train_on_a_busi_split_writes_the_split_test_numbers_and_citation(tmp_path, capsys):
+    from assistcore.models.card import load_model_card
+    from radassist.cli.main import main
+
+    root = _busi_folder(tmp_path / "busi", 7)
+    _save(root / "benign" / "orphan.png", _speckle(99))
+    out = tmp_path / "model"
+    assert main(["breast-us", "train", "--busi", str(root), "--split-seed", "4", "--out", str(out), "--steps", "2",
+                 "--crop-size", "64", "--shorter-side", "64", "--model-id", "breastus-toy", "--json"]) == 0  # fmt: skip
+    captured = capsys.readouterr()
+    assert "skipped: benign/orphan.png: no mask file" in captured.err
+    card = load_model_card(out / "model_card.json")
+    assert not card.is_synthetic_demo
+    assert card.data["training"]["data_split"]["seed"] == 4
+    split = json.loads((out / "split.json").read_text())
+    assert sum(split["sizes"].values()) == 21 and split["sha256"] == card.data["training"]["data_split"]["sha256"]
+    metrics = {(entry["dataset"].split(" part")[0], entry["metric"]) for entry in card.data["validation"]}
+    assert ("BUSI test", "sensitivity_at_0.2fp_per_picture_iou0.2") in metrics
+    assert ("BUSI validation", "sensitivity_at_0.5fp_per_picture_iou0.5") in metrics
+    assert "Data in Brief" in card.data["references"][0]
+    assert "validation part" in card.data["operating_threshold_note"]
+    assert (out / "froc.png").stat().st_size > 0
