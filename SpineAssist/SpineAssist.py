@@ -145,11 +145,11 @@ class SpineAssistWidget(AssistantWidget, ScriptedLoadableModuleWidget, VTKObserv
 
     def showLabelling(self, method: str, confidence: float, warnings: list) -> None:
         methods = {
-            "c2": _("from C2, found by the network"),
+            "network": _("from C2, found by the network"),
             "anchor": _("from your anchor point"),
-            "assumed": _("assumed (C2 not found: the top body taken as C3): check the levels or place an anchor"),
-            "named_labels": _("from the named labels (segmentation or label file)"),
-            "none": _("not named: no vertebra found"),
+            "atlas": _("by matching the cord's disc pattern to the PAM50 atlas"),
+            "labels": _("from the named labels (segmentation or label file)"),
+            "none": _("not named: levels unknown (see the warnings) - place an anchor"),
         }
         self.ui.labellingLabel.text = _("Levels named {method}; confidence {confidence:.2f}").format(
             method=methods.get(method, method), confidence=confidence or 0.0

@@ -280,7 +280,7 @@ def test_the_pipeline_takes_the_levels_of_a_segmentation_instead_of_the_network(
     monkeypatch.setenv("RADASSIST_MODELS_PATH", str(tmp_path))
     options = {"model_id": "spine-random", "device": "cpu", "labels": image, "level_map": table}
     result = run({"sag_t2": phantom.sagittal_t2}, options)
-    assert result.labelling.method == "named_labels" and result.provenance["segmentation_source"] == "label file"
+    assert result.labelling.method == "labels" and result.provenance["segmentation_source"] == "label file"
     names = [vertebra.name for vertebra in result.vertebrae if vertebra.name != "C1"]
     assert names[:6] == ["C2", "C3", "C4", "C5", "C6", "C7"], names
     assert [disc.name for disc in result.discs][:5] == ["C2/3", "C3/4", "C4/5", "C5/6", "C6/7"]

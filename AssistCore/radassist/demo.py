@@ -175,8 +175,8 @@ def demo_crm(context: DemoContext) -> None:
 
 def demo_spine(context: DemoContext) -> None:
     """SpineAssist on a synthetic cervical phantom (known levels and findings) and on the real samples: the
-    PSR-oriented cervical T2 with the oblique axial T2, and the thoraco-lumbar T2 (outside the cervical range the
-    demo model was made for: its output there is shown as found)."""
+    PSR-oriented cervical T2 with the oblique axial T2 (without C2 in view: levels unknown unless anchored, so
+    it runs once more with an anchor on its C3 body), and the thoraco-lumbar T2 (levels unknown, not cervical)."""
     from assistcore.phantoms.spine import generate_spine_phantom, write_spine_phantom_case
 
     from .bench_spine import spine_samples
@@ -188,13 +188,16 @@ def demo_spine(context: DemoContext) -> None:
     cases = {
         "PHANTOM2024": (inputs["sag_t2"], [path for key, path in inputs.items() if key.startswith("ax_t2_block")]),
         "sct-cervical": (sagittal, [axial]),
+        "sct-cervical-anchored": (sagittal, [axial]),
         "sct-lumbar": (context.data_dir / "spine_sct_lumbar" / "t2_lumbar.nii.gz", []),
     }
+    anchors = {"sct-cervical-anchored": ((6.2, -18.9, 23.5), "C3")}  # a point on the body under the top disc
     section = {}
     for index, (case_id, (sag_t2, ax_t2)) in enumerate(cases.items()):
         context.report_progress("spine", index / len(cases), case_id)
         out = context.output_dir / "spine" / case_id
-        report = run_case_to_folder(sag_t2, out, {"device": context.device}, ax_t2=ax_t2, case_id=case_id)
+        options = {"device": context.device, "anchor": anchors.get(case_id)}
+        report = run_case_to_folder(sag_t2, out, options, ax_t2=ax_t2, case_id=case_id)
         levels = report["levels"]
         section[case_id] = {
             "folder": str(out),

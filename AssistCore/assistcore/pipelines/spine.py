@@ -29,6 +29,7 @@ from ..image import Image
 from ..models.runner import CancelToken, ProgressReporter
 from ..resample import resample_to_reference
 from ..spine import model as spine_model
+from ..spine.atlas import complete_levels, name_levels
 from ..spine.axial import SliceLevel, map_axial_slices, slices_overlap_sagittal
 from ..spine.findings import THICKENED_MM, ligament_thickness, measure_listhesis
 from ..spine.levels import (
@@ -37,9 +38,7 @@ from ..spine.levels import (
     DiscLevel,
     Labelling,
     VertebraLevel,
-    level_map_from_classes,
     level_map_from_named_labels,
-    measure_levels,
 )
 
 STAGES = (("load", 1.0), ("segment", 4.0), ("levels", 0.5), ("axial", 2.0), ("findings", 1.0))
@@ -76,6 +75,7 @@ class SpineResult:
     seconds_per_stage: dict[str, float] = field(default_factory=dict)
     sagittal_t1: Image | None = None
     reviews: dict[str, dict] = field(default_factory=dict)
+    atlas: dict | None = None  # the PAM50 match (AtlasMatch.record()), None when not run
 
     def levels_document(self) -> dict:
         """``levels.json``: vertebrae (name, centre LPS mm, confidence), discs (centre, normal, axial slices)."""
@@ -87,7 +87,9 @@ class SpineResult:
                 "confidence": self.labelling.confidence,
                 "c2_found": self.labelling.c2_found,
                 "anchor": self.labelling.anchor,
+                "reason": self.labelling.reason,
             },
+            "atlas": self.atlas,
             "vertebrae": [v.to_dict() for v in self.vertebrae],
             "discs": [d.to_dict() for d in self.discs],
             "axial_series": [
@@ -103,8 +105,12 @@ def sagittal_slice_of(image: Image, point_lps) -> int:
     return int(min(max(round(k), 0), image.shape_kji[0] - 1))
 
 
+MIN_FIELD_OF_VIEW_MM = 40.0
+
+
 def check_spine_inputs(sagittal: Image) -> None:
-    """Refuse a series that cannot hold a sagittal spine: a single slice, or thick non-sagittal slices."""
+    """Refuse a series that cannot hold a sagittal spine: a single slice, thick non-sagittal slices, or a field
+    of view under 4 cm along the spine (superior axis)."""
     if min(sagittal.shape_kji) < 2:
         raise InputError(
             f"The sagittal series {sagittal.metadata.source_path or ''} has a single slice or row "
@@ -117,6 +123,15 @@ def check_spine_inputs(sagittal: Image) -> None:
             f"The series given as sagittal T2 {sagittal.metadata.source_path or ''} has thick slices that are not "
             f"sagittal (slice normal {normal} in LPS).",
             "Give the sagittal T2 as --sag-t2 and axial series as --ax-t2.",
+        )
+    size = np.array(sagittal.size_ijk, dtype=float) - 1
+    corners = np.array([[a, b, c] for a in (0, 1) for b in (0, 1) for c in (0, 1)], dtype=float) * size
+    heights = sagittal.index_to_lps(corners)[:, 2]
+    if heights.max() - heights.min() < MIN_FIELD_OF_VIEW_MM:
+        raise InputError(
+            f"The sagittal series {sagittal.metadata.source_path or ''} covers {heights.max() - heights.min():.0f} mm "
+            f"along the spine: at least {MIN_FIELD_OF_VIEW_MM:.0f} mm are needed to locate vertebral levels.",
+            "Give a sagittal series with a larger field of view.",
         )
 
 
@@ -202,8 +217,10 @@ def run(
         level_map, labelling = level_map_from_named_labels(
             resample_to_reference(options["labels"], sagittal, "nearest"), table
         )
+        labelling.method, labelling.reason = "labels", "Named by the label file given (--labels, --level-map)."
         work_levels = resample_to_reference(level_map, grid, "nearest")
         segmentation_source = "label file"
+        atlas_discs, atlas_record = [], None
     else:
         report("segment", 0.0, f"segmenting on {device_choice.device}")
         classes = _segment(network, sagittal, grid, sagittal_window, cancel.raise_if_cancelled,
@@ -211,11 +228,12 @@ def run(
         timings["segment"] = time.perf_counter() - started
         started = time.perf_counter()
         report("levels", 0.0, "naming levels")
-        work_levels, labelling = level_map_from_classes(classes, anchor)
+        work_levels, labelling, match, atlas_discs = name_levels(sagittal, classes, anchor)
+        atlas_record = match.record() if match is not None else None
         level_map = resample_to_reference(work_levels, sagittal, "nearest")
         segmentation_source = "network"
     warnings += labelling.warnings
-    vertebrae, discs = measure_levels(work_levels, labelling)
+    vertebrae, discs = complete_levels(work_levels, labelling, atlas_discs)
     bodies = [v for v in vertebrae if v.name != "C1"]
     if len(bodies) == 1:
         warnings.append("Only one vertebral body was found in the field of view: no disc level can be named.")
@@ -266,6 +284,7 @@ def run(
         warnings,
         {k: round(v, 3) for k, v in timings.items()},
         images.get("sag_t1"),
+        atlas=atlas_record,
     )
 
 
@@ -482,6 +501,7 @@ def write_outputs(result: SpineResult, folder: Path, case_id: str, extra: dict |
             "method": result.labelling.method,
             "confidence": result.labelling.confidence,
             "c2_found": result.labelling.c2_found,
+            "reason": result.labelling.reason,
         },
         "levels": {"vertebrae": [v.to_dict() for v in result.vertebrae], "discs": [d.name for d in result.discs]},
         "warnings": result.warnings,

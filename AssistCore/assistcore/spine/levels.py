@@ -66,11 +66,16 @@ def disc_name(upper: str, lower: str) -> str:
 
 @dataclass
 class Labelling:
-    """How the vertebrae were named: from C2 (found by the network), from an anchor, or assumed.
+    """How the vertebrae were named.
 
-    :ivar method: ``c2`` | ``anchor`` | ``assumed`` | ``named_labels`` | ``none``.
+    :ivar method: here (:func:`level_map_from_classes`, :func:`level_map_from_named_labels`): ``c2`` |
+        ``anchor`` | ``assumed`` | ``named_labels`` | ``none``; what the pipeline reports
+        (:func:`assistcore.spine.atlas.name_levels`): ``network`` (from the network's C2) | ``anchor`` |
+        ``atlas`` (PAM50 match along the cord) | ``labels`` (a label file) | ``none`` (levels unknown).
     :ivar confidence: 0..1 that the names are right (C2 class share of the named instance, lowered by
-        irregular spacing between bodies; 1 for imported named labels; 0.3 when assumed).
+        irregular spacing between bodies; 1 for imported named labels; 0.3 when assumed; the atlas match's
+        confidence for ``atlas``).
+    :ivar reason: which source named the levels and why (or why they are unknown).
     """
 
     method: str
@@ -78,6 +83,7 @@ class Labelling:
     c2_found: bool
     anchor: dict | None = None
     warnings: list[str] = field(default_factory=list)
+    reason: str = ""
 
 
 def _instances(mask: np.ndarray, spacing_mm: tuple[float, float, float], min_mm3: float) -> tuple[np.ndarray, int]:

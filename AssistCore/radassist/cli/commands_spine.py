@@ -37,7 +37,8 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--anchor",
         type=_anchor,
-        help="a point and its vertebra, X,Y,Z:LEVEL in LPS mm (e.g. 0,-12.5,40:C3): label from it instead of from C2",
+        help="a point and its vertebra, X,Y,Z:LEVEL in LPS mm (e.g. 0,-12.5,40:C3): name the levels from it "
+        "(needed when C2 is out of view and the PAM50 atlas match is ambiguous)",
     )
     parser.add_argument(
         "--labels",
@@ -162,9 +163,11 @@ def run_spine(args: argparse.Namespace) -> int:
         )
     lines = [f"results in {args.out}"] + [f"  {name}" for name in report["files"]]
     labelling = report["labelling"]
+    named = ", ".join(v["name"] for v in report["levels"]["vertebrae"])
     lines += [
-        f"levels: {', '.join(v['name'] for v in report['levels']['vertebrae'])} "
-        f"({labelling['method']}, confidence {labelling['confidence']})"
+        f"levels: {named} ({labelling['method']}, confidence {labelling['confidence']})"
+        if named
+        else "levels: unknown (not named; see the warnings)"
     ]
     lines += [f"warning: {text}" for text in report["warnings"]]
     lines.append(f"total {report['seconds_per_stage']['total']:.1f} s")
