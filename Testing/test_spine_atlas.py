@@ -161,3 +161,18 @@ def test_bad_sagittal_inputs_give_one_clear_message_and_write_nothing(real_data_
         run_case_to_folder(tmp_path / "blank.nii.gz", tmp_path / "blank", {"device": "cpu"})
     for name in ("axial", "short", "blank"):
         assert not (tmp_path / name).exists()
+
+
+@pytest.mark.models
+def test_the_network_c2_names_a_phantom_and_the_atlas_record_travels_with_it():
+    from assistcore.phantoms.spine import generate_spine_phantom
+    from assistcore.pipelines.spine import run
+
+    phantom = generate_spine_phantom(3, with_t1=False)
+    result = run({"sag_t2": phantom.sagittal_t2}, {"device": "cpu"})  # the bundled spine model
+    assert result.labelling.method == "network" and "C2" in result.labelling.reason
+    names = [v.name for v in result.vertebrae if v.name != "C1"]
+    assert names[:4] == ["C2", "C3", "C4", "C5"], names
+    document = result.levels_document()
+    assert document["labelling"]["method"] == "network" and document["atlas"]["discs"]
+    assert {"score", "rival_score", "confidence", "candidates", "reason"} <= set(document["atlas"])

@@ -293,7 +293,7 @@ def match_atlas(image: Image, classes: Image, centreline: Centreline | None = No
         others = ", ".join(f"{c['top_disc']} ({c['score']:.2f})" for c in candidates[:3])
         reason = (
             f"The disc spacing along the cord fits the template at several levels about equally (top disc: {others}); "
-            "without C2 in the field of view the levels cannot be told apart."
+            "without a recognised C2 the levels cannot be told apart."
         )
     return AtlasMatch(
         discs, best_score, rival_score, round(confidence, 3), scale, centreline, candidates, reason,
@@ -462,7 +462,7 @@ def name_levels(image: Image, classes: Image, anchor: tuple[np.ndarray, str] | N
                               "intensity pattern along the cord to the PAM50 template.")  # fmt: skip
         return atlas_map(match.discs), labelling, match, match.discs
     warnings.append(
-        "Levels unknown: C2 (the dens) was not found in the field of view and the atlas match is ambiguous. "
+        "Levels unknown: C2 (the dens) was not recognised in the field of view and the atlas match is ambiguous. "
         f"{match.reason} Give an anchor (--anchor X,Y,Z:LEVEL, LPS mm) to name the levels."
     )
     labelling = Labelling("none", 0.0, False, None, warnings, "Levels unknown: " + (match.reason or ""))

@@ -84,7 +84,7 @@ def render_overview(result, path: str | os.PathLike[str], min_height_px: int = 6
     labelling = result.labelling
     caption = f"levels: {labelling.method}, confidence {labelling.confidence:.2f}"
     if labelling.method == "none":
-        caption = "levels unknown (C2 not found, atlas match ambiguous): give an anchor"
+        caption = "levels unknown (C2 not recognised, atlas match ambiguous): give an anchor"
     if result.provenance.get("synthetic_demo_model"):
         caption += "  |  demo model (synthetic data), not for clinical use"
     draw.text((4, 4), caption, fill=(255, 255, 255), font=font)
