@@ -1,0 +1,409 @@
+"""`radassist models convert-deepmedic`: CaPTk 1.9's DeepMedic brain tumour checkpoint -> a RadAssist model folder.
+
+TensorFlow runs only to read the checkpoint, in an environment of its own (``--tf-python``, else
+``$RADASSIST_TF_PYTHON``): that interpreter runs ``radassist/deepmedic_checkpoint_dump.py``, which writes the
+``net/`` variables to an .npz. Everything else runs here: the variables go onto
+:class:`assistcore.brain.deepmedic_network.DeepMedic` (strict), and the folder gets ``model.pt`` (state dict),
+``model.onnx`` (checked against torch), ``SBIA_license.txt`` (copied verbatim), ``NOTICE`` (this is a modified,
+converted version) and ``model_card.json`` (validated). Written atomically: on any error nothing is left.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from assistcore.errors import InputError, ModelError
+
+#: environment variable naming a Python interpreter that has TensorFlow
+TF_PYTHON_VARIABLE = "RADASSIST_TF_PYTHON"
+MODEL_ID = "brain-tumor-deepmedic-captk"
+#: the files of CaPTk 1.9's model folder (data/deepMedic/saved_models/brainTumorSegmentation) this converts,
+#: with their sha256 (the checkpoint is pinned: the network built here is that model's architecture)
+CHECKPOINT_FILES = {
+    "model.ckpt.index": "dc399961227a805c71575cf7e132466950451e46d00ec6031d89abd586d75aec",
+    "model.ckpt.data-00000-of-00001": "4319c7d560799b3a553ddc5ee5f83ab2ed6ccd091a343bbfadd1be88910c1132",
+}
+LICENCE_FILE = "SBIA_license.txt"
+CONFIG_FILE = "modelConfig.txt"
+CAPTK_MODEL_NAME = "dm1Sc3Thin3Seg40_gt4C_HGG587_forCaPTk124"
+_TF_HINT = (
+    f"Make one with `python3 -m venv /tmp/tfenv && /tmp/tfenv/bin/pip install tensorflow-cpu numpy`, then pass "
+    f"--tf-python /tmp/tfenv/bin/python or set {TF_PYTHON_VARIABLE}."
+)
+_SBIA_PREFACE = (
+    'All or portions of this licensed product (such portions are the "Software") have been obtained under license '
+    "from the Section of Biomedical Image Analysis, Department of Radiology at the University of Pennsylvania and "
+    "are subject to the following terms and conditions:"
+)
+REFERENCES = [
+    "Kamnitsas K, Ledig C, Newcombe VFJ, et al. Efficient multi-scale 3D CNN with fully connected CRF for accurate "
+    "brain lesion segmentation. Medical Image Analysis 36:61-78, 2017 (DeepMedic).",
+    "Davatzikos C, Rathore S, Bakas S, et al. Cancer imaging phenomics toolkit: quantitative imaging analytics for "
+    "precision diagnostics and predictive modeling of clinical outcome. J Med Imaging 5(1):011018, 2018 (CaPTk).",
+    "CaPTk 1.9: https://github.com/CBICA/CaPTk, data/deepMedic/saved_models/brainTumorSegmentation",
+    "DeepMedic 0.8.4: https://github.com/deepmedic/deepmedic (tag v0.8.4)",
+]
+
+
+def register(subparsers, common: argparse.ArgumentParser) -> None:
+    """Add ``convert-deepmedic`` to the ``models`` command (made here if ``commands_models`` has not yet)."""
+    models = subparsers.choices.get("models")
+    if models is None:
+        models = subparsers.add_parser("models", parents=[common], help="list, verify, import and convert models")
+        actions = models.add_subparsers(dest="models_action", metavar="ACTION", required=True)
+    else:  # argparse keeps a parser's sub-commands in its _SubParsersAction; there is no public lookup
+        actions = next(action for action in models._actions if isinstance(action, argparse._SubParsersAction))
+    parser = actions.add_parser(
+        "convert-deepmedic", parents=[common],
+        help="convert CaPTk 1.9's DeepMedic brain tumour checkpoint (TensorFlow 1) into a model folder",
+        description="Reads the checkpoint with TensorFlow in an interpreter of its own, writes model.pt, model.onnx, "
+        "the SBIA licence, a NOTICE and model_card.json to --out.",
+    )  # fmt: skip
+    parser.add_argument("ckpt_dir", help="CaPTk's model folder: model.ckpt.index, model.ckpt.data-00000-of-00001, "
+                        "modelConfig.txt, SBIA_license.txt")  # fmt: skip
+    parser.add_argument("--out", required=True, help="model folder to write (e.g. Resources/Models/" + MODEL_ID + ")")
+    parser.add_argument("--tf-python", help=f"Python interpreter with TensorFlow (default ${TF_PYTHON_VARIABLE})")
+    parser.add_argument("--overwrite", action="store_true", help="write into an existing folder of other files")
+    parser.set_defaults(handler=run_convert)
+
+
+def run_convert(args: argparse.Namespace) -> int:
+    from .main import emit
+
+    command = "radassist " + " ".join(getattr(args, "command_line", None) or ["models", "convert-deepmedic"])
+    card = convert_deepmedic(args.ckpt_dir, args.out, args.tf_python, args.overwrite, command)
+    emit(args, card, f"converted {card['id']} into {args.out} (model.pt, model.onnx, {LICENCE_FILE}, NOTICE)")
+    return 0
+
+
+def check_checkpoint_folder(ckpt_dir: str | os.PathLike[str]) -> Path:
+    """The checkpoint folder, after checking its files are there and are CaPTk 1.9's (sha256, model name).
+
+    :raises InputError: not a folder, or a file missing.
+    :raises ModelError: a checkpoint file with another sha256, or another model's config.
+    """
+    from assistcore.models.weights import sha256_of
+
+    folder = Path(ckpt_dir)
+    if not folder.is_dir():
+        raise InputError(f"Checkpoint folder {folder} does not exist.", "Give CaPTk's brainTumorSegmentation folder.")
+    for name in [*CHECKPOINT_FILES, CONFIG_FILE, LICENCE_FILE]:
+        if not (folder / name).is_file():
+            raise InputError(
+                f"Checkpoint folder {folder} has no {name}.",
+                "Copy CaPTk's data/deepMedic/saved_models/brainTumorSegmentation folder whole.",
+            )
+    for name, expected in CHECKPOINT_FILES.items():
+        actual = sha256_of(folder / name)
+        if actual != expected:
+            raise ModelError(
+                f"{folder / name} is not CaPTk 1.9's brain tumour checkpoint (sha256 {actual[:12]}..., expected "
+                f"{expected[:12]}...).",
+                "This converter builds that one model's architecture; other DeepMedic models need their own.",
+            )
+    config = (folder / CONFIG_FILE).read_text(encoding="utf-8", errors="replace")
+    if CAPTK_MODEL_NAME not in config:
+        raise ModelError(f"{folder / CONFIG_FILE} does not describe model {CAPTK_MODEL_NAME}.")
+    return folder
+
+
+def tf_interpreter(tf_python: str | None) -> str:
+    """The interpreter with TensorFlow: ``tf_python``, else ``$RADASSIST_TF_PYTHON``.
+
+    :raises ModelError: none given, or not an executable file.
+    """
+    chosen = tf_python or os.environ.get(TF_PYTHON_VARIABLE)
+    if not chosen:
+        raise ModelError("Reading a DeepMedic checkpoint needs a Python interpreter with TensorFlow.", _TF_HINT)
+    found = shutil.which(chosen)
+    if not found:
+        raise ModelError(f"TensorFlow interpreter {chosen} not found or not executable.", _TF_HINT)
+    return found
+
+
+def dump_checkpoint(tf_python: str, checkpoint_prefix: Path, out_npz: Path, timeout_s: float = 900) -> str:
+    """Run the dump script with ``tf_python`` (from an empty folder, so nothing of ours can shadow TensorFlow's
+    imports); returns its one-line report.
+
+    :raises ModelError: the interpreter failed (e.g. no TensorFlow), with its last line of error output.
+    """
+    script = Path(__file__).resolve().parents[1] / "deepmedic_checkpoint_dump.py"
+    with tempfile.TemporaryDirectory(prefix="radassist-tf-") as folder:
+        copy = Path(folder) / script.name
+        shutil.copyfile(script, copy)
+        environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+        environment.pop("PYTHONPATH", None)
+        try:
+            completed = subprocess.run([tf_python, str(copy), str(checkpoint_prefix), str(out_npz)], cwd=folder,
+                                       capture_output=True, text=True, timeout=timeout_s, env=environment)  # fmt: skip
+        except (OSError, subprocess.TimeoutExpired) as error:
+            raise ModelError(f"Cannot run the TensorFlow interpreter {tf_python} ({error}).", _TF_HINT) from error
+    if completed.returncode != 0 or not out_npz.is_file():
+        lines = [line for line in (completed.stderr or completed.stdout).splitlines() if line.strip()]
+        last = lines[-1].strip() if lines else f"exit status {completed.returncode}"
+        hint = _TF_HINT if "tensorflow" in last.lower() else None
+        raise ModelError(f"Reading the checkpoint with {tf_python} failed: {last}", hint)
+    return completed.stdout.strip().splitlines()[-1] if completed.stdout.strip() else ""
+
+
+def build_card(weights: dict, program: dict, network: dict, command: str, tf_report: str) -> dict:
+    """The model card of the converted model (see the module docstring)."""
+    from assistcore.brain import deepmedic as dm
+
+    brats = dm.CLASS_TO_BRATS
+    return {
+        "id": MODEL_ID,
+        "name": "CaPTk DeepMedic brain tumour segmentation (converted)",
+        "version": "1.9.0-radassist.1",
+        "assistant": "brain_tumor",
+        "task": "Glioma sub-region segmentation (necrosis / non-enhancing core, edema, enhancing tumour) on "
+        "skull-stripped multi-parametric MRI in BraTS space",
+        "description": "The DeepMedic network (3 pathways at 1x, 3x and 5x subsampling, 8 layers each, residual "
+        f"connections, FC layers) that CaPTk 1.9 ships for brain tumour segmentation ({CAPTK_MODEL_NAME}), "
+        "trained by CBICA on 587 high-grade gliomas. MODIFIED VERSION: converted by RadAssist from the TensorFlow 1 "
+        "checkpoint to a PyTorch state dict and an ONNX program; weight values unchanged (see NOTICE).",
+        "authors": [
+            "Center for Biomedical Image Computing and Analytics (CBICA), University of Pennsylvania (CaPTk model)",
+            "Konstantinos Kamnitsas (DeepMedic)",
+            "RadAssist contributors (conversion)",
+        ],
+        "copyright": "Model: Section of Biomedical Image Analysis, University of Pennsylvania, under the SBIA "
+        "Software License v1.1 (SBIA_license.txt; Part B applies to this copy). Conversion: RadAssist.",
+        "intended_use": "Research use only: not reviewed or approved by the FDA or any other agency; clinical "
+        "applications are neither recommended nor advised (SBIA licence Part B.4). Pre-labelling of gliomas on "
+        "skull-stripped, co-registered T1, T1c, T2 and FLAIR at 1 mm in BraTS space, for a reader to correct.",
+        "synthetic_training_data": False,
+        "data_source": "587 high-grade glioma cases (BraTS training data) used by CBICA to train CaPTk's model",
+        "data_type": "nifti",
+        "image_classes": "4 channels in this order: T1, T1 post-contrast, T2, FLAIR; each z-scored by CaPTk's "
+        "normaliser",
+        "label_classes": "BraTS labels: 1 necrosis / non-enhancing tumour core, 2 peritumoral edema, 4 enhancing "
+        "tumour",
+        "pred_classes": "softmax over 5 classes: 0 background, 1 necrosis / non-enhancing core (BraTS 1), 2 edema "
+        "(BraTS 2), 3 unused (never predicted), 4 enhancing tumour (BraTS 4). The model does not separate "
+        "non-enhancing tumour from necrosis.",
+        "references": REFERENCES,
+        "network_data_format": {
+            "inputs": {
+                "image": {
+                    "type": "image",
+                    "format": "magnitude",
+                    "modality": "MR",
+                    "num_channels": 4,
+                    "channel_def": {str(n): role for n, role in enumerate(dm.CHANNEL_ORDER)},
+                }
+            },
+            "outputs": {
+                "pred": {
+                    "type": "image",
+                    "format": "segmentation",
+                    "num_channels": 5,
+                    "channel_def": {
+                        "0": "background",
+                        "1": "necrosis/non-enhancing core",
+                        "2": "edema",
+                        "3": "unused",
+                        "4": "enhancing",
+                    },
+                }
+            },
+        },
+        "network": network,
+        "input_channels": [
+            {"name": "T1", "role": "t1", "required": True, "description": "native T1-weighted"},
+            {"name": "T1C", "role": "t1c", "required": True, "description": "T1-weighted after gadolinium"},
+            {"name": "T2", "role": "t2", "required": True, "description": "T2-weighted"},
+            {"name": "FLAIR", "role": "flair", "required": True, "description": "T2-FLAIR"},
+        ],
+        "input_space": {
+            "description": "BraTS space (SRI24 atlas, 240x240x155 at 1 mm isotropic, voxel order as in the BraTS "
+            "files), skull-stripped, all four sequences co-registered on one grid, as CaPTk's BraTS pipeline "
+            "writes them",
+            "spacing_mm": 1.0,
+            "skull_stripped": True,
+            "co_registered": True,
+        },
+        "preprocessing": [
+            {"step": "resample", "spacing_mm": 1.0, "interpolation": "linear"},
+            {
+                "step": "zscore_captk",
+                "quantiles": [5.0, 95.0],
+                "cutoff_sd": [3.0, 3.0],
+                "description": "per channel: mean and SD (n-1) of the brain voxels above 0 within the tighter of the "
+                "5th-95th percentiles and mean +- 3 SD; (x - mean) / SD applied to every voxel "
+                "(assistcore.brain.deepmedic.captk_zscore)",
+            },
+        ],
+        "postprocessing": [
+            {
+                "step": "class_map",
+                "to_internal": list(dm.CLASS_TO_LABEL),
+                "to_brats": list(brats),
+                "description": "network classes 0..4 -> internal labels 0 background, 1 non-enhancing/necrosis, "
+                "2 edema, 3 enhancing (BraTS 1, 2, 4); class 3 is never predicted",
+            },
+            {"step": "softmax_argmax"},
+        ],
+        "inference": {
+            "mode": "deepmedic_segments",
+            "segment_output": list(dm.DEFAULT_SEGMENT_OUTPUT),
+            "captk_segment_output": list(dm.CAPTK_SEGMENT_OUTPUT),
+            "context_margin": dm.CONTEXT_MARGIN,
+            "receptive_field": dm.RECEPTIVE_FIELD,
+            "volume_pad": dm.VOLUME_PAD,
+            "tta": False,
+            "description": "assistcore.brain.deepmedic.predict_probabilities: the volume padded by reflection "
+            f"({dm.VOLUME_PAD} voxels), each output segment computed once from a block with {dm.CONTEXT_MARGIN} "
+            "voxels of context on every side",
+        },
+        "labels": _labels(),
+        "operating_thresholds": {},
+        "weights": weights,
+        "exported_program": program,
+        "training": {
+            "command": command,
+            "converted": True,
+            "conversion": "TensorFlow 1 checkpoint read (" + (tf_report or "TensorFlow") + "); "
+            "the variables under net/ mapped onto assistcore.brain.deepmedic_network.DeepMedic (strict); "
+            "convolution kernels transposed from (x, y, z) to (z, y, x); optimizer state and training-only "
+            "variables dropped",
+            "origin": {
+                "software": "CaPTk 1.9 (CBICA/CaPTk data/deepMedic/saved_models/brainTumorSegmentation)",
+                "model_name": CAPTK_MODEL_NAME,
+                "files_sha256": dict(CHECKPOINT_FILES),
+                "deepmedic_version": "0.8.4 runs it unchanged",
+            },
+            "original_training": "CBICA: DeepMedic trained on 587 high-grade gliomas (BraTS), segments 40^3, "
+            "batch 10, BN rolling average over 60 batches",
+        },
+        "validation": REFERENCE_CHECKS,
+    }
+
+
+#: measured once on the converted weights (pinned above): parity with DeepMedic 0.8.4 run by TensorFlow on the
+#: public case TCGA-DU-7294 (BraTS-space BrainLes files), and agreement with that case's fused segmentation
+_CASE = "TCGA-DU-7294 (public TCGA glioma, BrainLes BraTS-space raw_bet files, CaPTk z-score)"
+REFERENCE_CHECKS: list[dict[str, Any]] = [
+    {"dataset": _CASE, "metric": "max_probability_difference_to_deepmedic_0.8.4", "value": 1.9e-06, "n": 1,
+     "notes": "Reference: DeepMedic 0.8.4 run by TensorFlow 2.21 with CaPTk's 45^3 segments. Over every segment "
+     "both tile alike (17.8 % of the volume: segments not first or second along an axis nor in DeepMedic's "
+     "moved-back last one), and with DeepMedic's own segment inputs fed to these layers: 1.9e-06 on the whole "
+     "volume. Testing/test_deepmedic.py checks a 20^3 crop through the tumour (torch and ONNX)."},
+    {"dataset": _CASE, "metric": "identical_labels_whole_volume_vs_deepmedic_0.8.4", "value": 0.99999, "n": 1,
+     "notes": "predict_probabilities with CaPTk's 29^3 output segments: 82 of 8.9 M voxels differ, all where "
+     "DeepMedic moves its last segment of an axis back to end at the volume's end (here each voxel is computed "
+     "once). DeepMedic's shifted low-resolution context at the low end of each axis (get_subsampl_segment) "
+     "changes probabilities there by up to 0.12 and no label."},
+    {"dataset": _CASE + " against its fused segmentation (fusion/mav.nii.gz)", "metric": "dice_whole_tumor",
+     "value": 0.950, "n": 1, "notes": "48^3 output segments (the default); 0.951 with CaPTk's 29^3. Not tuned on "
+     "this case. A low-grade glioma: the model calls most of its non-enhancing core edema."},
+    {"dataset": _CASE + " against its fused segmentation (fusion/mav.nii.gz)", "metric": "dice_tumor_core",
+     "value": 0.047, "n": 1, "notes": "48^3 segments; 0.092 with 29^3 (0.2 and 0.45 ml predicted, 9.3 ml fused)."},
+    {"dataset": _CASE + " against its fused segmentation (fusion/mav.nii.gz)", "metric": "dice_enhancing_tumor",
+     "value": None, "n": 1, "notes": "No enhancing tumour in the fused segmentation; none predicted with 48^3 "
+     "segments (2 voxels with 29^3)."},
+]  # fmt: skip
+
+
+def _labels() -> list[dict]:
+    def coded(code: str, meaning: str) -> dict:
+        return {
+            "category": {"code": "49755003", "scheme": "SCT", "meaning": "Morphologically Altered Structure"},
+            "type": {"code": code, "scheme": "SCT", "meaning": meaning},
+        }
+
+    context = "Segmentation category and type - DICOM master list"
+    return [
+        {"value": 1, "name": "Necrosis / non-enhancing tumor", "color": "#1e64ff",
+         "snomed": coded("6574001", "Necrosis"), "terminology_context": context,
+         "description": "BraTS 1: necrotic and non-enhancing tumour core"},
+        {"value": 2, "name": "Edema", "color": "#ffff00", "snomed": coded("79654002", "Edema"),
+         "terminology_context": context, "description": "BraTS 2: peritumoral edema"},
+        {"value": 3, "name": "Enhancing tumor", "color": "#a020f0", "snomed": coded("108369006", "Neoplasm"),
+         "terminology_context": context, "description": "BraTS 4: enhancing tumour"},
+    ]  # fmt: skip
+
+
+def _notice(tf_report: str, command: str) -> str:
+    return f"""{MODEL_ID}: a MODIFIED VERSION of CaPTk 1.9's DeepMedic brain tumour segmentation model.
+
+{_SBIA_PREFACE}
+Part B of the SBIA Contribution and Software License Agreement, Version 1.1, in {LICENCE_FILE} beside this
+file (copied verbatim from CaPTk's model folder); its terms and conditions apply to this copy.
+
+Original: CaPTk 1.9 (https://github.com/CBICA/CaPTk), data/deepMedic/saved_models/brainTumorSegmentation,
+model {CAPTK_MODEL_NAME} (Center for Biomedical Image Computing and Analytics, University of Pennsylvania),
+a DeepMedic network (https://github.com/deepmedic/deepmedic) trained on 587 high-grade gliomas.
+  model.ckpt.index                 sha256 {CHECKPOINT_FILES["model.ckpt.index"]}
+  model.ckpt.data-00000-of-00001   sha256 {CHECKPOINT_FILES["model.ckpt.data-00000-of-00001"]}
+
+Modifications (format conversion, by RadAssist: {command}):
+- the TensorFlow 1 checkpoint was read ({tf_report or "TensorFlow"}) and its network variables written
+  as a PyTorch state dict (model.pt) for assistcore.brain.deepmedic_network.DeepMedic, convolution kernels
+  transposed from DeepMedic's (x, y, z) axis order to (z, y, x); values unchanged;
+- the optimizer state and DeepMedic's training-only variables (sharedNewMu_B*, sharedNewVar_B*) were dropped;
+- model.onnx is an ONNX export of that network with these weights (checked against PyTorch).
+This is not the original Software and must not be presented as such.
+
+Research use only: not reviewed or approved by the FDA or any other agency; clinical applications are
+neither recommended nor advised.
+
+Please cite:
+{chr(10).join("- " + reference for reference in REFERENCES)}
+"""
+
+
+def convert_deepmedic(
+    ckpt_dir: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    tf_python: str | None = None,
+    overwrite: bool = False,
+    command: str = "radassist models convert-deepmedic",
+) -> dict:
+    """Convert CaPTk's DeepMedic checkpoint folder into the model folder ``out`` and return its card.
+
+    :raises InputError: the folder or one of its files is missing.
+    :raises ModelError: wrong checkpoint (sha256), no TensorFlow interpreter, conversion or export failure.
+    :raises OutputError: ``out`` is refused (a folder of other files without ``overwrite``).
+    """
+    import numpy as np
+    import torch
+
+    from assistcore.atomic import result_directory
+    from assistcore.brain import deepmedic_network
+    from assistcore.models.card import validate_card_data
+    from assistcore.models.weights import sha256_of
+
+    folder = check_checkpoint_folder(ckpt_dir)
+    interpreter = tf_interpreter(tf_python)
+    config = deepmedic_network.CAPTK_BRAIN_TUMOR_CONFIG
+    network_config = {"_target_": "assistcore.brain.deepmedic_network.DeepMedic", **config}
+    with tempfile.TemporaryDirectory(prefix="radassist-deepmedic-") as scratch:
+        npz = Path(scratch) / "variables.npz"
+        tf_report = dump_checkpoint(interpreter, folder / "model.ckpt", npz)
+        with np.load(npz) as stored:
+            variables = {name: stored[name] for name in stored.files}
+    network = deepmedic_network.DeepMedic(**config)
+    try:
+        network.load_state_dict(deepmedic_network.state_dict_from_checkpoint(variables, config), strict=True)
+    except (KeyError, RuntimeError) as error:
+        raise ModelError(f"The checkpoint's variables do not fit DeepMedic's architecture ({error}).") from error
+    network.eval()
+    with result_directory(out, "models convert-deepmedic", overwrite) as staging:
+        torch.save(network.state_dict(), staging / "model.pt")
+        weights = {"file": "model.pt", "sha256": sha256_of(staging / "model.pt"), "format": "state_dict",
+                   "size_bytes": (staging / "model.pt").stat().st_size}  # fmt: skip
+        program = deepmedic_network.export_deepmedic_onnx(network, staging / "model.onnx")
+        shutil.copyfile(folder / LICENCE_FILE, staging / LICENCE_FILE)
+        (staging / "NOTICE").write_text(_notice(tf_report, command), encoding="utf-8")
+        card = build_card(weights, program, network_config, command, tf_report)
+        validate_card_data(card, f"{MODEL_ID} model card")
+        (staging / "model_card.json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+    return card
