@@ -126,7 +126,11 @@ def test_notices_name_every_bundled_model_with_its_training_data_networks_and_li
             assert "synthetic" in row, folder
         targets = [card["network"]["_target_"]]
         targets += [part["network"]["_target_"] for part in card.get("components", {}).values() if "network" in part]
-        for target in targets:
+        converted = "deepmedic" in targets[0].lower()  # third-party weights under their own licence
+        if converted:
+            assert "SBIA Software License" in row and "modified version" in row and "Kamnitsas" in row, folder
+            assert (ROOT / "Resources" / "Models" / folder / "SBIA_license.txt").is_file(), "Part B travels along"
+        for target in [] if converted else targets:
             library = "MONAI" if target.startswith("monai.") else "torchvision"
             assert library in row, f"{folder}: {target} comes from {library}"
         # the ONNX files are graphs of the library's network code: the row names each with that code's licence
@@ -134,7 +138,7 @@ def test_notices_name_every_bundled_model_with_its_training_data_networks_and_li
         programs += [part.get("exported_program") for part in card.get("components", {}).values()]
         for program in filter(None, programs):
             assert program["format"] == "onnx" and f"`{program['file']}`" in row, f"{folder}: {program['file']}"
-        licence = "Apache-2.0" if targets[0].startswith("monai.") else "BSD-3-Clause"
+        licence = "SBIA" if converted else "Apache-2.0" if targets[0].startswith("monai.") else "BSD-3-Clause"
         assert licence in row, folder
     assert not re.search(r"\.pt2\b|\bmodel\.ts\b|TorchScript|torch\.export", NOTICES.read_text(encoding="utf-8"))
     assert "weights=None" in (ROOT / "AssistCore" / "assistcore" / "detectors" / "network.py").read_text()

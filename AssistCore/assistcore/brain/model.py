@@ -159,8 +159,9 @@ def predict_runs(
         if segments:
             from .deepmedic import predict_probabilities as segmentwise
 
-            probabilities = segmentwise(network, np.ascontiguousarray(flipped[0]), device,
-                                        cancel_check=cancel_check)[None]  # fmt: skip
+            segment = tuple(inference.get("segment_output", ())) or None
+            probabilities = segmentwise(network, np.ascontiguousarray(flipped[0]), device, cancel_check=cancel_check,
+                                        **({"segment_output": segment} if segment else {}))[None]  # fmt: skip
         else:
             logits = run_network(network, flipped, device)
             probabilities = sigmoid(logits) if activation == "sigmoid" else softmax(logits, axis=1)

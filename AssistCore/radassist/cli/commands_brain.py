@@ -44,6 +44,10 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     train.add_argument(
         "--data", help="training layout of annotated cases (from `brain export-training`), used instead of phantoms"
     )
+    train.add_argument(
+        "--init", help="fine-tune this model (e.g. brain-tumor-deepmedic-captk) on --data instead of training anew"
+    )
+    train.add_argument("--learning-rate", type=float, default=1e-4, help="with --init: Adam's learning rate")
     train.set_defaults(handler=run_train)
     agree = actions.add_parser("agree", parents=[common], help="agreement of two label files of one case")
     agree.add_argument("--a", required=True, help="label file of annotator A")
@@ -95,6 +99,8 @@ def run_train(args: argparse.Namespace) -> int:
     torch.set_num_threads(max(1, torch.get_num_threads()))
     command = "radassist " + " ".join(shlex.quote(part) for part in args.command_line)
     out = Path(args.out)
+    if args.init:
+        return _run_finetune(args, command, out)
     with result_directory(out, "brain train", args.overwrite) as staging, TerminalProgress("brain train") as bar:
         from assistcore.models.runner import ProgressReporter
 
@@ -108,6 +114,53 @@ def run_train(args: argparse.Namespace) -> int:
         args,
         {"folder": str(out), "validation": result.validation, "seconds": result.seconds},
         f"model written to {out}; validation Dice on fresh phantoms: {result.validation}; {result.seconds:.0f} s",
+    )
+    return 0
+
+
+def _run_finetune(args: argparse.Namespace, command: str, out) -> int:
+    """``brain train --init MODEL --data DIR``: fine-tune a DeepMedic model on a site's BraTS-layout cases."""
+    import json
+    import shutil
+
+    from assistcore.atomic import result_directory, write_text_atomic
+    from assistcore.brain.deepmedic_network import export_deepmedic_onnx
+    from assistcore.brain.finetune import finetune_deepmedic, finetuned_card
+    from assistcore.errors import InputError
+    from assistcore.models.card import validate_card_data
+    from assistcore.models.loader import network_from_weights
+    from assistcore.models.registry import ModelRegistry
+
+    from .main import emit
+    from .progress import TerminalProgress
+
+    if not args.data:
+        raise InputError("--init needs --data.", "radassist brain train --init MODEL_ID --data DIR --out DIR")
+    init = ModelRegistry().get(args.init).card
+    model_id = args.model_id if args.model_id != "brain-tumor-demo" else f"{init.id}-finetuned"
+    with result_directory(out, "brain train", args.overwrite) as staging, TerminalProgress("brain fine-tune") as bar:
+        from assistcore.models.runner import ProgressReporter
+
+        reporter = ProgressReporter([("cases", 1), ("training", 8)], bar)
+        result = finetune_deepmedic(init, args.data, staging, args.steps, args.seed, args.learning_rate,
+                                    progress=reporter)  # fmt: skip
+        card = finetuned_card(init, result, model_id, command, args.data, args.seed, None)
+        write_text_atomic(staging / "model_card.json", json.dumps(card, indent=2))
+        from assistcore.models.card import load_model_card
+
+        network = network_from_weights(load_model_card(staging), "cpu")
+        card["exported_program"] = export_deepmedic_onnx(network, staging / "model.onnx")
+        validate_card_data(card, str(staging / "model_card.json"))
+        write_text_atomic(staging / "model_card.json", json.dumps(card, indent=2))
+        for name in ("SBIA_license.txt", "NOTICE"):  # a derived work carries the licence text it came with
+            if (init.folder / name).is_file():
+                shutil.copy2(init.folder / name, staging / name)
+    emit(
+        args,
+        {"folder": str(out), "model_id": model_id, "cases": result.cases, "final_loss": result.final_loss},
+        f"fine-tuned {init.id} on {len(result.cases)} case(s) into {model_id} at {out}; "
+        f"final loss {result.final_loss:.3f}; {result.seconds:.0f} s. Validate it on held-out cases "
+        "(radassist brain evaluate) before use.",
     )
     return 0
 

@@ -22,9 +22,9 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     import_parser.add_argument("--overwrite", action="store_true", help="replace a model with the same id")
     import_parser.set_defaults(handler=run_import)
     export_parser = actions.add_parser(
-        "export", parents=[common], help="add a torch.export program (model.pt2) for fast CPU start-up"
+        "export", parents=[common], help="write ONNX exports (model.onnx) that the CPU and 3D Slicer run without torch"
     )
-    export_parser.add_argument("model_id", help="a 3D segmentation model with state-dict weights")
+    export_parser.add_argument("model_id", help="a model with state-dict weights (segmentation network or detector)")
     export_parser.set_defaults(handler=run_export)
 
 

@@ -21,6 +21,7 @@ from assistcore.errors import CancelledError, RadAssistError
 COMMAND_MODULES = (
     "radassist.cli.commands_info",
     "radassist.cli.commands_models",
+    "radassist.cli.commands_deepmedic",
     "radassist.cli.commands_demo",
     "radassist.cli.commands_bench",
     "radassist.cli.commands_brain",
