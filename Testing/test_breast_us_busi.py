@@ -133,12 +133,14 @@ def test_train_on_a_busi_split_writes_the_split_test_numbers_and_citation(tmp_pa
     _save(root / "benign" / "orphan.png", _speckle(99))
     out = tmp_path / "model"
     assert main(["breast-us", "train", "--busi", str(root), "--split-seed", "4", "--out", str(out), "--steps", "2",
-                 "--crop-size", "64", "--shorter-side", "64", "--model-id", "breastus-toy", "--json"]) == 0  # fmt: skip
+                 "--crop-size", "64", "--shorter-side", "64", "--model-id", "breastus-toy",
+                 "--init-from", "breastus-demo", "--json"]) == 0  # fmt: skip
     captured = capsys.readouterr()
     assert "skipped: benign/orphan.png: no mask file" in captured.err
     card = load_model_card(out / "model_card.json")
     assert not card.is_synthetic_demo
     assert card.data["training"]["data_split"]["seed"] == 4
+    assert card.data["training"]["initial_weights"].startswith("fine-tuned from breastus-demo")
     split = json.loads((out / "split.json").read_text())
     assert sum(split["sizes"].values()) == 21 and split["sha256"] == card.data["training"]["data_split"]["sha256"]
     metrics = {(entry["dataset"].split(" part")[0], entry["metric"]) for entry in card.data["validation"]}
@@ -147,3 +149,16 @@ def test_train_on_a_busi_split_writes_the_split_test_numbers_and_citation(tmp_pa
     assert "Data in Brief" in card.data["references"][0]
     assert "validation part" in card.data["operating_threshold_note"]
     assert (out / "froc.png").stat().st_size > 0
+
+
+@pytest.mark.models
+@pytest.mark.slow  # about 20 s with the ONNX export on a busy machine
+def test_detector_training_ends_at_its_time_budget(tmp_path):
+    from assistcore.detectors.training import train_detector
+
+    rng = np.random.default_rng(0)
+    samples = [PictureSample(rng.random((64, 64)).astype(np.float32), np.array([[10, 10, 40, 40]], np.float32))]
+    result = train_detector(tmp_path, samples, steps=10000, crop_size=64, image_size=64, time_budget_s=2.0)
+    assert 1 <= result.steps < 10000
+    assert result.recipe["steps_planned"] == 10000 and result.recipe["time_budget_s"] == 2.0
+    assert (tmp_path / "model.pt").stat().st_size > 0

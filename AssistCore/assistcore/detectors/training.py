@@ -85,6 +85,9 @@ def train_detector(
     shorter_side: int | None = None,
     progress: Callable[[str, float, str], None] | None = None,
     augment: Callable[[np.ndarray, np.ndarray, np.random.Generator], tuple[np.ndarray, np.ndarray]] | None = None,
+    time_budget_s: float | None = None,
+    initial_state: dict | None = None,
+    initial_note: str = "",
 ) -> DetectorTrainingResult:
     """Train a Faster R-CNN from random weights on ``samples``; write ``model.pt`` (state dict) in ``output_dir``.
 
@@ -94,6 +97,10 @@ def train_detector(
     :func:`~assistcore.detectors.network.detect_pictures` resizes to at inference (None: native pixel size,
     as for MRI slices). ``num_classes`` counts the background. ``augment``: (crop, boxes, rng) -> (crop, boxes)
     in place of the default flips, gamma and contrast; its ``description`` attribute goes into the recipe.
+    ``time_budget_s``: training also ends when this much time has passed; the cosine decay then follows
+    whichever of steps and time is further along, so a run on a busy machine still ends at a low rate.
+    ``initial_state``: a state dict of the same network to start from (fine-tuning) instead of random weights;
+    ``initial_note`` says where it came from (the recipe records it).
     """
     import torch
 
@@ -108,6 +115,8 @@ def train_detector(
     rng = np.random.default_rng(seed)
     config = network_config(backbone, image_size, num_classes)
     network = build_network(config)
+    if initial_state is not None:
+        network.load_state_dict(initial_state)
     network.transform.min_size, network.transform.max_size = (crop_size,), crop_size
     network.train()
     positives = [s for s in samples if len(s.boxes_xy)]
@@ -115,13 +124,17 @@ def train_detector(
     parameters = [p for p in network.parameters() if p.requires_grad]
     optimiser = torch.optim.AdamW(parameters, lr=learning_rate, weight_decay=1e-4)
     warmup = max(1, min(50, steps // 10))
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimiser,
-        lambda step: min(1.0, (step + 1) / warmup) * 0.5 * (1 + np.cos(np.pi * min(step, steps) / steps)),
-    )
     started = time.perf_counter()
     recent: list[float] = []
+    done = 0
     for step in range(steps):
+        along = step / steps
+        if time_budget_s:
+            along = max(along, (time.perf_counter() - started) / time_budget_s)
+            if along >= 1.0:
+                break
+        for group in optimiser.param_groups:  # warm-up, then cosine decay
+            group["lr"] = learning_rate * min(1.0, (step + 1) / warmup) * 0.5 * (1 + np.cos(np.pi * min(along, 1.0)))
         pictures, targets = [], []
         for _ in range(batch_size):
             pool = positives if positives and (not negatives or rng.random() < positive_fraction) else negatives
@@ -134,10 +147,11 @@ def train_detector(
         loss.backward()
         torch.nn.utils.clip_grad_norm_(parameters, 10.0)
         optimiser.step()
-        schedule.step()
+        done = step + 1
         recent.append(float(loss.detach()))
         if progress and (step % 10 == 0 or step == steps - 1):
-            progress("training", (step + 1) / steps, f"step {step + 1}/{steps} loss {np.mean(recent[-20:]):.3f}")
+            fraction = max(done / steps, (time.perf_counter() - started) / time_budget_s if time_budget_s else 0.0)
+            progress("training", min(fraction, 1.0), f"step {done}/{steps} loss {np.mean(recent[-20:]):.3f}")
     network.eval()
     output_dir.mkdir(parents=True, exist_ok=True)
     weights_path = output_dir / "model.pt"
@@ -151,10 +165,12 @@ def train_detector(
         + getattr(augment, "description", "left-right flips, gamma 0.7-1.4, contrast +-15 %"),
         "pictures": len(samples),
         "pictures_with_boxes": len(positives),
+        "initial_weights": initial_note or ("given state dict" if initial_state is not None else "random"),
+        **({"time_budget_s": time_budget_s, "steps_planned": steps} if time_budget_s else {}),
     }
     seconds = time.perf_counter() - started
     exported = export_for_cpu(network, output_dir / "model.onnx", shorter_side)
-    return DetectorTrainingResult(weights_path, steps, seconds, float(np.mean(recent[-20:])), config, recipe=recipe,
+    return DetectorTrainingResult(weights_path, done, seconds, float(np.mean(recent[-20:])), config, recipe=recipe,
                                   exported_program=exported)  # fmt: skip
 
 

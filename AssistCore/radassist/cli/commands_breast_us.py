@@ -55,6 +55,12 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
         "train/validation/test with this seed, train on train, set the threshold on validation, report test",
     )
     train.add_argument("--learning-rate", type=float, default=5e-4)
+    train.add_argument(
+        "--init-from", help="fine-tune from this model (id or folder with model_card.json) instead of random weights"
+    )
+    train.add_argument(
+        "--time-budget-minutes", type=float, help="also stop after this many minutes (the decay follows the clock)"
+    )
     train.add_argument("--validation-sweeps", type=int, default=12, help="fresh phantom sweeps for the card")
     train.add_argument(
         "--tuning-sweeps",
@@ -201,6 +207,7 @@ def run_train(args: argparse.Namespace) -> int:
             shorter_side=args.shorter_side,
             progress=report,
             learning_rate=args.learning_rate,
+            time_budget_s=args.time_budget_minutes * 60 if args.time_budget_minutes else None,
         )
         from assistcore.models.loader import build_network, load_state_dict_file
 
@@ -239,6 +246,44 @@ def run_train(args: argparse.Namespace) -> int:
         f"model written to {out}; threshold {threshold}; validation: {result.validation}; {result.seconds:.0f} s",
     )
     return 0
+
+
+def _initial_weights(args: argparse.Namespace) -> dict:
+    """train_detector's ``initial_state`` and ``initial_note`` for ``--init-from`` (empty without it)."""
+    from pathlib import Path
+
+    from assistcore.errors import InputError
+    from assistcore.models.card import load_model_card
+    from assistcore.models.loader import load_state_dict_file, verify_weights
+    from assistcore.models.registry import ModelRegistry
+
+    if not args.init_from:
+        return {}
+    folder = Path(args.init_from)
+    card = load_model_card(folder / "model_card.json") if folder.is_dir() else ModelRegistry().get(args.init_from).card
+    if card.data.get("training", {}).get("backbone", args.backbone) != args.backbone:
+        raise InputError(
+            f"--init-from {args.init_from} has backbone {card.data['training']['backbone']}, not {args.backbone}.",
+            "Give --backbone as the starting model's.",
+        )
+    note = f"fine-tuned from {card.id} (weights sha256 {card.weights_sha256[:12]})"
+    return {"initial_state": load_state_dict_file(verify_weights(card)), "initial_note": note}
+
+
+def _logged(bar):
+    """The progress bar, plus one stderr line per event when stderr is not a terminal (a background log)."""
+    import sys
+    import time
+
+    if sys.stderr.isatty():
+        return bar
+
+    def callback(event) -> None:
+        print(f"{time.strftime('%H:%M:%S')} {event.stage} {event.fraction:.3f} {event.message}", file=sys.stderr,
+              flush=True)  # fmt: skip
+        bar(event)
+
+    return callback
 
 
 def run_train_busi_split(args: argparse.Namespace) -> int:
@@ -287,7 +332,6 @@ def run_train_busi_split(args: argparse.Namespace) -> int:
         TerminalProgress("breast-us train") as bar,
         result_directory(out, "breast-us train", args.overwrite) as staging,
     ):
-        report = ProgressReporter([("training", 1)], bar)
         result = train_detector(
             staging,
             train_samples,
@@ -299,9 +343,11 @@ def run_train_busi_split(args: argparse.Namespace) -> int:
             image_size=args.shorter_side,
             positive_fraction=args.positive_fraction,
             shorter_side=args.shorter_side,
-            progress=report,
+            progress=ProgressReporter([("training", 1)], _logged(bar)),
             augment=ultrasound_augment,
             learning_rate=args.learning_rate,
+            time_budget_s=args.time_budget_minutes * 60 if args.time_budget_minutes else None,
+            **_initial_weights(args),
         )
         network = build_network(result.network)
         network.load_state_dict(load_state_dict_file(result.weights_path))
