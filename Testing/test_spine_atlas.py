@@ -176,3 +176,17 @@ def test_the_network_c2_names_a_phantom_and_the_atlas_record_travels_with_it():
     document = result.levels_document()
     assert document["labelling"]["method"] == "network" and document["atlas"]["discs"]
     assert {"score", "rival_score", "confidence", "candidates", "reason"} <= set(document["atlas"])
+
+
+def test_domain_randomisation_keeps_the_patches_and_changes_what_real_images_vary_in():
+    from assistcore.spine.model import _domain_randomise
+
+    rng = np.random.default_rng(1)
+    classes = np.zeros((4, 64, 64), dtype=np.int64)
+    classes[:, 10:25, 10:40] = 3  # a body
+    classes[:, 25:30, 10:40] = 4  # a disc under it
+    pictures = np.full((4, 64, 64), 0.5, dtype=np.float32)
+    pictures[classes == 4] = 0.9
+    out = _domain_randomise(pictures, classes, rng)
+    assert out.shape == pictures.shape and out.dtype == np.float32 and out.min() >= 0 and out.max() <= 1.5
+    assert not np.allclose(out, pictures) and np.all(pictures[classes == 4] == np.float32(0.9))  # input untouched

@@ -43,9 +43,11 @@ def train_spine_models(
     classifier_steps: int = 600,
     seed: int = 0,
     progress: Callable[[str, float, str], None] | None = None,
+    domain_randomisation: bool = False,
 ) -> SpineTrainingResult:
     """Generate ``n_phantoms`` phantoms (seeds ``seed * 100000 + n``) and train the three networks into
-    ``output_dir`` (segmentation.pt, osteophyte.pt, axial.pt)."""
+    ``output_dir`` (segmentation.pt, osteophyte.pt, axial.pt); ``domain_randomisation``: see
+    :func:`assistcore.spine.model.train_segmentation`."""
     output_dir.mkdir(parents=True, exist_ok=True)
 
     def stage(name: str) -> Callable[[float, str], None] | None:
@@ -53,7 +55,12 @@ def train_spine_models(
 
     data = phantom_training_data([seed * 100000 + n for n in range(n_phantoms)], stage("phantoms"))
     segmentation = train_segmentation(
-        data, output_dir / "segmentation.pt", segmentation_steps, seed, progress=stage("segmentation")
+        data,
+        output_dir / "segmentation.pt",
+        segmentation_steps,
+        seed,
+        progress=stage("segmentation"),
+        domain_randomisation=domain_randomisation,
     )
     osteophyte = train_osteophyte(
         data, output_dir / "osteophyte.pt", classifier_steps, seed, progress=stage("osteophyte")

@@ -67,6 +67,11 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
         "--tuning-phantoms", type=int, default=12,
         help="other fresh phantoms to set the classifiers' operating thresholds on (0: keep 0.5)",
     )  # fmt: skip
+    train.add_argument(
+        "--domain-randomisation", action="store_true",
+        help="segmentation patches get real-image variation first (per-class intensities, marrow texture, "
+        "Modic-like bands, dark discs, coil shading, blur)",
+    )  # fmt: skip
     train.set_defaults(handler=run_train)
 
     evaluate = actions.add_parser("evaluate", parents=[common], help="the study's table on fresh phantoms")
@@ -95,7 +100,8 @@ def run_train(args: argparse.Namespace) -> int:
         from assistcore.models.runner import ProgressReporter
 
         report = ProgressReporter([("phantoms", 1), ("segmentation", 6), ("osteophyte", 2), ("axial", 1)], bar)
-        result = train_spine_models(staging, args.phantoms, args.steps, args.classifier_steps, args.seed, report)
+        result = train_spine_models(staging, args.phantoms, args.steps, args.classifier_steps, args.seed, report,
+                                    domain_randomisation=args.domain_randomisation)  # fmt: skip
         card = spine_model_card(result, command, args.model_id, args.seed)
         write_text_atomic(staging / "model_card.json", json.dumps(card, indent=2) + "\n")
         try:  # CPU programs (no MONAI import at inference); the weights stay the model if export fails
