@@ -175,8 +175,9 @@ def demo_crm(context: DemoContext) -> None:
 
 def demo_spine(context: DemoContext) -> None:
     """SpineAssist on a synthetic cervical phantom (known levels and findings) and on the real samples: the
-    PSR-oriented cervical T2 with the oblique axial T2 (without C2 in view: levels unknown unless anchored, so
-    it runs once more with an anchor on its C3 body), and the thoraco-lumbar T2 (levels unknown, not cervical)."""
+    PSR-oriented cervical T2 with the oblique axial T2 (C2 out of view and the atlas match ambiguous: its discs
+    are located but the levels reported unknown, see `radassist spine --anchor`), and the thoraco-lumbar T2
+    (levels unknown, not called cervical)."""
     from assistcore.phantoms.spine import generate_spine_phantom, write_spine_phantom_case
 
     from .bench_spine import spine_samples
@@ -188,16 +189,13 @@ def demo_spine(context: DemoContext) -> None:
     cases = {
         "PHANTOM2024": (inputs["sag_t2"], [path for key, path in inputs.items() if key.startswith("ax_t2_block")]),
         "sct-cervical": (sagittal, [axial]),
-        "sct-cervical-anchored": (sagittal, [axial]),
         "sct-lumbar": (context.data_dir / "spine_sct_lumbar" / "t2_lumbar.nii.gz", []),
     }
-    anchors = {"sct-cervical-anchored": ((6.2, -18.9, 23.5), "C3")}  # a point on the body under the top disc
     section = {}
     for index, (case_id, (sag_t2, ax_t2)) in enumerate(cases.items()):
         context.report_progress("spine", index / len(cases), case_id)
         out = context.output_dir / "spine" / case_id
-        options = {"device": context.device, "anchor": anchors.get(case_id)}
-        report = run_case_to_folder(sag_t2, out, options, ax_t2=ax_t2, case_id=case_id)
+        report = run_case_to_folder(sag_t2, out, {"device": context.device}, ax_t2=ax_t2, case_id=case_id)
         levels = report["levels"]
         section[case_id] = {
             "folder": str(out),
@@ -219,34 +217,73 @@ def demo_spine(context: DemoContext) -> None:
 
 
 def demo_breast_us(context: DemoContext) -> None:
-    """BreastUSAssist on a synthetic sweep (known lesions) and on the real 30-frame ultrasound cine (an echo
-    sweep, no breast: any lesion there is a false positive of the demo model, reported as found)."""
+    """BreastUSAssist on a synthetic sweep (known lesions), on a real BUSI still of the default model's test
+    split (never a training picture; its detection drawn with the radiologist's mask outline) and on the real
+    30-frame ultrasound cine (an echo sweep, no breast: any lesion there is a false positive, reported as found)."""
+    from assistcore.breastus.training import glob_escape
+    from assistcore.models.registry import ModelRegistry
     from assistcore.phantoms.breast_us import generate_breast_sweep, write_sweep_case
 
     from .bench_breast_us import real_cine
     from .breast_us_app import detect_cine_to_folder
 
+    def _busi_outline_picture(picture_path: Path, mask_paths: list[Path], fused: list[dict], path: Path) -> Path:
+        """The still with its mask outline (green) and the fused detections at the threshold (red) as a PNG."""
+        import numpy as np
+        from PIL import Image as PILImage
+        from scipy import ndimage
+
+        from assistcore.pipelines.breast_us import render_frame
+
+        with PILImage.open(picture_path) as still:
+            grey = np.asarray(still.convert("L"), np.float32) / 255.0
+        boxes = [(tuple(item["best_box_xy"]), f"{item['fused_score']:.2f}", (255, 64, 64))
+                 for item in fused if item.get("above_threshold")]  # fmt: skip
+        rendered = np.asarray(render_frame(grey, boxes)).copy()
+        for mask_path in mask_paths:
+            with PILImage.open(mask_path) as mask_picture:
+                mask = np.asarray(mask_picture.convert("L")) > 127
+            if mask.shape == grey.shape:
+                rendered[mask & ~ndimage.binary_erosion(mask, iterations=2)] = (64, 255, 64)
+        PILImage.fromarray(rendered).save(path)
+        return path
+
     sweep = generate_breast_sweep(2024, n_lesions=1)
     inputs = write_sweep_case(sweep, context.output_dir / "breast_us" / "phantom_inputs", "SWEEP2024")
-    cases = {"SWEEP2024": inputs["cine"], "us-cine-sample": real_cine(context.data_dir)}
+    cases = {"SWEEP2024": inputs["cine"]}
+    busi_masks: list[Path] = []
+    split_path = ModelRegistry().default_for("breast_us").folder / "split.json"
+    if split_path.is_file() and (context.data_dir / "busi").is_dir():
+        test_files = json.loads(split_path.read_text())["files"]["test"]
+        example = next((name for name in test_files if name.startswith("malignant/")), None)
+        if example and (context.data_dir / "busi" / example).is_file():
+            cases["busi-test"] = context.data_dir / "busi" / example
+            busi_masks = sorted(cases["busi-test"].parent.glob(glob_escape(cases["busi-test"].stem) + "_mask*.png"))
+    cases["us-cine-sample"] = real_cine(context.data_dir)
     section = {}
     for index, (case_id, path) in enumerate(cases.items()):
         context.report_progress("breast_us", index / len(cases), case_id)
         out = context.output_dir / "breast_us" / case_id
         report = detect_cine_to_folder(path, out, {"device": context.device}, case_id=case_id)
         truth_frames = sweep.frames_with_lesion()
+        truth = {
+            "SWEEP2024": f"one lesion on frames {truth_frames[0]}..{truth_frames[-1]}" if truth_frames else "",
+            "busi-test": f"BUSI test-split still {Path(path).name}: the radiologist's mask outlined in green",
+        }.get(case_id, "real echo cine (no breast): any lesion is a false positive")
         section[case_id] = {
             "folder": str(out),
             "summary": report["summary"]["text"],
             "fused": [{k: item[k] for k in ("detection_id", "first_frame", "last_frame", "best_frame", "fused_score")}
                       for item in report["fused"][:5]],
             "warnings": report["warnings"],
-            "truth": f"one lesion on frames {truth_frames[0]}..{truth_frames[-1]}"
-            if case_id == "SWEEP2024" and truth_frames
-            else "real echo cine (no breast): any lesion is a false positive",
+            "truth": truth,
             "seconds_per_frame": report["seconds_per_frame"],
             "model": report["model"]["model_name"],
         }  # fmt: skip
+        if case_id == "busi-test":
+            picture = _busi_outline_picture(Path(path), busi_masks, report["fused"], out / "detection_and_mask.png")
+            context.add_output("BreastUSAssist BUSI test still: detection (red) and expert mask (green)", picture)
+            continue
         for picture in sorted((out / "overlays").glob("*.png")):
             context.add_output(f"BreastUSAssist {case_id}: best frame", picture)
         context.add_output(f"BreastUSAssist {case_id}: detections", out / "detections.json")
