@@ -162,3 +162,35 @@ def test_detector_training_ends_at_its_time_budget(tmp_path):
     assert 1 <= result.steps < 10000
     assert result.recipe["steps_planned"] == 10000 and result.recipe["time_budget_s"] == 2.0
     assert (tmp_path / "model.pt").stat().st_size > 0
+
+
+def test_pseudo_cine_sweeps_from_stills_move_the_lesion_through_the_field():
+    from assistcore.breastus.busi import sweep_from_still
+
+    picture = np.random.default_rng(0).random((120, 200)).astype(np.float32) * 0.6 + 0.2
+    lesion_map = np.zeros((120, 200), np.int32)
+    lesion_map[40:70, 10:40] = 1  # at the left edge: visible only while the probe is on the left
+    picture[lesion_map > 0] = 0.05
+    sample = PictureSample(picture, np.zeros((0, 4), np.float32), "benign/benign (1).png")
+    case = sweep_from_still(sample, lesion_map, seed=3, n_frames=12)
+    assert case.frames.shape == (12, 120, 140) and case.frames.dtype == np.float32
+    assert case.frames.min() >= 0.0 and case.frames.max() <= 1.0
+    visible = [len(boxes) for boxes in case.truth_boxes]
+    assert 0 < sum(visible) < 12, "the lesion enters or leaves the field"
+    assert all(set(ids.tolist()) <= {1} for ids in case.truth_lesion_ids)
+    assert not np.allclose(case.frames[0], case.frames[1]), "speckle is re-noised per frame"
+    assert case.case_id == "benign_1-sweep"
+
+
+@pytest.mark.models
+def test_evaluate_on_busi_sweeps_writes_the_single_against_fused_table(tmp_path, capsys):
+    from radassist.cli.main import main
+
+    root = _busi_folder(tmp_path / "busi", 7)
+    out = tmp_path / "eval"
+    assert main(["breast-us", "evaluate", "--model", "breastus-demo", "--busi-sweeps", str(root), "--sweeps", "2",
+                 "--frames", "3", "--out", str(out), "--json"]) == 0  # fmt: skip
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["n_sequences"] == 2 and "BUSI test" in metrics["sweeps"]
+    assert {row["method"] for row in metrics["rows"]} == {"single_frame", "multi_frame"}
+    assert (out / "chi_square.csv").stat().st_size > 0

@@ -79,6 +79,13 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     evaluate.add_argument("--busi", help="BUSI folder: score still pictures of one part of its seeded split instead")
     evaluate.add_argument("--split-seed", type=int, default=0, help="the split's seed (as in the model's card)")
     evaluate.add_argument("--part", choices=["validation", "test"], default="test", help="which part to score")
+    evaluate.add_argument(
+        "--busi-sweeps",
+        metavar="DIR",
+        help="BUSI folder: pseudo-cine sweeps made from the stills of one part of its split (--sweeps of them, "
+        "--frames each) instead of phantom sweeps",
+    )
+    evaluate.add_argument("--frames", type=int, default=20, help="frames per pseudo-cine sweep (--busi-sweeps)")
     add_output_arguments(evaluate, "folder for metrics.json, froc.csv, chi_square.csv, froc.png", required=True)
     evaluate.set_defaults(handler=run_evaluate)
 
@@ -453,19 +460,31 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if args.busi:
         return _evaluate_busi_part(args, entry, network, device)
     iou_fuse = args.iou_fuse if args.iou_fuse is not None else card_fuse_iou(entry.card)
-    cases = phantom_sweep_cases(args.sweeps, args.seed)
+    if args.busi_sweeps:
+        from assistcore.breastus.busi import busi_sweep_cases, scan_busi, split_busi
+
+        _check_numbers(args, "frames")
+        split = split_busi(scan_busi(args.busi_sweeps)[0], args.split_seed)
+        cases = busi_sweep_cases(args.busi_sweeps, split, args.part, args.frames, limit=args.sweeps, seed=args.seed)
+        source = f"pseudo-cine sweeps from BUSI {args.part} stills"
+    else:
+        cases = phantom_sweep_cases(args.sweeps, args.seed)
+        source = "phantom sweeps"
     metrics = evaluate_sweeps(network, cases, card_shorter_side(entry.card), iou_fuse, device)
     curves = metrics.pop("froc")
     out = Path(args.out)
     with result_directory(out, "breast-us evaluate", args.overwrite) as staging:
         metrics["model"] = {"id": entry.card.id, "version": entry.card.version, "device": device}
+        metrics["sweeps"] = source
         metrics["froc"] = {name: curve.to_dict() for name, curve in curves.items()}
         write_text_atomic(staging / "metrics.json", json.dumps(metrics, indent=2, default=float))
         write_csv_atomic(staging / "froc.csv", metrics["rows"])
         write_csv_atomic(staging / "chi_square.csv", metrics["chi_square"])
         write_csv_atomic(staging / "cases.csv", metrics["cases"])
         named = [(name.replace("_", " "), curve) for name, curve in curves.items()]
-        plot_froc(named, staging / "froc.png", title=f"Breast US lesions, single frame vs fused ({entry.card.id})")
+        plot_froc(
+            named, staging / "froc.png", title=f"Breast US lesions, single frame vs fused ({entry.card.id}, {source})"
+        )
     text = (
         format_table(metrics["rows"])
         + "\n"
