@@ -351,7 +351,7 @@ class StationApp:
             demo = (
                 " Demo model trained on synthetic data: not for clinical use."
                 if summary["synthetic_demo_model"]
-                else ""
+                else " Research model: not approved for clinical use; check every label."
             )
             self._say(
                 f"{opened.title} finished in {seconds:.1f} s: {summary['headline'].rstrip('.')}.{demo}", "success"
