@@ -95,6 +95,10 @@ class BrainTumorLabelWidget(AssistantWidget, ScriptedLoadableModuleWidget, VTKOb
         self.segmentationNode = self.logic.showResult(result)
         for button in (self.ui.editButton, self.ui.qaButton, self.ui.exportButton):
             button.enabled = self.segmentationNode is not None
+        provenance = getattr(result, "provenance", None) or {}
+        notes = [*provenance.get("warnings", []), *provenance.get("label_notes", [])]
+        if notes:  # missing sequences, what the model's labels mean: the reader must see them with the result
+            self.ui.statusLabel.setText(_("Done.") + " " + " ".join(notes))
 
     def onEditButton(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("Could not open the Segment Editor."), waitCursor=True):

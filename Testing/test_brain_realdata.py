@@ -32,6 +32,7 @@ def test_the_default_model_finds_the_real_glioma_with_whole_tumour_dice_of_at_le
     report = label_case_to_folder(case_paths(real_data_dir), tmp_path / "out", {"device": "cpu"}, case_id="DU7294")
     assert report["model"]["model_id"] == "brain-tumor-deepmedic-captk" and not report["model"]["synthetic_demo_model"]
     assert [f["file"] for f in report["model"]["files_run"]] == ["model.onnx"]
+    assert "does not separate necrosis from non-enhancing" in report["model"]["label_notes"][0]
     reference = next((real_data_dir / "brain_tcga" / "TCGA-DU-7294").rglob("fusion/mav.nii.gz"))
     dice = _dice(tmp_path / "out", "DU7294", reference)
     print("TCGA-DU-7294 Dice against the fused BraTS algorithms:", dice)

@@ -223,6 +223,16 @@ def test_brain_result_enables_edit_qa_and_export_and_a_later_refused_result_keep
     _usableAfterFailure(widget)
 
 
+def test_brain_result_shows_missing_sequences_and_label_notes_beside_done(stand_ins):
+    import types
+
+    logic = FailingLogic(showResult=lambda result: "segmentation")
+    widget = _widget("BrainTumorLabel", logic, segmentationNode=None)
+    result = types.SimpleNamespace(provenance={"warnings": ["T2 was not given."], "label_notes": ["Merged classes."]})
+    _runToEnd(widget, result)
+    assert widget.ui.statusLabel.text == "Done. T2 was not given. Merged classes."
+
+
 def test_brain_run_passes_the_tumour_type_under_the_pipelines_option_name(stand_ins):
     started = {}
     logic = FailingLogic(start=lambda *volumes, **options: started.update(options))

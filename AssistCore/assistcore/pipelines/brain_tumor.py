@@ -53,6 +53,13 @@ def _card_and_network(model_id: str | None, device: str, tumor_type: str = "intr
     return entry.card, load_network(entry.card, choice.device), choice
 
 
+def _label_notes(class_map: list[int] | None) -> list[str]:
+    """What the labels cannot tell apart, when the model's class map merges classes into one label."""
+    if class_map and class_map.count(1) > 1:  # necrosis and non-enhancing tumour are one class (BraTS 1)
+        return ["This model does not separate necrosis from non-enhancing tumour: both are the non-enhancing label."]
+    return []
+
+
 def tumour_types(card) -> list[str]:
     """The tumour types a brain model is for (card ``tumour_types``; older cards: both)."""
     return list(card.data.get("tumour_types", ["intra-axial", "extra-axial"]))
@@ -185,6 +192,7 @@ def run(
             "brain_mask": mask_source,
         },
         "warnings": warnings,
+        "label_notes": _label_notes(class_map),
         "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     return BrainResult(labels, reference, uncertainty, qa, provenance, {k: round(v, 3) for k, v in timings.items()})
