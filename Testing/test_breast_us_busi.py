@@ -194,3 +194,56 @@ def test_evaluate_on_busi_sweeps_writes_the_single_against_fused_table(tmp_path,
     assert metrics["n_sequences"] == 2 and "BUSI test" in metrics["sweeps"]
     assert {row["method"] for row in metrics["rows"]} == {"single_frame", "multi_frame"}
     assert (out / "chi_square.csv").stat().st_size > 0
+
+
+def test_malignancy_score_ranks_shadowing_tall_lesions_above_wide_bright_ones(tmp_path):
+    from assistcore.breastus.malignancy import FEATURES, box_features, fit_malignancy, malignancy_score
+
+    rng = np.random.default_rng(0)
+
+    def lesion(malignant: bool) -> tuple[np.ndarray, list[float]]:
+        picture = (rng.random((100, 120)) * 0.3 + 0.4).astype(np.float32)
+        height, width = (30, 20) if malignant else (16, 40)
+        y0, x0 = 30 + int(rng.integers(-5, 5)), 40 + int(rng.integers(-5, 5))
+        picture[y0 : y0 + height, x0 : x0 + width] *= 0.3
+        if malignant:
+            picture[y0 + height :, x0 : x0 + width] *= 0.5  # posterior shadowing
+        return picture, [x0, y0, x0 + width, y0 + height]
+
+    cases = [lesion(bool(i % 2)) for i in range(40)]
+    features = np.array([box_features(p, b) for p, b in cases])
+    assert features.shape == (40, len(FEATURES)) and np.isfinite(features).all()
+    labels = np.arange(40) % 2
+    model = fit_malignancy(features, labels)
+    scores = malignancy_score(model, features)
+    assert scores[labels == 1].min() > scores[labels == 0].max()
+    assert "not a diagnosis" in model["note"]
+    json.dumps(model)  # JSON-ready, no pickles
+
+
+@pytest.mark.models
+def test_the_pipeline_adds_a_malignancy_score_when_the_model_folder_has_one(tmp_path, monkeypatch):
+    import shutil
+
+    from assistcore.breastus.cine import Cine
+    from assistcore.breastus.malignancy import FEATURES
+    from assistcore.models.registry import ModelRegistry
+    from assistcore.pipelines.breast_us import run
+
+    folder = tmp_path / "models" / "breastus-demo"
+    shutil.copytree(ModelRegistry().get("breastus-demo").folder, folder)
+    card = json.loads((folder / "model_card.json").read_text())
+    card["id"] = "breastus-with-malignancy"
+    (folder / "model_card.json").write_text(json.dumps(card))
+    model = {"features": list(FEATURES), "mean": [0.0] * 10, "std": [1.0] * 10, "coefficients": [0.0] * 10,
+             "intercept": 0.0, "note": "test"}  # fmt: skip
+    (folder / "malignancy.json").write_text(json.dumps(model))
+    monkeypatch.setenv("RADASSIST_MODELS_PATH", str(tmp_path / "models"))
+    frames = np.random.default_rng(0).random((2, 128, 128)).astype(np.float32)
+    frames[:, 40:80, 40:80] *= 0.1
+    result = run(
+        Cine(frames, "test", "image"), {"model_id": "breastus-with-malignancy", "device": "cpu", "threshold": 0.0}
+    )
+    assert result.fused, "the demo model reports something at threshold 0 on a dark square"
+    item = result.fused[0].to_dict(None, 0.0)
+    assert item["malignancy_score"] == 0.5 and "not a diagnosis" in item["malignancy_note"]

@@ -33,6 +33,7 @@ STAGES = (("load", 1.0), ("detect", 8.0), ("fuse", 0.2))
 DEFAULT_THRESHOLD = 0.5
 #: boxes below this are dropped before anything is reported or fused (the slider in Slicer starts here)
 REPORT_FLOOR = 0.05
+MALIGNANCY_NOTE = "descriptor aid from the box's appearance; not a diagnosis"
 #: boxes on any two frames of a sweep overlapping at least this much are one lesion (the study's preset IoU)
 FUSE_IOU = 0.3
 #: the detector's input scale when the card gives none: the frame's shorter side resized to this many pixels
@@ -45,6 +46,8 @@ class FusedDetection:
 
     region: LinkedRegion
     best_box_xy: tuple[float, float, float, float]
+    #: 0..1 from :mod:`assistcore.breastus.malignancy` when the model has one: a descriptor aid, not a diagnosis
+    malignancy_score: float | None = None
 
     @property
     def detection_id(self) -> int:
@@ -72,6 +75,11 @@ class FusedDetection:
             "n_boxes": len(self.region.members),
             "size_mm": size_mm,
             "above_threshold": self.fused_score >= threshold,
+            **(
+                {"malignancy_score": round(self.malignancy_score, 4), "malignancy_note": MALIGNANCY_NOTE}
+                if self.malignancy_score is not None
+                else {}
+            ),
         }
 
 
@@ -232,6 +240,18 @@ def fuse_frames(frames: list[FrameBoxes], iou_fuse: float) -> list[FusedDetectio
     ]
 
 
+def _score_malignancy(card, cine: Cine, fused: list[FusedDetection]) -> None:
+    """Each fused lesion's malignancy score on its best frame, when the model folder has ``malignancy.json``."""
+    from ..breastus.malignancy import box_features, malignancy_score, read_malignancy_model
+
+    model = read_malignancy_model(card.folder) if getattr(card, "folder", None) else None
+    if model is None:
+        return
+    for item in fused:
+        frame = np.asarray(cine.frames[item.region.peak_index], np.float32)
+        item.malignancy_score = float(malignancy_score(model, box_features(frame, item.best_box_xy))[0])
+
+
 def run(
     cine: Cine,
     options: dict[str, Any] | None = None,
@@ -290,6 +310,7 @@ def run(
         area_mask = imaging_area_mask(cine.frames, cine.region_xy)
     frames, outside = reported_frame_boxes(found, indices, area_mask)
     fused = fuse_frames(frames, iou_fuse)
+    _score_malignancy(card, cine, fused)
     timings["fuse"] = time.perf_counter() - started
     provenance = {
         **card.provenance(device_choice),

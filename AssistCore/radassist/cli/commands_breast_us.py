@@ -89,6 +89,16 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     add_output_arguments(evaluate, "folder for metrics.json, froc.csv, chi_square.csv, froc.png", required=True)
     evaluate.set_defaults(handler=run_evaluate)
 
+    malignancy = actions.add_parser(
+        "malignancy",
+        parents=[common],
+        help="fit the per-lesion malignancy score (a descriptor aid) on a BUSI split's train part; AUC on its test",
+    )
+    malignancy.add_argument("--busi", required=True, help="BUSI folder (benign/, malignant/, normal/)")
+    malignancy.add_argument("--split-seed", type=int, default=0, help="the split's seed (as in the detector's card)")
+    add_output_arguments(malignancy, "malignancy.json to write (put it beside the detector's card)", required=True)
+    malignancy.set_defaults(handler=run_malignancy)
+
     describe = actions.add_parser(
         "describe", parents=[common], help="record a lesion's descriptors (BI-RADS lexicon) in detections.json"
     )
@@ -532,6 +542,33 @@ def _evaluate_busi_part(args: argparse.Namespace, entry, network, device: str) -
         )
     table = format_table([{**r, "ci95": f"{r['ci95'][0]:.3f}-{r['ci95'][1]:.3f}"} for r in metrics["rows"]])
     emit(args, metrics, f"{table}\n{metrics['seconds_per_picture']:.3f} s per picture; results in {out}")
+    return 0
+
+
+def run_malignancy(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from assistcore.atomic import write_text_atomic
+    from assistcore.breastus.busi import BUSI_CITATION, scan_busi, split_busi
+    from assistcore.breastus.malignancy import malignancy_from_split
+    from assistcore.errors import InputError
+
+    from .main import emit
+
+    out = Path(args.out)
+    if out.exists() and not args.overwrite:
+        raise InputError(f"{out} exists.", "Give another --out or --overwrite.")
+    pictures, _skipped = scan_busi(args.busi)
+    split = split_busi(pictures, args.split_seed)
+    model = malignancy_from_split(pictures, split)
+    model["command"] = "radassist " + shlex.join(args.command_line)
+    model["split_sha256"] = split["sha256"]
+    model["references"] = [BUSI_CITATION]
+    write_text_atomic(out, json.dumps(model, indent=2))
+    lines = [f"{part}: AUC {e['auc']:.3f} (95 % CI {e['ci95'][0]:.3f}-{e['ci95'][1]:.3f}), {e['lesions']} lesions, "
+             f"{e['malignant']} malignant" for part, e in model["evaluation"].items()]  # fmt: skip
+    emit(args, model, "\n".join([f"written {out}", *lines, model["note"]]))
     return 0
 
 
