@@ -304,12 +304,18 @@ def test_model_list_names_demo_models_and_shows_the_warning_only_for_them(widget
     monkeypatch.setenv("RADASSIST_USER_MODELS", str(tmp_path / "user"))
     monkeypatch.delenv("RADASSIST_MODELS_PATH", raising=False)
     comboBox, warning = ComboBox(), Widget()
-    widget_helpers.fillModelComboBox(comboBox, "brain_tumor", warning)
+    widget_helpers.fillModelComboBox(comboBox, "crm", warning)
     text, modelId = comboBox.items[0]
-    assert modelId == "brain-tumor-demo"
+    assert modelId == "crm-demo"
     assert "(demo model, synthetic data - not for clinical use)" in text
     assert "not for clinical use" in comboBox.toolTips[0]
     assert warning.visible
+
+    brain, brainWarning = ComboBox(), Widget()
+    widget_helpers.fillModelComboBox(brain, "brain_tumor", brainWarning)
+    assert [data for _, data in brain.items][:2] == ["brain-tumor-deepmedic-captk", "brain-tumor-demo"]
+    assert "demo model" not in brain.items[0][0] and "demo model" in brain.items[1][0]
+    assert not brainWarning.visible, "the default brain model is trained on real gliomas"
 
     other, otherWarning = ComboBox(), Widget()
     widget_helpers.fillModelComboBox(other, "generic", otherWarning)  # no generic model is bundled
