@@ -20,6 +20,7 @@ import numpy as np
 
 from ..arrays import bounding_box
 from ..image import Image
+from ..models.card import image_input_format
 from ..resample import resample_to_reference, resample_to_spacing
 
 CHANNELS = ("t1", "t1c", "t2", "flair")
@@ -521,13 +522,7 @@ def brain_model_card(
         "pred_classes": "softmax over 4 classes, argmax on the reference grid",
         "network_data_format": {
             "inputs": {
-                "image": {
-                    "type": "image",
-                    "format": "magnitude",
-                    "modality": "MR",
-                    "num_channels": 4,
-                    "channel_def": {str(i): role for i, role in enumerate(CHANNELS)},
-                }
+                "image": image_input_format(CHANNELS)
             },
             "outputs": {
                 "pred": {

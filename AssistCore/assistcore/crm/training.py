@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..detectors.training import DetectorTrainingResult, detector_card_sections, train_detector
+from ..models.card import image_input_format
 from .data import SliceSample
 from .detector import detect_pictures
 
@@ -176,13 +177,7 @@ def crm_model_card(
         "pred_classes": "boxes (x0, y0, x1, y1) with scores after NMS",
         "network_data_format": {
             "inputs": {
-                "image": {
-                    "type": "image",
-                    "format": "magnitude",
-                    "modality": "MR",
-                    "num_channels": 3,
-                    "channel_def": {"0": "T2", "1": "T2", "2": "T2"},
-                }
+                "image": image_input_format(["T2", "T2", "T2"])
             },
             "outputs": {
                 "pred": {

@@ -260,6 +260,18 @@ class ModelCard:
         return f"{self.name} {self.version}{suffix}"
 
 
+def image_input_format(channel_names: list[str] | tuple[str, ...], modality: str = "MR") -> dict[str, Any]:
+    """A card's MONAI ``network_data_format.inputs.image`` entry: magnitude images, one channel per name
+    (in the network's channel order)."""
+    return {
+        "type": "image",
+        "format": "magnitude",
+        "modality": modality,
+        "num_channels": len(channel_names),
+        "channel_def": {str(index): name for index, name in enumerate(channel_names)},
+    }
+
+
 def load_model_card(path: str | os.PathLike[str]) -> ModelCard:
     """Read and validate ``model_card.json`` (or a folder holding one).
 

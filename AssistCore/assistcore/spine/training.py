@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..models.card import image_input_format
 from ..models.weights import weights_card_entry
 from ..phantoms.spine import HERNIATION_TYPES
 from .levels import SEG_CLASSES
@@ -107,13 +108,7 @@ def spine_model_card(result: SpineTrainingResult, command: str, model_id: str, s
         "pred_classes": "softmax over the classes, argmax per pixel; vertebrae named C2.. by instance",
         "network_data_format": {
             "inputs": {
-                "image": {
-                    "type": "image",
-                    "format": "magnitude",
-                    "modality": "MR",
-                    "num_channels": 1,
-                    "channel_def": {"0": "T2"},
-                }
+                "image": image_input_format(["T2"])
             },
             "outputs": {
                 "pred": {

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from assistcore.errors import InputError, ModelError
+from assistcore.models.card import image_input_format
 
 #: environment variable naming a Python interpreter that has TensorFlow
 TF_PYTHON_VARIABLE = "RADASSIST_TF_PYTHON"
@@ -192,13 +193,7 @@ def build_card(weights: dict, program: dict, network: dict, command: str, tf_rep
         "references": REFERENCES,
         "network_data_format": {
             "inputs": {
-                "image": {
-                    "type": "image",
-                    "format": "magnitude",
-                    "modality": "MR",
-                    "num_channels": 4,
-                    "channel_def": {str(n): role for n, role in enumerate(dm.CHANNEL_ORDER)},
-                }
+                "image": image_input_format(dm.CHANNEL_ORDER)
             },
             "outputs": {
                 "pred": {
