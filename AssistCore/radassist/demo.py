@@ -239,6 +239,9 @@ def demo_breast_us(context: DemoContext) -> None:
             grey = np.asarray(still.convert("L"), np.float32) / 255.0
         boxes = [(tuple(item["best_box_xy"]), f"{item['fused_score']:.2f}", (255, 64, 64))
                  for item in fused if item.get("above_threshold")]  # fmt: skip
+        if not boxes and fused:  # a miss: show the best box below the threshold in yellow
+            best = max(fused, key=lambda item: item["fused_score"])
+            boxes = [(tuple(best["best_box_xy"]), f"{best['fused_score']:.2f} (below threshold)", (255, 220, 0))]
         rendered = np.asarray(render_frame(grey, boxes)).copy()
         for mask_path in mask_paths:
             with PILImage.open(mask_path) as mask_picture:
@@ -282,7 +285,9 @@ def demo_breast_us(context: DemoContext) -> None:
         }  # fmt: skip
         if case_id == "busi-test":
             picture = _busi_outline_picture(Path(path), busi_masks, report["fused"], out / "detection_and_mask.png")
-            context.add_output("BreastUSAssist BUSI test still: detection (red) and expert mask (green)", picture)
+            context.add_output(
+                "BreastUSAssist BUSI test still: detection (red; yellow under threshold), mask (green)", picture
+            )
             continue
         for picture in sorted((out / "overlays").glob("*.png")):
             context.add_output(f"BreastUSAssist {case_id}: best frame", picture)
