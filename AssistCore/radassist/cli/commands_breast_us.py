@@ -194,7 +194,6 @@ def run_train(args: argparse.Namespace) -> int:
         tuned_threshold,
         validation_numbers,
     )
-    from assistcore.detectors.training import train_detector
     from assistcore.models.runner import ProgressReporter
 
     from .main import emit
@@ -211,21 +210,7 @@ def run_train(args: argparse.Namespace) -> int:
         result_directory(out, "breast-us train", args.overwrite) as staging,
     ):
         report = ProgressReporter([("training", 1)], bar)
-        result = train_detector(
-            staging,
-            samples,
-            args.steps,
-            args.backbone,
-            args.seed,
-            crop_size=args.crop_size,
-            batch_size=args.batch_size,
-            image_size=args.shorter_side,
-            positive_fraction=args.positive_fraction,
-            shorter_side=args.shorter_side,
-            progress=report,
-            learning_rate=args.learning_rate,
-            time_budget_s=args.time_budget_minutes * 60 if args.time_budget_minutes else None,
-        )
+        result = _train_detector(args, staging, samples, report)
         from assistcore.models.loader import build_network, load_state_dict_file
 
         network = build_network(result.network)
@@ -321,7 +306,6 @@ def run_train_busi_split(args: argparse.Namespace) -> int:
         ultrasound_augment,
     )
     from assistcore.breastus.training import breast_us_model_card
-    from assistcore.detectors.training import train_detector
     from assistcore.errors import InputError
     from assistcore.metrics import plot_froc
     from assistcore.models.loader import build_network, load_state_dict_file
@@ -349,23 +333,8 @@ def run_train_busi_split(args: argparse.Namespace) -> int:
         TerminalProgress("breast-us train") as bar,
         result_directory(out, "breast-us train", args.overwrite) as staging,
     ):
-        result = train_detector(
-            staging,
-            train_samples,
-            args.steps,
-            args.backbone,
-            args.seed,
-            crop_size=args.crop_size,
-            batch_size=args.batch_size,
-            image_size=args.shorter_side,
-            positive_fraction=args.positive_fraction,
-            shorter_side=args.shorter_side,
-            progress=ProgressReporter([("training", 1)], _logged(bar)),
-            augment=ultrasound_augment,
-            learning_rate=args.learning_rate,
-            time_budget_s=args.time_budget_minutes * 60 if args.time_budget_minutes else None,
-            **_initial_weights(args),
-        )
+        result = _train_detector(args, staging, train_samples, ProgressReporter([("training", 1)], _logged(bar)),
+                                 augment=ultrasound_augment, **_initial_weights(args))  # fmt: skip
         network = build_network(result.network)
         network.load_state_dict(load_state_dict_file(result.weights_path))
         network.eval()
@@ -613,3 +582,25 @@ def run_describe(args: argparse.Namespace) -> int:
     )
     emit(args, record.to_dict(), f"lesion {args.lesion}: {record.values}; written to {path} and {csv_path}")
     return 0
+
+
+def _train_detector(args: argparse.Namespace, staging, samples, progress, **extra):
+    """``train_detector`` with the options both training commands take from the command line."""
+    from assistcore.detectors.training import train_detector
+
+    return train_detector(
+        staging,
+        samples,
+        args.steps,
+        args.backbone,
+        args.seed,
+        crop_size=args.crop_size,
+        batch_size=args.batch_size,
+        image_size=args.shorter_side,
+        positive_fraction=args.positive_fraction,
+        shorter_side=args.shorter_side,
+        progress=progress,
+        learning_rate=args.learning_rate,
+        time_budget_s=args.time_budget_minutes * 60 if args.time_budget_minutes else None,
+        **extra,
+    )
