@@ -208,7 +208,10 @@ def test_mouse_strokes_are_saved_where_they_were_painted(flow, station):
         in_row = painted_lps[np.abs(painted_lps[:, 1] - expected[1]) < 10.0]
         assert len(in_row) > 150, f"stroke at row {row_px:+.0f} px: too little painted near P {expected[1]:.1f} mm"
         assert abs(in_row[:, 0].mean() - expected[0]) < 6.0, (in_row[:, 0].mean(), expected[0])
-        assert abs(in_row[:, 1].mean() - expected[1]) < 4.0, (in_row[:, 1].mean(), expected[1])
+        # 6 mm as across the row: where a stroke crosses labels the assistant already drew (the real-data model's
+        # oedema is large) only part of the brush band changes, which shifts the changed voxels' mean; a mirrored
+        # or misplaced stroke is still off by tens of millimetres
+        assert abs(in_row[:, 1].mean() - expected[1]) < 6.0, (in_row[:, 1].mean(), expected[1])
         length_mm = np.ptp(in_row[:, 0])
         assert 100 * mm_per_pixel * 0.8 < length_mm < 100 * mm_per_pixel + 40.0, length_mm
 
