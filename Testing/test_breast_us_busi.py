@@ -60,7 +60,7 @@ def test_bad_pairs_are_skipped_and_listed_one_line_each(tmp_path):
     assert len(skipped) == 3
     text = "\n".join(skipped)
     assert "benign (9).png: no mask file" in text
-    assert "benign (10).png: mask benign (10)_mask.png is 40 x 30, picture 80 x 60" in text
+    assert "benign (10)_mask.png is 40 x 30 but its picture is 80 x 60" in text
     assert "malignant (11).png: empty mask for a malignant picture" in text
     normal = [p for p in pictures if p.label == "normal"]
     assert normal and all(p.boxes_xy.shape == (0, 4) for p in normal)

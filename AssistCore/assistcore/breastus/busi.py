@@ -66,7 +66,7 @@ def scan_busi(folder: str | os.PathLike[str]) -> tuple[list[BusiPicture], list[s
     from PIL import Image as PILImage
     from scipy import ndimage
 
-    from .training import glob_escape
+    from .training import busi_mask, busi_mask_paths
 
     folder = Path(folder)
     if not folder.is_dir():
@@ -74,25 +74,16 @@ def scan_busi(folder: str | os.PathLike[str]) -> tuple[list[BusiPicture], list[s
     good, skipped = [], []
     for path in _picture_paths(folder):
         relative = path.relative_to(folder).as_posix()
-        masks = sorted(path.parent.glob(f"{glob_escape(path.stem)}_mask*{path.suffix}"))
+        masks = busi_mask_paths(path)
         if not masks:
             skipped.append(f"{relative}: no mask file ({path.stem}_mask{path.suffix})")
             continue
         try:
             with PILImage.open(path) as picture:
                 size_xy = picture.size
-            merged = np.zeros(size_xy[::-1], bool)
-            for mask_path in masks:
-                with PILImage.open(mask_path) as mask_picture:
-                    mask = np.asarray(mask_picture.convert("L")) > 127
-                if mask.shape != merged.shape:
-                    raise ValueError(
-                        f"mask {mask_path.name} is {mask.shape[1]} x {mask.shape[0]}, picture {size_xy[0]} x "
-                        f"{size_xy[1]}"
-                    )
-                merged |= mask
-        except (OSError, ValueError) as error:
-            skipped.append(f"{relative}: {error}")
+            merged = busi_mask(path, size_xy[::-1])
+        except (OSError, InputError) as error:
+            skipped.append(f"{relative}: {getattr(error, 'message', error)}")
             continue
         label = path.parent.name.lower() if path.parent != folder else ""
         if not merged.any() and label in LESION_CLASSES:
@@ -401,11 +392,10 @@ def busi_sweep_cases(
 ) -> list:
     """Pseudo-cine sweeps from the stills of one part of ``split`` (each its own seed); ``limit`` keeps the
     first pictures of each class in turn (lesion classes and normals mixed as in the part)."""
-    from PIL import Image as PILImage
     from scipy import ndimage
 
     from ..detectors.data import read_grey_picture
-    from .training import glob_escape
+    from .training import busi_mask
 
     folder = Path(folder)
     names = list(split["files"][part])
@@ -420,11 +410,7 @@ def busi_sweep_cases(
     for index, name in enumerate(names):
         path = folder / name
         picture = read_grey_picture(path)
-        merged = np.zeros(picture.shape, bool)
-        for mask_path in path.parent.glob(glob_escape(path.stem) + "_mask*" + path.suffix):
-            with PILImage.open(mask_path) as mask:
-                merged |= np.asarray(mask.convert("L")) > 127
-        lesion_map, _count = ndimage.label(merged)
+        lesion_map, _count = ndimage.label(busi_mask(path, picture.shape))
         sample = PictureSample(picture, np.zeros((0, 4), np.float32), name)
         cases.append(sweep_from_still(sample, lesion_map.astype(np.int32), seed * 100000 + index, n_frames))
     return cases

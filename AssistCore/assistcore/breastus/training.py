@@ -75,13 +75,38 @@ def _natural_key(path: Path) -> list:
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)]
 
 
+def busi_mask_paths(picture_path: Path) -> list[Path]:
+    """``X_mask.png``, ``X_mask_1.png``, ... beside picture ``X.png`` (BUSI's layout), sorted."""
+    return sorted(picture_path.parent.glob(f"{glob_escape(picture_path.stem)}_mask*{picture_path.suffix}"))
+
+
+def busi_mask(picture_path: Path, shape_hw: tuple[int, int]) -> np.ndarray:
+    """The union (height, width) bool of the picture's lesion masks (grey above 127).
+
+    :raises InputError: a mask whose size is not the picture's ``shape_hw``, naming both.
+    """
+    from PIL import Image as PILImage
+
+    merged = np.zeros(shape_hw, bool)
+    for mask_path in busi_mask_paths(picture_path):
+        with PILImage.open(mask_path) as mask_picture:
+            mask = np.asarray(mask_picture.convert("L")) > 127
+        if mask.shape != merged.shape:
+            raise InputError(
+                f"Mask {mask_path} is {mask.shape[1]} x {mask.shape[0]} but its picture is "
+                f"{shape_hw[1]} x {shape_hw[0]}.",
+                "Give masks of the picture's size.",
+            )
+        merged |= mask
+    return merged
+
+
 def read_busi_folder(folder: str | os.PathLike[str]) -> list[PictureSample]:
     """A BUSI-style folder (searched recursively): each picture ``X.png`` with masks ``X_mask*.png``.
 
     Every connected region of the masks (merged) becomes a box; a picture whose masks are empty (BUSI's
     "normal" class) is a negative. Pictures without any mask file are skipped: they are not annotated.
     """
-    from PIL import Image as PILImage
     from scipy import ndimage
 
     from ..detectors.data import read_grey_picture
@@ -92,21 +117,10 @@ def read_busi_folder(folder: str | os.PathLike[str]) -> list[PictureSample]:
     samples = []
     pictures = [p for p in folder.rglob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg") and "_mask" not in p.stem]
     for picture_path in sorted(pictures, key=_natural_key):
-        masks = sorted(picture_path.parent.glob(f"{glob_escape(picture_path.stem)}_mask*{picture_path.suffix}"))
-        if not masks:
+        if not busi_mask_paths(picture_path):
             continue
         picture = read_grey_picture(picture_path)
-        merged = np.zeros(picture.shape, bool)
-        for mask_path in masks:
-            with PILImage.open(mask_path) as mask_picture:
-                mask = np.asarray(mask_picture.convert("L")) > 127
-            if mask.shape != picture.shape:
-                raise InputError(
-                    f"Mask {mask_path} is {mask.shape[1]} x {mask.shape[0]} but its picture is "
-                    f"{picture.shape[1]} x {picture.shape[0]}.",
-                    "Give masks of the picture's size.",
-                )
-            merged |= mask
+        merged = busi_mask(picture_path, picture.shape)
         components, _count = ndimage.label(merged)
         boxes = [[s[1].start, s[0].start, s[1].stop, s[0].stop] for s in ndimage.find_objects(components) if s]
         samples.append(PictureSample(picture, np.array(boxes, np.float32).reshape(-1, 4), str(picture_path)))
