@@ -7,7 +7,7 @@ DEMO_OUT ?= demo-output
 # torch/torchvision pinned to the builds this machine keeps on disk (see README, "Install").
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 
-.PHONY: venv demo test test-fast test-browser browser-tools desktop-tools lint bench clean
+.PHONY: venv demo test test-fast test-browser browser-tools desktop-tools dicom-tools lint bench clean
 
 venv: $(STAMP)
 
@@ -15,14 +15,15 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet $(TORCH_PINS)
-	$(BIN)/python -m pip install --quiet -e ".[ml,slicer,dicom-write,dev]" $(TORCH_PINS)
+	$(BIN)/python -m pip install --quiet -e ".[ml,slicer,dicom-write,batch,dev]" $(TORCH_PINS)
 	touch $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/radassist demo --out $(DEMO_OUT)
 
-test: $(STAMP) browser-tools desktop-tools
+test: $(STAMP) browser-tools desktop-tools dicom-tools
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
 
 # The Station's browser tests: Debian's chromium (apt, as root or through sudo) and playwright-core (npm ci).
@@ -40,6 +41,11 @@ desktop-tools:
 	command -v Xvfb >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq xvfb >/dev/null; }
 
+# DICOM SEG and SR are validated as receiving systems would: dciodvfy from Debian's dicom3tools.
+dicom-tools:
+	command -v dciodvfy >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq dicom3tools >/dev/null; }
+
 test-browser: $(STAMP) browser-tools
 	$(BIN)/python -m pytest -m browser -s
 
@@ -48,6 +54,7 @@ test-fast: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 bench: $(STAMP)
 	$(BIN)/radassist bench io

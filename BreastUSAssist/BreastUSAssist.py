@@ -105,9 +105,13 @@ class BreastUSAssistWidget(AssistantWidget, ScriptedLoadableModuleWidget, VTKObs
     def startRun(self):
         parameters = self._parameterNode
         return self.logic.start(
-            parameters.cinePath, parameters.inputBrowser, threshold=parameters.threshold,
-            iouFuse=parameters.iouFuse, modelId=self.selectedModelId, device=parameters.device,
-        )  # fmt: skip
+            parameters.cinePath,
+            parameters.inputBrowser,
+            threshold=parameters.threshold,
+            iouFuse=parameters.iouFuse,
+            modelId=self.selectedModelId,
+            device=parameters.device,
+        )
 
     def onResult(self, result) -> None:
         """Add the cine and the lesions to the scene and show them. Runs under the RunController's
@@ -197,9 +201,11 @@ class BreastUSAssistWidget(AssistantWidget, ScriptedLoadableModuleWidget, VTKObs
 
         with slicer.util.tryWithErrorDisplay(_("Could not save the descriptors."), waitCursor=True):
             record = LesionDescriptors(
-                self.requireDetection(), self.descriptorForm.values(), self.ui.annotatorLineEdit.text,
+                self.requireDetection(),
+                self.descriptorForm.values(),
+                self.ui.annotatorLineEdit.text,
                 self.ui.noteLineEdit.text,
-            )  # fmt: skip
+            )
             self.logic.setDescriptors(self.resultNodes, record)
 
     def onExportButton(self) -> None:

@@ -171,8 +171,11 @@ def make_random_spine_model(folder: Path, model_id: str = "spine-random") -> Pat
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
     components = []
-    for name, config in (("segmentation", SEGMENTATION_NETWORK), ("osteophyte", OSTEOPHYTE_NETWORK),
-                         ("axial", AXIAL_NETWORK)):  # fmt: skip
+    for name, config in (
+        ("segmentation", SEGMENTATION_NETWORK),
+        ("osteophyte", OSTEOPHYTE_NETWORK),
+        ("axial", AXIAL_NETWORK),
+    ):
         torch.save(build_network(config).state_dict(), folder / f"{name}.pt")
         components.append(ComponentTraining(folder / f"{name}.pt", config, 0, 0.0, float("nan"), {}))
     result = SpineTrainingResult(*components, n_phantoms=0)
@@ -195,7 +198,8 @@ def make_random_breast_us_model(folder: Path, model_id: str = "breastus-random")
     config = network_config(DEFAULT_BACKBONE, 256)
     torch.save(build_network(config).state_dict(), folder / "model.pt")
     result = DetectorTrainingResult(folder / "model.pt", 0, 0.0, float("nan"), config)
-    card = breast_us_model_card(result, "pytest fixture (random weights)", model_id, 0, DEFAULT_BACKBONE, "none",
-                                True, 0.5, 256, 0.45, "fixed")  # fmt: skip
+    card = breast_us_model_card(
+        result, "pytest fixture (random weights)", model_id, 0, DEFAULT_BACKBONE, "none", True, 0.5, 256, 0.45, "fixed"
+    )
     (folder / "model_card.json").write_text(json.dumps(card, indent=2))
     return folder

@@ -38,8 +38,23 @@ def test_a_short_fine_tune_writes_a_new_model_with_its_provenance_licence_and_on
     from assistcore.models.weights import sha256_of
 
     out = tmp_path / "models" / "dm-site"
-    code = main(["brain", "train", "--init", INIT, "--data", str(a_brats_layout_folder), "--out", str(out),
-                 "--steps", "2", "--model-id", "dm-site", "--json"])  # fmt: skip
+    code = main(
+        [
+            "brain",
+            "train",
+            "--init",
+            INIT,
+            "--data",
+            str(a_brats_layout_folder),
+            "--out",
+            str(out),
+            "--steps",
+            "2",
+            "--model-id",
+            "dm-site",
+            "--json",
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     card = load_model_card(out)  # validated against the schema
     init = ModelRegistry().get(INIT).card

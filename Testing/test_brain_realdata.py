@@ -20,8 +20,11 @@ def _dice(out, case_id, reference_path) -> dict[str, float]:
     predicted = read_image(out / f"{case_id}_flair_seg-brats2021.nii.gz")
     reference = read_image(reference_path)
     assert predicted.same_grid(reference), "labels must lie on the input's grid"
-    rows = region_agreement(from_convention(reference.array_kji, "brats2021"),
-                            from_convention(predicted.array_kji, "brats2021"), reference.spacing_mm)  # fmt: skip
+    rows = region_agreement(
+        from_convention(reference.array_kji, "brats2021"),
+        from_convention(predicted.array_kji, "brats2021"),
+        reference.spacing_mm,
+    )
     return {row["region"]: round(row["dice"], 3) for row in rows}
 
 

@@ -21,8 +21,10 @@ def test_skull_stripped_brats_inputs_get_no_mask(real_data_dir):
     from assistcore.image_io import read_image
 
     folder = next((real_data_dir / "brain_tcga" / "TCGA-DU-7294").rglob("raw_bet"))
-    images = {role: read_image(next(folder.glob(f"*_{suffix}_bet.nii.gz"))) for role, suffix in (("t1", "t1"),
-                                                                                                 ("flair", "fla"))}
+    images = {
+        role: read_image(next(folder.glob(f"*_{suffix}_bet.nii.gz")))
+        for role, suffix in (("t1", "t1"), ("flair", "fla"))
+    }
     mask, text = brain_mask_for(images)
     assert mask is None and "skull-stripped" in text
 
@@ -33,8 +35,10 @@ def test_the_mni_brain_mask_lands_on_a_whole_head_with_a_brain_sized_volume(real
     from assistcore.brain.qa import estimate_brain_mask
 
     folder = real_data_dir / "brain_tcga" / "TCGA-FG-6692_raw"
-    paths = {role: next(folder.glob(f"*_{suffix}.nii.gz")) for role, suffix in
-             (("t1", "t1"), ("t1c", "t1c"), ("t2", "t2"), ("flair", "fla"))}  # fmt: skip
+    paths = {
+        role: next(folder.glob(f"*_{suffix}.nii.gz"))
+        for role, suffix in (("t1", "t1"), ("t1c", "t1c"), ("t2", "t2"), ("flair", "fla"))
+    }
     case = load_case(paths, required_roles=("t1c", "flair"))
     mask, text = brain_mask_for(case.images)
     reference: Image = case.images["flair"]

@@ -21,9 +21,13 @@ def _frame(index, boxes, scores):
 
 @pytest.mark.parametrize(
     ("single", "multi", "chi2", "p"),
-    [((131, 171), (132, 171), 0.016, 0.898), ((144, 171), (157, 171), 4.683, 0.030),
-     ((147, 171), (163, 171), 8.826, 0.003), ((130, 171), (156, 171), 14.435, 0.000)],
-)  # fmt: skip
+    [
+        ((131, 171), (132, 171), 0.016, 0.898),
+        ((144, 171), (157, 171), 4.683, 0.030),
+        ((147, 171), (163, 171), 8.826, 0.003),
+        ((130, 171), (156, 171), 14.435, 0.000),
+    ],
+)
 def test_chi_square_reproduces_the_breast_studys_table(single, multi, chi2, p):
     statistic, p_value = compare_sensitivities_chi_square(single[0], single[1], multi[0], multi[1])
     assert statistic == pytest.approx(chi2, abs=5e-4)
@@ -134,8 +138,9 @@ def test_false_positives_per_sweep_limit_the_reported_sensitivity():
     """Each sweep also has a rib box scoring above the lesion: at 0.5 FP per sweep the lesion is never reached."""
     box, rib = [40, 40, 80, 70], [100, 150, 160, 180]
     cases = [_sweep_case(5, {2}, box) for _ in range(4)]
-    detections = [[_frame(t, [box, rib], [0.6, 0.95]) if t == 2 else _frame(t, [rib], [0.95]) for t in range(5)]
-                  for _ in range(4)]  # fmt: skip
+    detections = [
+        [_frame(t, [box, rib], [0.6, 0.95]) if t == 2 else _frame(t, [rib], [0.95]) for t in range(5)] for _ in range(4)
+    ]
     metrics = score_sweeps(detections, cases)
     multi = next(r for r in metrics["rows"] if r["iou"] == 0.2 and r["method"] == "multi_frame")
     assert multi["sensitivity_at_0.5fp"] == 0.0

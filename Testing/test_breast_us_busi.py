@@ -132,9 +132,32 @@ def test_train_on_a_busi_split_writes_the_split_test_numbers_and_citation(tmp_pa
     root = _busi_folder(tmp_path / "busi", 7)
     _save(root / "benign" / "orphan.png", _speckle(99))
     out = tmp_path / "model"
-    assert main(["breast-us", "train", "--busi", str(root), "--split-seed", "4", "--out", str(out), "--steps", "2",
-                 "--crop-size", "64", "--shorter-side", "64", "--model-id", "breastus-toy",
-                 "--init-from", "breastus-demo", "--json"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "breast-us",
+                "train",
+                "--busi",
+                str(root),
+                "--split-seed",
+                "4",
+                "--out",
+                str(out),
+                "--steps",
+                "2",
+                "--crop-size",
+                "64",
+                "--shorter-side",
+                "64",
+                "--model-id",
+                "breastus-toy",
+                "--init-from",
+                "breastus-demo",
+                "--json",
+            ]
+        )
+        == 0
+    )
     captured = capsys.readouterr()
     assert "skipped: benign/orphan.png: no mask file" in captured.err
     card = load_model_card(out / "model_card.json")
@@ -188,8 +211,26 @@ def test_evaluate_on_busi_sweeps_writes_the_single_against_fused_table(tmp_path,
 
     root = _busi_folder(tmp_path / "busi", 7)
     out = tmp_path / "eval"
-    assert main(["breast-us", "evaluate", "--model", "breastus-demo", "--busi-sweeps", str(root), "--sweeps", "2",
-                 "--frames", "3", "--out", str(out), "--json"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "breast-us",
+                "evaluate",
+                "--model",
+                "breastus-demo",
+                "--busi-sweeps",
+                str(root),
+                "--sweeps",
+                "2",
+                "--frames",
+                "3",
+                "--out",
+                str(out),
+                "--json",
+            ]
+        )
+        == 0
+    )
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["n_sequences"] == 2 and "BUSI test" in metrics["sweeps"]
     assert {row["method"] for row in metrics["rows"]} == {"single_frame", "multi_frame"}
@@ -235,8 +276,14 @@ def test_the_pipeline_adds_a_malignancy_score_when_the_model_folder_has_one(tmp_
     card = json.loads((folder / "model_card.json").read_text())
     card["id"] = "breastus-with-malignancy"
     (folder / "model_card.json").write_text(json.dumps(card))
-    model = {"features": list(FEATURES), "mean": [0.0] * 10, "std": [1.0] * 10, "coefficients": [0.0] * 10,
-             "intercept": 0.0, "note": "test"}  # fmt: skip
+    model = {
+        "features": list(FEATURES),
+        "mean": [0.0] * 10,
+        "std": [1.0] * 10,
+        "coefficients": [0.0] * 10,
+        "intercept": 0.0,
+        "note": "test",
+    }
     (folder / "malignancy.json").write_text(json.dumps(model))
     monkeypatch.setenv("RADASSIST_MODELS_PATH", str(tmp_path / "models"))
     frames = np.random.default_rng(0).random((2, 128, 128)).astype(np.float32)

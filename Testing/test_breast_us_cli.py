@@ -39,8 +39,24 @@ def test_the_command_writes_detections_report_overlays_and_scene_for_the_real_ci
 
     out = tmp_path / "us"
     cine = str(us_dir / "examples_ybr_color.dcm")
-    code = main(["breast-us", "--cine", cine, "--out", str(out), "--model", "breastus-random", "--threshold",
-                 "0.05", "--iou-fuse", "0.4", "--device", "cpu", "--json"])  # fmt: skip
+    code = main(
+        [
+            "breast-us",
+            "--cine",
+            cine,
+            "--out",
+            str(out),
+            "--model",
+            "breastus-random",
+            "--threshold",
+            "0.05",
+            "--iou-fuse",
+            "0.4",
+            "--device",
+            "cpu",
+            "--json",
+        ]
+    )
     assert code == 0
     report = json.loads((out / "report.json").read_text())
     for name in report["files"]:
@@ -79,12 +95,37 @@ def test_a_colour_doppler_frame_and_a_single_frame_given_as_cine_are_refused_wit
 ):
     from radassist.cli.main import main
 
-    assert main(["breast-us", "--cine", str(us_dir / "examples_rgb_color.dcm"), "--out", str(tmp_path / "a"),
-                 "--model", "breastus-random"]) == 1  # fmt: skip
+    assert (
+        main(
+            [
+                "breast-us",
+                "--cine",
+                str(us_dir / "examples_rgb_color.dcm"),
+                "--out",
+                str(tmp_path / "a"),
+                "--model",
+                "breastus-random",
+            ]
+        )
+        == 1
+    )
     error = capsys.readouterr().err
     assert "examples_rgb_color.dcm" in error and "Doppler" in error and "Traceback" not in error
-    assert main(["breast-us", "--cine", str(us_dir / "examples_palette.dcm"), "--out", str(tmp_path / "b"),
-                 "--model", "breastus-random", "--require-cine"]) == 1  # fmt: skip
+    assert (
+        main(
+            [
+                "breast-us",
+                "--cine",
+                str(us_dir / "examples_palette.dcm"),
+                "--out",
+                str(tmp_path / "b"),
+                "--model",
+                "breastus-random",
+                "--require-cine",
+            ]
+        )
+        == 1
+    )
     assert "single frame" in capsys.readouterr().err
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
@@ -93,11 +134,31 @@ def test_evaluate_writes_the_studys_table_chi_square_and_froc_plot(breast_us_mod
     from radassist.cli.main import main
 
     out = tmp_path / "eval"
-    assert main(["breast-us", "evaluate", "--model", "breastus-random", "--sweeps", "2", "--out", str(out),
-                 "--device", "cpu", "--json"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "breast-us",
+                "evaluate",
+                "--model",
+                "breastus-random",
+                "--sweeps",
+                "2",
+                "--out",
+                str(out),
+                "--device",
+                "cpu",
+                "--json",
+            ]
+        )
+        == 0
+    )
     metrics = json.loads((out / "metrics.json").read_text())
     assert {(row["iou"], row["method"]) for row in metrics["rows"]} == {
-        (0.2, "single_frame"), (0.2, "multi_frame"), (0.5, "single_frame"), (0.5, "multi_frame")}  # fmt: skip
+        (0.2, "single_frame"),
+        (0.2, "multi_frame"),
+        (0.5, "single_frame"),
+        (0.5, "multi_frame"),
+    }
     assert {"sensitivity_at_0.1fp", "sensitivity_at_0.2fp", "sensitivity_at_0.5fp"} <= set(metrics["rows"][0])
     assert len(metrics["chi_square"]) == 6
     assert metrics["seconds_per_frame"] > 0 and metrics["n_sequences"] == 2
@@ -111,8 +172,30 @@ def test_train_writes_a_valid_card_with_the_command_threshold_and_validation(tmp
     from radassist.cli.main import main
 
     out = tmp_path / "model"
-    assert main(["breast-us", "train", "--out", str(out), "--sweeps", "1", "--steps", "2", "--crop-size", "128",
-                 "--validation-sweeps", "1", "--tuning-sweeps", "1", "--seed", "3", "--json"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "breast-us",
+                "train",
+                "--out",
+                str(out),
+                "--sweeps",
+                "1",
+                "--steps",
+                "2",
+                "--crop-size",
+                "128",
+                "--validation-sweeps",
+                "1",
+                "--tuning-sweeps",
+                "1",
+                "--seed",
+                "3",
+                "--json",
+            ]
+        )
+        == 0
+    )
     card = load_model_card(out / "model_card.json")
     assert card.data["assistant"] == "breast_us" and card.is_synthetic_demo
     assert card.data["training"]["command"].startswith("radassist breast-us train --out")
@@ -163,9 +246,28 @@ def test_describe_records_descriptors_and_review_in_detections_json_and_refuses_
 
     path = tmp_path / "detections.json"
     path.write_text(json.dumps({"fused": [{"detection_id": 1}, {"detection_id": 2}], "descriptors": []}))
-    assert main(["breast-us", "describe", str(path), "--lesion", "2", "--set", "shape=Irregular", "--set",
-                 "posterior_features=shadowing", "--set", "skin_retraction=yes", "--review", "accept",
-                 "--annotator", "dr a"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "breast-us",
+                "describe",
+                str(path),
+                "--lesion",
+                "2",
+                "--set",
+                "shape=Irregular",
+                "--set",
+                "posterior_features=shadowing",
+                "--set",
+                "skin_retraction=yes",
+                "--review",
+                "accept",
+                "--annotator",
+                "dr a",
+            ]
+        )
+        == 0
+    )
     assert main(["breast-us", "describe", str(path), "--lesion", "2", "--set", "margin=spiculated"]) == 0
     document = json.loads(path.read_text())
     [record] = document["descriptors"]

@@ -29,13 +29,33 @@ def _frames() -> np.ndarray:
 
 def _document(frameTimeMs=FRAME_MS, spacing=(ROW_MM, COLUMN_MM)) -> dict:
     fused = [
-        {"detection_id": 1, "first_frame": 1, "last_frame": 3, "best_frame": 2, "best_box_xy": [10.0, 5.0, 20.0, 15.0],
-         "union_box_xy": [9.0, 4.0, 21.0, 16.0], "fused_score": 0.9, "mean_score": 0.8, "n_frames": 3, "n_boxes": 3,
-         "size_mm": [1.0, 2.0]},
-        {"detection_id": 2, "first_frame": 3, "last_frame": 5, "best_frame": 4, "best_box_xy": [30.0, 20.0, 36.0, 30.0],
-         "union_box_xy": [30.0, 20.0, 37.0, 31.0], "fused_score": 0.4, "mean_score": 0.35, "n_frames": 3,
-         "n_boxes": 3, "size_mm": [0.6, 2.0]},
-    ]  # fmt: skip
+        {
+            "detection_id": 1,
+            "first_frame": 1,
+            "last_frame": 3,
+            "best_frame": 2,
+            "best_box_xy": [10.0, 5.0, 20.0, 15.0],
+            "union_box_xy": [9.0, 4.0, 21.0, 16.0],
+            "fused_score": 0.9,
+            "mean_score": 0.8,
+            "n_frames": 3,
+            "n_boxes": 3,
+            "size_mm": [1.0, 2.0],
+        },
+        {
+            "detection_id": 2,
+            "first_frame": 3,
+            "last_frame": 5,
+            "best_frame": 4,
+            "best_box_xy": [30.0, 20.0, 36.0, 30.0],
+            "union_box_xy": [30.0, 20.0, 37.0, 31.0],
+            "fused_score": 0.4,
+            "mean_score": 0.35,
+            "n_frames": 3,
+            "n_boxes": 3,
+            "size_mm": [0.6, 2.0],
+        },
+    ]
     frames = [{"frame_index": t, "boxes": []} for t in range(T)]
     for record in fused:
         for t in range(record["first_frame"], record["last_frame"] + 1):
@@ -47,8 +67,13 @@ def _document(frameTimeMs=FRAME_MS, spacing=(ROW_MM, COLUMN_MM)) -> dict:
             frames[t]["boxes"].append(box)
     frames[0]["boxes"].append({"box_xy": [1.0, 1.0, 4.0, 3.0], "score": 0.2, "detection_id": 0})
     return {
-        "cine": {"source": "sweep.dcm", "n_frames": T, "shape_hw": [H, W], "frame_time_ms": frameTimeMs,
-                 "pixel_spacing_mm": list(spacing) if spacing else None},
+        "cine": {
+            "source": "sweep.dcm",
+            "n_frames": T,
+            "shape_hw": [H, W],
+            "frame_time_ms": frameTimeMs,
+            "pixel_spacing_mm": list(spacing) if spacing else None,
+        },
         "threshold": 0.5,
         "iou_fuse": 0.3,
         "model": {"model_id": "breastus-test", "synthetic_training_data": True},
@@ -57,7 +82,7 @@ def _document(frameTimeMs=FRAME_MS, spacing=(ROW_MM, COLUMN_MM)) -> dict:
         "fused": fused,
         "descriptors": [LesionDescriptors(1, {"shape": "oval", "architectural_distortion": False}, "dr a").to_dict()],
         "reviews": {"2": "reject"},
-    }  # fmt: skip
+    }
 
 
 @pytest.fixture
@@ -153,10 +178,18 @@ def test_each_fused_detection_is_an_roi_on_its_best_box_in_mm_coloured_by_score(
     roi.GetCenterWorld(center)
     assert center == pytest.approx([-14.5 * COLUMN_MM, -9.5 * ROW_MM, 0.0])
     assert roi.GetSize() == pytest.approx((10 * COLUMN_MM, 10 * ROW_MM, COLUMN_MM))
-    attributes = {key: roi.GetAttribute(f"RadAssist.{key}") for key in
-                  ("detection_id", "first_frame", "last_frame", "best_frame", "score", "model")}  # fmt: skip
-    assert attributes == {"detection_id": "1", "first_frame": "1", "last_frame": "3", "best_frame": "2",
-                          "score": "0.9", "model": "breastus-test"}  # fmt: skip
+    attributes = {
+        key: roi.GetAttribute(f"RadAssist.{key}")
+        for key in ("detection_id", "first_frame", "last_frame", "best_frame", "score", "model")
+    }
+    assert attributes == {
+        "detection_id": "1",
+        "first_frame": "1",
+        "last_frame": "3",
+        "best_frame": "2",
+        "score": "0.9",
+        "model": "breastus-test",
+    }
     assert roi.GetDisplayNode().GetColor() == pytest.approx(probabilityColor(0.9))
     assert rois[2].GetDisplayNode().GetColor() == pytest.approx(probabilityColor(0.4))
     box = roiNodeToBox(rois[2])
@@ -169,11 +202,29 @@ def test_the_detections_table_lists_frames_scores_sizes_and_reviews(nodes):
 
     records = tableNodeToRecords(nodes["table"])
     assert records == [
-        {"detection_id": 1, "first_frame": 1, "last_frame": 3, "best_frame": 2, "fused_score": 0.9, "n_frames": 3,
-         "width_mm": 1.0, "height_mm": 2.0, "review": ""},
-        {"detection_id": 2, "first_frame": 3, "last_frame": 5, "best_frame": 4, "fused_score": 0.4, "n_frames": 3,
-         "width_mm": 0.6, "height_mm": 2.0, "review": "reject"},
-    ]  # fmt: skip
+        {
+            "detection_id": 1,
+            "first_frame": 1,
+            "last_frame": 3,
+            "best_frame": 2,
+            "fused_score": 0.9,
+            "n_frames": 3,
+            "width_mm": 1.0,
+            "height_mm": 2.0,
+            "review": "",
+        },
+        {
+            "detection_id": 2,
+            "first_frame": 3,
+            "last_frame": 5,
+            "best_frame": 4,
+            "fused_score": 0.4,
+            "n_frames": 3,
+            "width_mm": 0.6,
+            "height_mm": 2.0,
+            "review": "reject",
+        },
+    ]
 
 
 def test_rois_follow_the_frames_and_the_threshold(nodes):
@@ -283,8 +334,10 @@ def test_export_is_the_input_document_plus_the_edits(nodes, tmp_path):
         reader = csv.DictReader(handle)
         descriptorRows = list(reader)
     assert reader.fieldnames == descriptor_columns()
-    assert [(r["detection_id"], r["shape"], r["skin_retraction"], r["architectural_distortion"], r["annotator"])
-            for r in descriptorRows] == [("1", "oval", "", "no", "dr a"), ("2", "", "no", "", "dr b")]  # fmt: skip
+    assert [
+        (r["detection_id"], r["shape"], r["skin_retraction"], r["architectural_distortion"], r["annotator"])
+        for r in descriptorRows
+    ] == [("1", "oval", "", "no", "dr a"), ("2", "", "no", "", "dr b")]
     assert sorted(path.name for path in tmp_path.iterdir()) == ["descriptors.csv", "detections.csv", "detections.json"]
     with pytest.raises(InputError, match="does not exist"):
         exportFiles(nodes, tmp_path / "missing")

@@ -180,8 +180,22 @@ def test_the_crm_command_writes_every_output_and_refuses_a_sagittal_series(
     from radassist.cli.main import main
 
     out = tmp_path / "crm"
-    code = main(["crm", "--t2", str(prostatex_t2_dir), "--out", str(out), "--threshold", "0.2", "--model",
-                 "crm-random", "--device", "cpu", "--json"])  # fmt: skip
+    code = main(
+        [
+            "crm",
+            "--t2",
+            str(prostatex_t2_dir),
+            "--out",
+            str(out),
+            "--threshold",
+            "0.2",
+            "--model",
+            "crm-random",
+            "--device",
+            "cpu",
+            "--json",
+        ]
+    )
     assert code == 0
     report = json.loads((out / "report.json").read_text())
     assert report["verdict"]["threshold"] == 0.2
@@ -193,8 +207,9 @@ def test_the_crm_command_writes_every_output_and_refuses_a_sagittal_series(
     assert all({"slice_index", "box_voxel", "corners_lps_mm", "score", "region_id"} <= set(b) for b in boxes)
     assert (out / "slices.csv").read_text().count("\n") == 19 + 1
     capsys.readouterr()
-    assert main(["crm", "--t2", str(cervical_t2_psr_path), "--out", str(tmp_path / "bad"), "--model",
-                 "crm-random"]) == 1  # fmt: skip
+    assert (
+        main(["crm", "--t2", str(cervical_t2_psr_path), "--out", str(tmp_path / "bad"), "--model", "crm-random"]) == 1
+    )
     assert "not an axial series" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()
 
@@ -213,8 +228,13 @@ class _FixedDetector:
         import torch
 
         found = [self.outputs.pop(0) for _ in tensors]
-        return [{"boxes": torch.tensor(b, dtype=torch.float32).reshape(-1, 4),
-                 "scores": torch.tensor(s, dtype=torch.float32)} for b, s in found]  # fmt: skip
+        return [
+            {
+                "boxes": torch.tensor(b, dtype=torch.float32).reshape(-1, 4),
+                "scores": torch.tensor(s, dtype=torch.float32),
+            }
+            for b, s in found
+        ]
 
 
 def test_evaluation_counts_images_and_patients_at_the_threshold():
@@ -296,16 +316,34 @@ def test_export_training_then_evaluate_gives_the_study_table_from_a_labelled_vol
     tumour = phantom.labels.with_array((phantom.labels.array_kji == TUMOUR).astype(np.uint8))
     labels = write_image(tumour, tmp_path / "R1_tumour.nii.gz")
     voc = tmp_path / "voc"
-    assert main(["crm", "export-training", "--t2", str(t2), "--labels", str(labels), "--case-id", "R1",
-                 "--out", str(voc)]) == 0  # fmt: skip
+    assert (
+        main(["crm", "export-training", "--t2", str(t2), "--labels", str(labels), "--case-id", "R1", "--out", str(voc)])
+        == 0
+    )
     assert len(list(voc.glob("R1_*.png"))) == 14 == len(list(voc.glob("R1_*.xml")))
     tumour_slices = int((phantom.labels.array_kji == TUMOUR).any(axis=(1, 2)).sum())
     assert 0 < tumour_slices < 14  # both classes, so the AUC and its ROC curve exist
     assert sum("<object>" in path.read_text() for path in voc.glob("*.xml")) == tumour_slices
     capsys.readouterr()
     out = tmp_path / "evaluation"
-    assert main(["crm", "evaluate", "--voc", str(voc), "--model", "crm-random", "--device", "cpu",
-                 "--out", str(out), "--json"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "crm",
+                "evaluate",
+                "--voc",
+                str(voc),
+                "--model",
+                "crm-random",
+                "--device",
+                "cpu",
+                "--out",
+                str(out),
+                "--json",
+            ]
+        )
+        == 0
+    )
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["images"] == 14 and metrics["patients"] == 1
     assert metrics["per_image"]["tp"] + metrics["per_image"]["fn"] == tumour_slices

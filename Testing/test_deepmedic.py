@@ -91,14 +91,16 @@ class _EchoNetwork(OnnxNetwork):
         return out
 
 
-@pytest.mark.parametrize(("shape", "segment"), [((23, 31, 17), (10, 7, 17)), ((5, 9, 4), (48, 48, 48)),
-                                                ((29, 58, 30), (29, 29, 29))])  # fmt: skip
+@pytest.mark.parametrize(
+    ("shape", "segment"), [((23, 31, 17), (10, 7, 17)), ((5, 9, 4), (48, 48, 48)), ((29, 58, 30), (29, 29, 29))]
+)
 def test_every_output_voxel_is_computed_exactly_once_from_a_block_centred_on_it(shape, segment):
     channels = np.stack([np.arange(np.prod(shape), dtype=np.float32).reshape(shape) + c for c in range(4)])
     network = _EchoNetwork()
     reported = []
-    probabilities = dm.predict_probabilities(network, channels, segment_output=segment,
-                                             progress=lambda fraction, text: reported.append(fraction))  # fmt: skip
+    probabilities = dm.predict_probabilities(
+        network, channels, segment_output=segment, progress=lambda fraction, text: reported.append(fraction)
+    )
     assert probabilities.shape == (5, *shape) and probabilities.dtype == np.float32
     assert np.array_equal(probabilities[0], channels[0])  # each voxel from the block centred on its segment
     assert network.voxels == np.prod(shape)  # and computed once: the segments do not overlap
@@ -130,8 +132,9 @@ def test_input_block_is_the_volume_mirrored_by_8_then_deepmedics_border_value():
         expected = full[(slice(None), *box)]
         assert np.array_equal(block, expected)
     inside = rng.normal(size=(1, 90, 90, 90)).astype(np.float32)
-    assert np.array_equal(dm.input_block(inside, (40, 41, 42), (5, 6, 7), np.zeros(1, np.float32)),
-                          inside[:, 0:85, 1:87, 2:89])  # fmt: skip
+    assert np.array_equal(
+        dm.input_block(inside, (40, 41, 42), (5, 6, 7), np.zeros(1, np.float32)), inside[:, 0:85, 1:87, 2:89]
+    )
 
 
 def test_predict_probabilities_refuses_bad_channels_and_a_wrong_margin():
@@ -161,7 +164,10 @@ def test_classes_map_to_brats_and_internal_labels_and_the_card_says_the_same():
     assert class_map["to_internal"] == [0, 1, 2, 1, 3] and class_map["to_brats"] == [0, 1, 2, 1, 4]
     assert [channel["role"] for channel in card["input_channels"]] == list(dm.CHANNEL_ORDER)
     assert {label["value"]: label["snomed"]["type"]["code"] for label in card["labels"]} == {
-        1: "6574001", 2: "79654002", 3: "108369006"}  # fmt: skip
+        1: "6574001",
+        2: "79654002",
+        3: "108369006",
+    }
     assert card["inference"]["mode"] == "deepmedic_segments"
     assert card["inference"]["context_margin"] == dm.CONTEXT_MARGIN
     assert card["synthetic_training_data"] is False and "not" in card["intended_use"]
@@ -287,8 +293,9 @@ def _parser():
 def test_convert_deepmedic_is_a_models_action_beside_the_others(tmp_path):
     from radassist.cli import commands_deepmedic
 
-    args = _parser().parse_args(["models", "convert-deepmedic", "ckpt", "--out", str(tmp_path / "o"), "--tf-python",
-                                 "py"])  # fmt: skip
+    args = _parser().parse_args(
+        ["models", "convert-deepmedic", "ckpt", "--out", str(tmp_path / "o"), "--tf-python", "py"]
+    )
     assert args.handler is commands_deepmedic.run_convert and args.ckpt_dir == "ckpt" and args.tf_python == "py"
     assert _parser().parse_args(["models", "list"]).models_action == "list"
     alone = argparse.ArgumentParser()
@@ -313,8 +320,9 @@ def _convert(folder, out, tf_python):
     return convert_deepmedic(folder, out, tf_python)
 
 
-@pytest.mark.parametrize("missing", ["model.ckpt.index", "model.ckpt.data-00000-of-00001", "SBIA_license.txt",
-                                     "modelConfig.txt"])  # fmt: skip
+@pytest.mark.parametrize(
+    "missing", ["model.ckpt.index", "model.ckpt.data-00000-of-00001", "SBIA_license.txt", "modelConfig.txt"]
+)
 def test_converter_refuses_a_folder_missing_a_file_and_writes_nothing(checkpoint_copy, tmp_path, missing):
     (checkpoint_copy / missing).unlink()
     with pytest.raises(InputError, match=missing.replace(".", r"\.")) as raised:
@@ -378,5 +386,10 @@ def test_converter_reproduces_the_bundled_weights_with_tensorflow(checkpoint_cop
     assert converted.keys() == bundled.keys()
     assert all(torch.equal(converted[key], bundled[key]) for key in bundled)
     assert card["exported_program"]["max_difference_to_torch"] < 1e-4
-    assert {path.name for path in (tmp_path / "out").iterdir()} >= {"model.pt", "model.onnx", "model_card.json",
-                                                                    "SBIA_license.txt", "NOTICE"}  # fmt: skip
+    assert {path.name for path in (tmp_path / "out").iterdir()} >= {
+        "model.pt",
+        "model.onnx",
+        "model_card.json",
+        "SBIA_license.txt",
+        "NOTICE",
+    }

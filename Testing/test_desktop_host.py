@@ -18,8 +18,7 @@ def test_all_four_assistants_finish_beside_an_opengl_window_without_importing_to
     from radassist.desktop_host import ASSISTANTS, run_in_fresh_process, virtual_display
 
     with virtual_display() as environment:
-        report = run_in_fresh_process(["--assistants", ",".join(ASSISTANTS), "--data", str(real_data_dir)],
-                                      environment)  # fmt: skip
+        report = run_in_fresh_process(["--assistants", ",".join(ASSISTANTS), "--data", str(real_data_dir)], environment)
     assert report["returncode"] == 0, f"the host process failed (code {report['returncode']}):\n{report['stderr']}"
     assert report["window"] == "vtkXOpenGLRenderWindow", "the test must hold a real X OpenGL context"
     runs = {run["assistant"]: run for run in report["runs"]}

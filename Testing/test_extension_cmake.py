@@ -87,8 +87,13 @@ def test_every_extension_url_field_is_empty_or_https_without_placeholder_hosts()
 
 
 def test_placeholder_check_catches_the_usual_stand_ins():
-    for url in ("https://example.com/x.png", "https://www.example.org", "http://localhost:8080",
-                "https://github.com/yourname/RadAssist", "https://TODO"):  # fmt: skip
+    for url in (
+        "https://example.com/x.png",
+        "https://www.example.org",
+        "http://localhost:8080",
+        "https://github.com/yourname/RadAssist",
+        "https://TODO",
+    ):
         assert PLACEHOLDERS.search(url), url
     assert not PLACEHOLDERS.search("https://raw.githubusercontent.com/Slicer/Slicer/main/Resources/Slicer.png")
 
@@ -129,11 +134,19 @@ def test_every_module_installs_its_script_ui_and_icon_into_the_scripted_modules_
     _, prefix = installed_extension
     scripted = prefix / SCRIPTED
     for module in ("CRMAssist", "SpineAssist", "BrainTumorLabel", "BreastUSAssist"):
-        for relative in (f"{module}.py", f"{module}Lib/__init__.py", f"Resources/UI/{module}.ui",
-                         f"Resources/Icons/{module}.png"):  # fmt: skip
+        for relative in (
+            f"{module}.py",
+            f"{module}Lib/__init__.py",
+            f"Resources/UI/{module}.ui",
+            f"Resources/Icons/{module}.png",
+        ):
             assert (scripted / relative).is_file(), relative
-    for relative in ("AssistCore.py", "AssistCoreLib/widgetHelpers.py", "assistcore/__init__.py",
-                     "assistcore/schemas/model_card.schema.json"):  # fmt: skip
+    for relative in (
+        "AssistCore.py",
+        "AssistCoreLib/widgetHelpers.py",
+        "assistcore/__init__.py",
+        "assistcore/schemas/model_card.schema.json",
+    ):
         assert (scripted / relative).is_file(), relative
 
 

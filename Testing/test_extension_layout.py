@@ -21,11 +21,18 @@ PARAMETERS = {
     "CRMAssist": {"t2Volume", "modelId", "device", "threshold"},
     "SpineAssist": {"sagittalT2", "sagittalT1", "axialT2", "modelId", "device"},
     "BrainTumorLabel": {
-        "t1Volume", "t1cVolume", "t2Volume", "flairVolume", "tumorType", "modelId", "device", "fastMode",
+        "t1Volume",
+        "t1cVolume",
+        "t2Volume",
+        "flairVolume",
+        "tumorType",
+        "modelId",
+        "device",
+        "fastMode",
         "testTimeAugmentation",
     },
     "BreastUSAssist": {"inputBrowser", "cinePath", "modelId", "device", "threshold", "iouFuse"},
-}  # fmt: skip
+}
 
 
 def _cmake_listed(cmake_file: Path, module_name: str) -> set[str]:
@@ -374,9 +381,15 @@ def test_ui_volume_selectors_are_bound_scalar_volume_combo_boxes(module):
     }
     assert {"Inputs", "Model"} <= sections
     classes = {widget.get("name"): widget.get("class") for widget in tree.iter("widget")}
-    for name, cls in (("modelComboBox", "QComboBox"), ("deviceComboBox", "QComboBox"), ("runButton", "QPushButton"),
-                      ("cancelButton", "QPushButton"), ("progressBar", "QProgressBar"), ("statusLabel", "QLabel"),
-                      ("demoWarningLabel", "QLabel")):  # fmt: skip
+    for name, cls in (
+        ("modelComboBox", "QComboBox"),
+        ("deviceComboBox", "QComboBox"),
+        ("runButton", "QPushButton"),
+        ("cancelButton", "QPushButton"),
+        ("progressBar", "QProgressBar"),
+        ("statusLabel", "QLabel"),
+        ("demoWarningLabel", "QLabel"),
+    ):
         assert classes.get(name) == cls, name
 
 

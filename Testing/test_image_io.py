@@ -108,9 +108,7 @@ def _write_enhanced_mr(path: Path, frame_offsets_mm: list[float]) -> None:
         frame.PlanePositionSequence = Sequence([position])
         frames.append(frame)
     ds.PerFrameFunctionalGroupsSequence = Sequence(frames)
-    ds.PixelData = np.stack(
-        [np.full((6, 8), 100 * (n + 1), np.uint16) for n in range(len(frame_offsets_mm))]
-    ).tobytes()
+    ds.PixelData = np.stack([np.full((6, 8), 100 * (n + 1), np.uint16) for n in range(len(frame_offsets_mm))]).tobytes()
     ds.save_as(str(path), enforce_file_format=True)
 
 
@@ -284,9 +282,7 @@ def test_missing_path_empty_folder_and_folder_without_dicom_are_input_errors(tmp
         read_image(tmp_path / "text" / "notes.txt")
 
 
-@pytest.mark.parametrize(
-    "shape_xyz", [(10, 12), (10, 12, 1)], ids=["2d_nifti", "3d_nifti_with_one_slice"]
-)
+@pytest.mark.parametrize("shape_xyz", [(10, 12), (10, 12, 1)], ids=["2d_nifti", "3d_nifti_with_one_slice"])
 def test_a_2d_image_is_refused_where_3d_is_needed(tmp_path, shape_xyz):
     sitk.WriteImage(sitk.Image(list(shape_xyz), sitk.sitkFloat32), str(tmp_path / "slice.nii.gz"))
     with pytest.raises(GeometryError, match="slice.nii.gz holds a single 2D slice"):

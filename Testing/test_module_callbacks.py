@@ -27,12 +27,29 @@ COMMON_UI = ("progressBar", "statusLabel", "runButton", "cancelButton")
 MODULE_UI = {
     "BrainTumorLabel": ("editButton", "qaButton", "exportButton"),
     "CRMAssist": ("slicesTableView", "thresholdSlider", "verdictLabel", "acceptButton", "rejectButton", "exportButton"),
-    "SpineAssist": ("findingsTableView", "resultDemoLabel", "labellingLabel", "warningsLabel", "axialLevelLabel",
-                    "applyFindingButton", "exportButton"),
-    "BreastUSAssist": ("detectionsTableView", "resultDemoLabel", "acceptButton", "rejectButton", "exportButton",
-                       "frameLabel", "thresholdSlider", "noteLineEdit", "annotatorLineEdit", "saveDescriptorsButton",
-                       "descriptorsLabel"),
-}  # fmt: skip
+    "SpineAssist": (
+        "findingsTableView",
+        "resultDemoLabel",
+        "labellingLabel",
+        "warningsLabel",
+        "axialLevelLabel",
+        "applyFindingButton",
+        "exportButton",
+    ),
+    "BreastUSAssist": (
+        "detectionsTableView",
+        "resultDemoLabel",
+        "acceptButton",
+        "rejectButton",
+        "exportButton",
+        "frameLabel",
+        "thresholdSlider",
+        "noteLineEdit",
+        "annotatorLineEdit",
+        "saveDescriptorsButton",
+        "descriptorsLabel",
+    ),
+}
 #: parameter node values with the inputs selected (so the Run button is enabled once a run ends)
 PARAMETERS = {
     "BrainTumorLabel": {"t1cVolume": "t1c", "flairVolume": "flair"},
@@ -90,8 +107,12 @@ def stand_ins(monkeypatch):
     wrapper.Choice = wrapper.WithinRange = Slot
     wrapper.parameterNodeWrapper = lambda cls: cls
     scripted = types.ModuleType("slicer.ScriptedLoadableModule")
-    for name in ("ScriptedLoadableModule", "ScriptedLoadableModuleLogic", "ScriptedLoadableModuleTest",
-                 "ScriptedLoadableModuleWidget"):  # fmt: skip
+    for name in (
+        "ScriptedLoadableModule",
+        "ScriptedLoadableModuleLogic",
+        "ScriptedLoadableModuleTest",
+        "ScriptedLoadableModuleWidget",
+    ):
         setattr(scripted, name, type(name, (Slot,), {}))
     slicer = types.ModuleType("slicer")
     slicer.util, slicer.i18n, slicer.mrmlScene = util, i18n, object()
@@ -99,8 +120,14 @@ def stand_ins(monkeypatch):
     qt = types.ModuleType("qt")
     qt.QTimer = Timer
     qt.Qt = types.SimpleNamespace(ToolTipRole=3)
-    modules = {"slicer": slicer, "slicer.i18n": i18n, "slicer.util": util, "qt": qt,
-               "slicer.parameterNodeWrapper": wrapper, "slicer.ScriptedLoadableModule": scripted}  # fmt: skip
+    modules = {
+        "slicer": slicer,
+        "slicer.i18n": i18n,
+        "slicer.util": util,
+        "qt": qt,
+        "slicer.parameterNodeWrapper": wrapper,
+        "slicer.ScriptedLoadableModule": scripted,
+    }
     for name, module in modules.items():
         monkeypatch.setitem(sys.modules, name, module)
     for module in MODULES:
@@ -237,8 +264,15 @@ def test_brain_run_passes_the_tumour_type_under_the_pipelines_option_name(stand_
     started = {}
     logic = FailingLogic(start=lambda *volumes, **options: started.update(options))
     widget = _widget("BrainTumorLabel", logic, segmentationNode=None)
-    widget._parameterNode.__dict__.update(t1Volume=None, t2Volume=None, tumorType="extra-axial", fastMode=True,
-                                          testTimeAugmentation=False, device="cpu", modelId="m")  # fmt: skip
+    widget._parameterNode.__dict__.update(
+        t1Volume=None,
+        t2Volume=None,
+        tumorType="extra-axial",
+        fastMode=True,
+        testTimeAugmentation=False,
+        device="cpu",
+        modelId="m",
+    )
     widget.startRun()
     assert started["tumor_type"] == "extra-axial" and "tumorType" not in started
 
@@ -291,8 +325,9 @@ def test_spine_red_view_observer_error_is_shown_once_then_the_level_is_no_longer
         def GetSliceToRAS(self):
             raise RuntimeError("the red view has no slice")
 
-    widget = _widget("SpineAssist", FailingLogic(), resultNodes=None, redSliceNode=BrokenSliceNode(),
-                     axialSeries=[{"name": "ax_t2"}])  # fmt: skip
+    widget = _widget(
+        "SpineAssist", FailingLogic(), resultNodes=None, redSliceNode=BrokenSliceNode(), axialSeries=[{"name": "ax_t2"}]
+    )
     widget.ui.axialLevelLabel.text = "Red view: ax_t2 slice 1: C4/5"
     widget.onRedSliceModified()
     _shownOnce(stand_ins, "Could not name the level of the red view.", "the red view has no slice")

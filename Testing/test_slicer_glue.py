@@ -326,8 +326,18 @@ def test_model_list_names_demo_models_and_shows_the_warning_only_for_them(widget
 @pytest.fixture
 def installed(monkeypatch):
     """Which import names exist, as importlib.util.find_spec reports them; pip adds to it."""
-    present = {"pydicom", "jsonschema", "scipy", "sklearn", "matplotlib", "platformdirs", "PIL", "tqdm", "nibabel",
-               "nrrd"}  # fmt: skip
+    present = {
+        "pydicom",
+        "jsonschema",
+        "scipy",
+        "sklearn",
+        "matplotlib",
+        "platformdirs",
+        "PIL",
+        "tqdm",
+        "nibabel",
+        "nrrd",
+    }
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: object() if name in present else None)
     return present
 

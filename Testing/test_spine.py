@@ -154,8 +154,16 @@ def test_the_disc_finding_follows_the_herniation_threshold_and_tuned_thresholds_
     probabilities = {"normal": 0.5, "bulge": 0.2, "central": 0.1, "paracentral": 0.15, "foraminal": 0.05}
     assert disc_finding(probabilities, 0.5) == "normal"
     assert disc_finding(probabilities, 0.3) == "paracentral"
-    cases = [{"findings": {"osteophyte": [(0, 0.1), (0, 0.2), (1, 0.3), (1, 0.9)], "herniation": [(1, 0.4)],
-                           "pll_thickened": [], "lf_thickened": [(0, 0.6), (1, 0.4)]}}]  # fmt: skip
+    cases = [
+        {
+            "findings": {
+                "osteophyte": [(0, 0.1), (0, 0.2), (1, 0.3), (1, 0.9)],
+                "herniation": [(1, 0.4)],
+                "pll_thickened": [],
+                "lf_thickened": [(0, 0.6), (1, 0.4)],
+            }
+        }
+    ]
     tuned = tuned_thresholds(cases)
     assert tuned["osteophyte"] == 0.3  # all four right
     assert "herniation" not in tuned and "pll_thickened" not in tuned  # one class only / no data
@@ -186,10 +194,11 @@ def test_oblique_axial_blocks_map_onto_their_disc_and_a_distant_series_does_not_
 @pytest.mark.parametrize(("grade", "direction"), [(2, "anterior"), (1, "posterior")])
 def test_spondylolisthesis_grade_and_direction_are_measured_on_the_segmentation(grade, direction):
     slipped = generate_spine_phantom(
-        31 + grade, with_t1=False, with_axial=False,
-        findings={"C4/5": {"listhesis_grade": grade, "listhesis_direction": direction},
-                  "C5/6": {"listhesis_grade": 0}},
-    )  # fmt: skip
+        31 + grade,
+        with_t1=False,
+        with_axial=False,
+        findings={"C4/5": {"listhesis_grade": grade, "listhesis_direction": direction}, "C5/6": {"listhesis_grade": 0}},
+    )
     _, discs = measure_levels(slipped.sagittal_labels)
     by_name = {d.name: d for d in discs}
     measured = measure_listhesis(slipped.sagittal_labels, by_name["C4/5"])
@@ -248,13 +257,41 @@ def test_the_spine_command_writes_levels_findings_and_segmentations_on_the_input
 
     files, table = phantom_case
     out = tmp_path / "spine"
-    code = main(["spine", "--sag-t2", str(files["sag_t2"]), "--ax-t2", str(files["ax_t2_block1"]), "--ax-t2",
-                 str(files["ax_t2_block3"]), "--labels", str(files["sag_labels"]), "--level-map", str(table),
-                 "--model", "spine-random", "--device", "cpu", "--out", str(out), "--json"])  # fmt: skip
+    code = main(
+        [
+            "spine",
+            "--sag-t2",
+            str(files["sag_t2"]),
+            "--ax-t2",
+            str(files["ax_t2_block1"]),
+            "--ax-t2",
+            str(files["ax_t2_block3"]),
+            "--labels",
+            str(files["sag_labels"]),
+            "--level-map",
+            str(table),
+            "--model",
+            "spine-random",
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+            "--json",
+        ]
+    )
     assert code == 0
     report = json.loads((out / "report.json").read_text())
-    for name in ("levels.json", "findings.json", "findings.csv", "segmentation.nii.gz", "overview.png",
-                 "report.json", "scene.mrb", "segmentation_ax_t2_0.nii.gz", "segmentation_ax_t2_1.nii.gz"):  # fmt: skip
+    for name in (
+        "levels.json",
+        "findings.json",
+        "findings.csv",
+        "segmentation.nii.gz",
+        "overview.png",
+        "report.json",
+        "scene.mrb",
+        "segmentation_ax_t2_0.nii.gz",
+        "segmentation_ax_t2_1.nii.gz",
+    ):
         assert name in report["files"] and (out / name).is_file(), name
     levels = json.loads((out / "levels.json").read_text())
     assert [v["name"] for v in levels["vertebrae"]][:6] == ["C1", "C2", "C3", "C4", "C5", "C6"]
@@ -262,13 +299,25 @@ def test_the_spine_command_writes_levels_findings_and_segmentations_on_the_input
     assert [s["series"] for s in c34["axial_slices"]] and {s["series"] for s in c34["axial_slices"]} == {"ax_t2_0"}
     segmentation = read_image(out / "segmentation.nii.gz")
     assert segmentation.same_grid(phantom.sagittal_t2)
-    assert np.array_equal(segmentation.array_kji, np.where(np.isin(phantom.sagittal_labels.array_kji,
-                          [23, 24]), 0, phantom.sagittal_labels.array_kji))  # fmt: skip
+    assert np.array_equal(
+        segmentation.array_kji,
+        np.where(np.isin(phantom.sagittal_labels.array_kji, [23, 24]), 0, phantom.sagittal_labels.array_kji),
+    )
     assert read_image(out / "segmentation_ax_t2_0.nii.gz").same_grid(phantom.axial_t2_blocks[1])
     rows = (out / "findings.csv").read_text().splitlines()
     header = rows[0].split(",")
-    assert {"level", "osteophyte_probability", "listhesis_grade", "disc", "disc_probability", "pll_thickness_mm",
-            "lf_thickness_mm", "sagittal_slice", "axial_slice", "point_lps_mm"} <= set(header)  # fmt: skip
+    assert {
+        "level",
+        "osteophyte_probability",
+        "listhesis_grade",
+        "disc",
+        "disc_probability",
+        "pll_thickness_mm",
+        "lf_thickness_mm",
+        "sagittal_slice",
+        "axial_slice",
+        "point_lps_mm",
+    } <= set(header)
     c34_row = next(r.split(",") for r in rows if r.startswith("C3/4,"))
     assert c34_row[header.index("axial_series")] == "ax_t2_0"
     assert c34_row[header.index("disc")] in ("normal", "bulge", "central", "paracentral", "foraminal")
@@ -288,8 +337,7 @@ def test_real_sagittal_samples_run_and_the_segmentation_keeps_their_grid(spine_m
 
     path = real_data_dir / sample
     axial = real_data_dir / "spine_sct_axial" / "t2_axial_cervical.nii.gz"
-    report = run_case_to_folder(path, tmp_path / "out", {"model_id": "spine-random", "device": "cpu"},
-                                ax_t2=[axial])  # fmt: skip
+    report = run_case_to_folder(path, tmp_path / "out", {"model_id": "spine-random", "device": "cpu"}, ax_t2=[axial])
     image = read_image(path)
     segmentation = read_image(tmp_path / "out" / "segmentation.nii.gz")
     assert segmentation.same_grid(image)
@@ -321,9 +369,15 @@ def test_an_axial_series_outside_the_sagittal_field_is_reported_and_sagittal_res
     far = block.with_array(block.array_kji)
     far.origin_lps = tuple(np.asarray(block.origin_lps) + np.array([0.0, 0.0, 400.0]))
     labels = phantom.sagittal_labels
-    result = run({"sag_t2": phantom.sagittal_t2, "ax_t2": [far]},
-                 {"model_id": "spine-random", "device": "cpu", "labels": labels,
-                  "level_map": {k: v for k, v in SPINE_LABELS.items()}})  # fmt: skip
+    result = run(
+        {"sag_t2": phantom.sagittal_t2, "ax_t2": [far]},
+        {
+            "model_id": "spine-random",
+            "device": "cpu",
+            "labels": labels,
+            "level_map": {k: v for k, v in SPINE_LABELS.items()},
+        },
+    )
     assert any("does not overlap" in warning for warning in result.warnings)
     assert not result.axial[0].overlaps and result.axial[0].level_map is None
     assert [v.name for v in result.vertebrae][1:4] == ["C2", "C3", "C4"]
@@ -337,8 +391,7 @@ def test_a_field_of_view_without_vertebrae_gives_a_warning_not_a_crash(spine_mod
     with pytest.raises(InputError, match="no vertebra labels"):
         run({"sag_t2": phantom.sagittal_t2}, {"model_id": "spine-random", "labels": empty, "level_map": {1: "C1"}})
     one = phantom.sagittal_labels.with_array(np.where(phantom.sagittal_labels.array_kji == 5, 5, 0).astype(np.uint8))
-    result = run({"sag_t2": phantom.sagittal_t2}, {"model_id": "spine-random", "labels": one,
-                                                    "level_map": {5: "C5"}})  # fmt: skip
+    result = run({"sag_t2": phantom.sagittal_t2}, {"model_id": "spine-random", "labels": one, "level_map": {5: "C5"}})
     assert [v.name for v in result.vertebrae] == ["C5"] and not result.discs
     assert any("one vertebral body" in warning.lower() for warning in result.warnings)
 
@@ -356,9 +409,15 @@ def test_the_scene_has_coded_level_segments_named_points_disc_planes_and_keeps_r
     from AssistCoreLib.segmentations import segmentTag
     from AssistCoreLib.spine import addSpineResultToScene, jumpTarget, reviewsFromTable, setFinding
 
-    result = run({"sag_t2": phantom.sagittal_t2, "ax_t2": phantom.axial_t2_blocks[:2]},
-                 {"model_id": "spine-random", "device": "cpu", "labels": phantom.sagittal_labels,
-                  "level_map": dict(SPINE_LABELS)})  # fmt: skip
+    result = run(
+        {"sag_t2": phantom.sagittal_t2, "ax_t2": phantom.axial_t2_blocks[:2]},
+        {
+            "model_id": "spine-random",
+            "device": "cpu",
+            "labels": phantom.sagittal_labels,
+            "level_map": dict(SPINE_LABELS),
+        },
+    )
     scene, logics = createHeadlessScene()
     nodes = addSpineResultToScene(scene, logics, result, "SP3")
     segmentation = nodes["segmentation"].GetSegmentation()
@@ -416,8 +475,9 @@ def test_spine_model_components_are_checksummed_exported_and_give_the_same_outpu
             assert type(program).__name__ == "OnnxNetwork"  # ONNX Runtime, not the MONAI class
             np.testing.assert_allclose(program(crop.numpy()), eager[name](crop).numpy(), atol=1e-3)
         slices = torch.rand(3, 1, 64, 88)
-        np.testing.assert_allclose(load_network(card, cache=False)(slices.numpy()), segmentation(slices).numpy(),
-                                   atol=1e-3)  # fmt: skip
+        np.testing.assert_allclose(
+            load_network(card, cache=False)(slices.numpy()), segmentation(slices).numpy(), atol=1e-3
+        )
     weights = folder / "axial.pt"
     weights.write_bytes(weights.read_bytes()[:-4] + b"oops")
     with pytest.raises(ChecksumError, match="axial"):
@@ -434,14 +494,35 @@ def test_spine_evaluate_prints_the_study_table_and_writes_its_files(spine_models
     from radassist.cli.main import main
 
     out = tmp_path / "evaluation"
-    assert main(["spine", "evaluate", "--phantoms", "1", "--seed", "7000", "--model", "spine-random",
-                 "--device", "cpu", "--out", str(out)]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "spine",
+                "evaluate",
+                "--phantoms",
+                "1",
+                "--seed",
+                "7000",
+                "--model",
+                "spine-random",
+                "--device",
+                "cpu",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     for column in ("finding", "accuracy", "sensitivity", "specificity", "ppv", "npv", "plr", "nlr", "f1", "auc"):
         assert column in printed.splitlines()[0], column
     assert "level accuracy" in printed
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["n_cases"] == 1 and set(metrics["findings"]) == {
-        "osteophyte", "herniation", "listhesis", "pll_thickened", "lf_thickened"
-    }  # fmt: skip
+        "osteophyte",
+        "herniation",
+        "listhesis",
+        "pll_thickened",
+        "lf_thickened",
+    }
     assert (out / "metrics.csv").is_file() and (out / "levels.csv").is_file() and (out / "confusion.png").is_file()

@@ -123,8 +123,9 @@ def test_the_real_cervical_t2_with_an_anchor_names_consecutive_levels_and_maps_t
 def test_the_thoraco_lumbar_sample_is_not_called_cervical(real_data_dir, tmp_path):
     from radassist.spine_app import run_case_to_folder
 
-    report = run_case_to_folder(real_data_dir / "spine_sct_lumbar" / "t2_lumbar.nii.gz", tmp_path / "out",
-                                {"device": "cpu"})  # fmt: skip
+    report = run_case_to_folder(
+        real_data_dir / "spine_sct_lumbar" / "t2_lumbar.nii.gz", tmp_path / "out", {"device": "cpu"}
+    )
     levels = json.loads((tmp_path / "out" / "levels.json").read_text())
     named = [v["name"] for v in levels["vertebrae"]]
     assert not any(name.startswith("C") for name in named), named

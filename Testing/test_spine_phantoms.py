@@ -230,8 +230,9 @@ def test_listhesis_offset_measured_on_the_labels_matches_the_recorded_grade(forc
     lower_depth = forced.vertebra("C5").depth_mm
     assert 0.25 < level.listhesis_mm / lower_depth <= 0.5
     labels = forced.sagittal_labels
-    origin, posterior, normal = (np.array(v) for v in (level.disc_center_lps, level.posterior_lps,
-                                                        level.disc_normal_lps))  # fmt: skip
+    origin, posterior, normal = (
+        np.array(v) for v in (level.disc_center_lps, level.posterior_lps, level.disc_normal_lps)
+    )
     walls = {}
     for name in (level.upper, level.lower):
         centre = np.array(forced.vertebra(name).center_lps)

@@ -94,8 +94,9 @@ def test_every_remote_view_is_capped_to_the_pixel_budget():
     adapters = [SimpleNamespace(max_pixel_count=0) for _ in range(3)]
     factories = [
         SimpleNamespace(_views={"Red": SimpleNamespace(view_adapter=adapters[0])}),
-        SimpleNamespace(_views={"Yellow": SimpleNamespace(view_adapter=adapters[1]),
-                                "1": SimpleNamespace(view_adapter=adapters[2])}),
-    ]  # fmt: skip
+        SimpleNamespace(
+            _views={"Yellow": SimpleNamespace(view_adapter=adapters[1]), "1": SimpleNamespace(view_adapter=adapters[2])}
+        ),
+    ]
     cap_view_pixels(SimpleNamespace(_factories=factories), 250_000)
     assert [adapter.max_pixel_count for adapter in adapters] == [250_000] * 3

@@ -43,9 +43,16 @@ SPACING_KNOWN_ATTRIBUTE = "RadAssist.BreastUS.PixelSpacingKnown"  # "false": 1 m
 REFERENCE_PREFIX = "RadAssist.BreastUS."
 REVIEW_CHOICES = ("", "accept", "reject")
 DETECTION_COLUMNS = {
-    "detection_id": "int", "first_frame": "int", "last_frame": "int", "best_frame": "int", "fused_score": "float",
-    "n_frames": "int", "width_mm": "float", "height_mm": "float", "review": "string",
-}  # fmt: skip
+    "detection_id": "int",
+    "first_frame": "int",
+    "last_frame": "int",
+    "best_frame": "int",
+    "fused_score": "float",
+    "n_frames": "int",
+    "width_mm": "float",
+    "height_mm": "float",
+    "review": "string",
+}
 #: document keys held by the scene's tables and attributes rather than in DOCUMENT_ATTRIBUTE
 _TABLE_KEYS = ("frames", "fused", "descriptors", "reviews")
 #: Cine.kind of a cine taken from a sequence loaded in Slicer
@@ -160,41 +167,68 @@ def addBreastUsResultToScene(scene, framesThw, document: dict, caseId: str, sequ
         x0, y0, x1, y1 = (float(v) for v in record["best_box_xy"])
         attributes = {key: int(record[key]) for key in ("first_frame", "last_frame", "best_frame")}
         box = Box.from_slice_corners(
-            frame, 0, x0, y0, x1, y1, score=float(record["fused_score"]), label="lesion", model_id=modelId,
+            frame,
+            0,
+            x0,
+            y0,
+            x1,
+            y1,
+            score=float(record["fused_score"]),
+            label="lesion",
+            model_id=modelId,
             attributes={"detection_id": detectionId, **attributes},
-        )  # fmt: skip
+        )
         rois[detectionId] = detectionROINode(scene, box, f"{caseId}_lesion_{detectionId}", "breast_us_detection")
 
     rows = []
     for record in fused:
         size = record.get("size_mm")
-        rows.append({
-            "detection_id": int(record["detection_id"]), "first_frame": int(record["first_frame"]),
-            "last_frame": int(record["last_frame"]), "best_frame": int(record["best_frame"]),
-            "fused_score": float(record["fused_score"]), "n_frames": int(record.get("n_frames", 0)),
-            "width_mm": None if size is None else float(size[0]), "height_mm": None if size is None else float(size[1]),
-            "review": reviews.get(int(record["detection_id"]), ""),
-        })  # fmt: skip
+        rows.append(
+            {
+                "detection_id": int(record["detection_id"]),
+                "first_frame": int(record["first_frame"]),
+                "last_frame": int(record["last_frame"]),
+                "best_frame": int(record["best_frame"]),
+                "fused_score": float(record["fused_score"]),
+                "n_frames": int(record.get("n_frames", 0)),
+                "width_mm": None if size is None else float(size[0]),
+                "height_mm": None if size is None else float(size[1]),
+                "review": reviews.get(int(record["detection_id"]), ""),
+            }
+        )
     table = recordsToTableNode(
         scene, rows, f"{caseId}_lesions", columns=list(DETECTION_COLUMNS), columnTypes=DETECTION_COLUMNS
     )
     descriptorsTable = recordsToTableNode(
-        scene, descriptor_rows(descriptors), f"{caseId}_lesion_descriptors", columns=descriptor_columns(),
+        scene,
+        descriptor_rows(descriptors),
+        f"{caseId}_lesion_descriptors",
+        columns=descriptor_columns(),
         columnTypes={column: "int" if column == "detection_id" else "string" for column in descriptor_columns()},
-    )  # fmt: skip
+    )
     table.SetAttribute(ROLE_ATTRIBUTE, "breast_us_detections")
     descriptorsTable.SetAttribute(ROLE_ATTRIBUTE, "breast_us_descriptors")
     base = {key: (None if key in _TABLE_KEYS else value) for key, value in document.items()}
     table.SetAttribute(DOCUMENT_ATTRIBUTE, _json(base))
     table.SetAttribute(FRAMES_ATTRIBUTE, _json(document.get("frames") or []))
     table.SetAttribute(FUSED_ATTRIBUTE, _json(fused))
-    for role, node in (("sequence", sequence), ("browser", browser), ("volume", proxy),
-                       ("descriptors", descriptorsTable)):  # fmt: skip
+    for role, node in (
+        ("sequence", sequence),
+        ("browser", browser),
+        ("volume", proxy),
+        ("descriptors", descriptorsTable),
+    ):
         table.SetNodeReferenceID(REFERENCE_PREFIX + role, node.GetID())
     for node in rois.values():
         table.AddNodeReferenceID(REFERENCE_PREFIX + "roi", node.GetID())
-    nodes = {"sequence": sequence, "browser": browser, "volume": proxy, "rois": rois, "table": table,
-             "descriptorsTable": descriptorsTable}  # fmt: skip
+    nodes = {
+        "sequence": sequence,
+        "browser": browser,
+        "volume": proxy,
+        "rois": rois,
+        "table": table,
+        "descriptorsTable": descriptorsTable,
+    }
     detectionVisibility(nodes, 0, float(document.get("threshold", 0.0) or 0.0))
     return nodes
 
@@ -212,9 +246,14 @@ def breastUsNodes(table) -> dict:
         node = table.GetNthNodeReference(REFERENCE_PREFIX + "roi", index)
         if node is not None:
             rois[int(_roiAttribute(node, "detection_id"))] = node
-    return {"sequence": sequence, "browser": browser, "rois": rois, "table": table,
-            "volume": proxy or table.GetNodeReference(REFERENCE_PREFIX + "volume"),
-            "descriptorsTable": table.GetNodeReference(REFERENCE_PREFIX + "descriptors")}  # fmt: skip
+    return {
+        "sequence": sequence,
+        "browser": browser,
+        "rois": rois,
+        "table": table,
+        "volume": proxy or table.GetNodeReference(REFERENCE_PREFIX + "volume"),
+        "descriptorsTable": table.GetNodeReference(REFERENCE_PREFIX + "descriptors"),
+    }
 
 
 def breastUsTables(scene) -> list:
@@ -367,13 +406,25 @@ def detectionRows(document: dict) -> list[dict]:
     for record in document.get("fused") or []:
         x0, y0, x1, y1 = record["best_box_xy"]
         size = record.get("size_mm") or (None, None)
-        rows.append({
-            "detection_id": record["detection_id"], "first_frame": record["first_frame"],
-            "last_frame": record["last_frame"], "best_frame": record["best_frame"], "best_x0": x0, "best_y0": y0,
-            "best_x1": x1, "best_y1": y1, "fused_score": record["fused_score"], "mean_score": record.get("mean_score"),
-            "n_frames": record.get("n_frames"), "n_boxes": record.get("n_boxes"), "width_mm": size[0],
-            "height_mm": size[1], "review": reviews.get(str(record["detection_id"]), ""),
-        })  # fmt: skip
+        rows.append(
+            {
+                "detection_id": record["detection_id"],
+                "first_frame": record["first_frame"],
+                "last_frame": record["last_frame"],
+                "best_frame": record["best_frame"],
+                "best_x0": x0,
+                "best_y0": y0,
+                "best_x1": x1,
+                "best_y1": y1,
+                "fused_score": record["fused_score"],
+                "mean_score": record.get("mean_score"),
+                "n_frames": record.get("n_frames"),
+                "n_boxes": record.get("n_boxes"),
+                "width_mm": size[0],
+                "height_mm": size[1],
+                "review": reviews.get(str(record["detection_id"]), ""),
+            }
+        )
     return rows
 
 
@@ -467,9 +518,12 @@ def cineFromBrowser(browserNode):
 
     arrays = framesFromBrowser(browserNode)
     return Cine(
-        frames=arrays["frames"], source_path=arrays["source"], kind=SEQUENCE_KIND,
-        frame_time_ms=arrays["frame_time_ms"], pixel_spacing_mm=arrays["pixel_spacing_mm"],
-    )  # fmt: skip
+        frames=arrays["frames"],
+        source_path=arrays["source"],
+        kind=SEQUENCE_KIND,
+        frame_time_ms=arrays["frame_time_ms"],
+        pixel_spacing_mm=arrays["pixel_spacing_mm"],
+    )
 
 
 def _checkedCineInput(cineOrPath):

@@ -32,17 +32,27 @@ def addCrmResultToScene(scene, result, caseId: str, volumeNode=None) -> dict:
     modelId = result.provenance.get("model_id", "")
     for box in result.boxes:
         shape = Box.from_slice_corners(
-            result.image, box.slice_index, *box.box_ij, score=box.score, label="CRM+", model_id=modelId,
+            result.image,
+            box.slice_index,
+            *box.box_ij,
+            score=box.score,
+            label="CRM+",
+            model_id=modelId,
             attributes={"region": box.region_id},
-        )  # fmt: skip
+        )
         rois.append(detectionROINode(scene, shape, f"{caseId}_CRM_s{box.slice_index:03d}", "crm_box"))
     table = recordsToTableNode(
         scene,
         [{**row, "review": ""} for row in result.slice_rows()],
         f"{caseId}_CRM_slices",
-        columnTypes={"slice_index": "int", "max_probability": "float", "boxes_at_threshold": "int",
-                     "positive": "bool", "review": "string"},
-    )  # fmt: skip
+        columnTypes={
+            "slice_index": "int",
+            "max_probability": "float",
+            "boxes_at_threshold": "int",
+            "positive": "bool",
+            "review": "string",
+        },
+    )
     table.SetAttribute(VERDICT_ATTRIBUTE, json.dumps(result.verdict()))
     table.SetAttribute(PROVENANCE_ATTRIBUTE, json.dumps(result.provenance))
     table.SetAttribute(ROLE_ATTRIBUTE, "crm_slices")

@@ -184,8 +184,11 @@ def checkCrmBoxesOnTheLesion(nodes: dict, truthBoxes, threshold: float, minimumI
     image = volumeNodeToImage(nodes["volume"])
     truth = _sliceBoxes(truthBoxes, image)
     _check(truth, "the phantom has no truth box: choose a CRM-positive phantom")
-    found = [(k, corners, box) for k, corners, box in _sliceBoxes(map(roiNodeToBox, nodes["rois"]), image)
-             if (box.score or 0.0) >= threshold]  # fmt: skip
+    found = [
+        (k, corners, box)
+        for k, corners, box in _sliceBoxes(map(roiNodeToBox, nodes["rois"]), image)
+        if (box.score or 0.0) >= threshold
+    ]
     hits = []
     for k, corners, box in found:
         onSlice = [truthCorners for truthK, truthCorners, _box in truth if truthK == k]
@@ -291,8 +294,13 @@ def breastPhantomCine() -> tuple[Any, Any]:
 
     sweep = generate_breast_sweep(**BREAST_SWEEP)
     spacing = (float(sweep.pixel_spacing_mm),) * 2
-    return sweep, Cine(frames=sweep.frames, source_path="phantom", kind="frames_folder",
-                       frame_time_ms=sweep.frame_time_ms, pixel_spacing_mm=spacing)  # fmt: skip
+    return sweep, Cine(
+        frames=sweep.frames,
+        source_path="phantom",
+        kind="frames_folder",
+        frame_time_ms=sweep.frame_time_ms,
+        pixel_spacing_mm=spacing,
+    )
 
 
 def checkBreastLesionFound(nodes: dict, sweep, threshold: float, minimumIoU: float = MINIMUM_BOX_IOU) -> dict:

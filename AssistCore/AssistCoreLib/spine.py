@@ -64,9 +64,10 @@ def addSpineResultToScene(scene, logics, result, caseId: str, sagittalNode=None,
     axialNodes = list(axialNodes or [])
     for index, series in enumerate(result.axial):
         volumes[series.name] = (
-            axialNodes[index] if index < len(axialNodes) and axialNodes[index] is not None
+            axialNodes[index]
+            if index < len(axialNodes) and axialNodes[index] is not None
             else imageToVolumeNode(scene, series.image, f"{caseId}_{series.name}")
-        )  # fmt: skip
+        )
         if series.level_map is not None:
             node = labelArrayToSegmentationNode(
                 scene,

@@ -307,8 +307,9 @@ def csv_text(records: list[dict], fields: list[str] | tuple[str, ...] | None = N
     import io
 
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, list(fields) if fields else list(records[0]) if records else [],
-                            lineterminator="\n")  # fmt: skip
+    writer = csv.DictWriter(
+        buffer, list(fields) if fields else list(records[0]) if records else [], lineterminator="\n"
+    )
     writer.writeheader()
     writer.writerows(records)
     return buffer.getvalue()

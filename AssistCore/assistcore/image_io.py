@@ -312,9 +312,13 @@ def _order_slices(members: list[tuple[str, Any]]) -> tuple[float | None, list[st
     if lacking:
         instance = [int(h.get("InstanceNumber", 0) or 0) for h in headers]
         ordered = [paths[i] for i in np.argsort(instance, kind="stable")]
-        return None, ordered, (
-            f"{len(lacking)} of its files (e.g. {lacking[0]}) have no ImagePositionPatient/ImageOrientationPatient, "
-            "so the slices cannot be placed in space"
+        return (
+            None,
+            ordered,
+            (
+                f"{len(lacking)} of its files (e.g. {lacking[0]}) have no "
+                "ImagePositionPatient/ImageOrientationPatient, so the slices cannot be placed in space"
+            ),
         )
     orientations = np.array([_floats(h.ImageOrientationPatient) for h in headers])
     odd = np.flatnonzero(np.abs(orientations - orientations[0]).max(axis=1) > ORIENTATION_TOLERANCE)
@@ -323,8 +327,10 @@ def _order_slices(members: list[tuple[str, Any]]) -> tuple[float | None, list[st
     order = np.argsort(positions, kind="stable")
     ordered = [paths[i] for i in order]
     if odd.size:
-        return None, ordered, (
-            f"it mixes slice orientations ({paths[odd[0]]} differs from {paths[0]}): a localiser or several blocks"
+        return (
+            None,
+            ordered,
+            (f"it mixes slice orientations ({paths[odd[0]]} differs from {paths[0]}): a localiser or several blocks"),
         )
     sizes = {(int(h.get("Rows", 0) or 0), int(h.get("Columns", 0) or 0)) for h in headers}
     if len(sizes) > 1:
@@ -336,17 +342,25 @@ def _order_slices(members: list[tuple[str, Any]]) -> tuple[float | None, list[st
     gaps = np.diff(positions[order])
     if np.any(gaps < DUPLICATE_POSITION_MM):
         at = int(np.argmin(gaps))
-        return None, ordered, (
-            f"two slices lie at the same position ({ordered[at]} and {ordered[at + 1]}): several echoes, phases or "
-            "b-values share the series, or it was copied twice"
+        return (
+            None,
+            ordered,
+            (
+                f"two slices lie at the same position ({ordered[at]} and {ordered[at + 1]}): several echoes, phases or "
+                "b-values share the series, or it was copied twice"
+            ),
         )
     median_gap = float(np.median(gaps))
     worst = int(np.argmax(np.abs(gaps - median_gap)))
     if abs(gaps[worst] - median_gap) > SLICE_GAP_TOLERANCE * median_gap:
-        return median_gap, ordered, (
-            f"its slice spacing is irregular: {gaps[worst]:.3f} mm between {Path(ordered[worst]).name} and "
-            f"{Path(ordered[worst + 1]).name} where the other gaps are about {median_gap:.3f} mm "
-            "(a missing slice, or several stacks in one series)"
+        return (
+            median_gap,
+            ordered,
+            (
+                f"its slice spacing is irregular: {gaps[worst]:.3f} mm between {Path(ordered[worst]).name} and "
+                f"{Path(ordered[worst + 1]).name} where the other gaps are about {median_gap:.3f} mm "
+                "(a missing slice, or several stacks in one series)"
+            ),
         )
     return median_gap, ordered, ""
 

@@ -122,10 +122,19 @@ def _nrrd_raw_values(path: Path) -> np.ndarray:
 
 #: MetaImage element types -> numpy dtypes (little-endian unless the header says MSB)
 _MET_TYPES = {
-    "MET_CHAR": "i1", "MET_UCHAR": "u1", "MET_SHORT": "i2", "MET_USHORT": "u2", "MET_INT": "i4",
-    "MET_UINT": "u4", "MET_LONG": "i4", "MET_ULONG": "u4", "MET_LONG_LONG": "i8", "MET_ULONG_LONG": "u8",
-    "MET_FLOAT": "f4", "MET_DOUBLE": "f8",
-}  # fmt: skip
+    "MET_CHAR": "i1",
+    "MET_UCHAR": "u1",
+    "MET_SHORT": "i2",
+    "MET_USHORT": "u2",
+    "MET_INT": "i4",
+    "MET_UINT": "u4",
+    "MET_LONG": "i4",
+    "MET_ULONG": "u4",
+    "MET_LONG_LONG": "i8",
+    "MET_ULONG_LONG": "u8",
+    "MET_FLOAT": "f4",
+    "MET_DOUBLE": "f8",
+}
 
 
 def _metaimage_raw_values(path: Path) -> np.ndarray:

@@ -35,8 +35,13 @@ def detect_cine_to_folder(
         write_started = time.perf_counter()
         # the helper builds the scene while this process writes the detections and overlay pictures
         # the helper gets the frames as 8-bit (a quarter of the bytes to send and to save) and the document
-        scene_writer.submit("radassist.breast_us_app:build_scene", staging / "scene.mrb",
-                            frames_to_uint8(result.cine.frames), result.document(), case_id)  # fmt: skip
+        scene_writer.submit(
+            "radassist.breast_us_app:build_scene",
+            staging / "scene.mrb",
+            frames_to_uint8(result.cine.frames),
+            result.document(),
+            case_id,
+        )
         files = write_result_files(result, staging, case_id)
         scene_note = scene_writer.finish()
         result.seconds_per_stage["read"] = round(read_seconds, 3)

@@ -203,14 +203,24 @@ def demo_spine(context: DemoContext) -> None:
             "discs": levels["discs"],
             "labelling": report["labelling"],
             "warnings": report["warnings"],
-            "truth": {"first_visible_vertebra": phantom.first_visible_vertebra,
-                      "findings": {lv.name: {"herniation": lv.herniation, "listhesis_grade": lv.listhesis_grade,
-                                             "pll_thickened": lv.pll_thickened, "lf_thickened": lv.lf_thickened}
-                                   for lv in phantom.levels if lv.visible}}
-            if case_id == "PHANTOM2024" else "real sample: no level labels; look at the overview",
+            "truth": {
+                "first_visible_vertebra": phantom.first_visible_vertebra,
+                "findings": {
+                    lv.name: {
+                        "herniation": lv.herniation,
+                        "listhesis_grade": lv.listhesis_grade,
+                        "pll_thickened": lv.pll_thickened,
+                        "lf_thickened": lv.lf_thickened,
+                    }
+                    for lv in phantom.levels
+                    if lv.visible
+                },
+            }
+            if case_id == "PHANTOM2024"
+            else "real sample: no level labels; look at the overview",
             "seconds": report["seconds_per_stage"].get("total"),
             "model": report["model"]["model_name"],
-        }  # fmt: skip
+        }
         context.add_output(f"SpineAssist {case_id}: levels over the sagittal mid-slice", out / "overview.png")
         context.add_output(f"SpineAssist {case_id}: findings per level", out / "findings.csv")
     context.sections["spine"] = section
@@ -237,8 +247,11 @@ def demo_breast_us(context: DemoContext) -> None:
 
         with PILImage.open(picture_path) as still:
             grey = np.asarray(still.convert("L"), np.float32) / 255.0
-        boxes = [(tuple(item["best_box_xy"]), f"{item['fused_score']:.2f}", (255, 64, 64))
-                 for item in fused if item.get("above_threshold")]  # fmt: skip
+        boxes = [
+            (tuple(item["best_box_xy"]), f"{item['fused_score']:.2f}", (255, 64, 64))
+            for item in fused
+            if item.get("above_threshold")
+        ]
         if not boxes and fused:  # a miss: show the best box below the threshold in yellow
             best = max(fused, key=lambda item: item["fused_score"])
             boxes = [(tuple(best["best_box_xy"]), f"{best['fused_score']:.2f} (below threshold)", (255, 220, 0))]
@@ -276,13 +289,15 @@ def demo_breast_us(context: DemoContext) -> None:
         section[case_id] = {
             "folder": str(out),
             "summary": report["summary"]["text"],
-            "fused": [{k: item[k] for k in ("detection_id", "first_frame", "last_frame", "best_frame", "fused_score")}
-                      for item in report["fused"][:5]],
+            "fused": [
+                {k: item[k] for k in ("detection_id", "first_frame", "last_frame", "best_frame", "fused_score")}
+                for item in report["fused"][:5]
+            ],
             "warnings": report["warnings"],
             "truth": truth,
             "seconds_per_frame": report["seconds_per_frame"],
             "model": report["model"]["model_name"],
-        }  # fmt: skip
+        }
         if case_id == "busi-test":
             picture = _busi_outline_picture(Path(path), busi_masks, report["fused"], out / "detection_and_mask.png")
             context.add_output(

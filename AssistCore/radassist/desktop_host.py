@@ -70,8 +70,10 @@ def _inputs(data: Path) -> dict[str, Callable[[Any], tuple[Any, Callable[[Any], 
         from AssistCoreLib.pipelines import startPipeline
 
         suffixes = {"t1": "t1", "t1c": "t1c", "t2": "t2", "flair": "fla"}
-        images = {role: read_image(next(brain_folder.glob(f"*_{suffix}_bet.nii.gz")), as_scan=True)
-                  for role, suffix in suffixes.items()}  # fmt: skip
+        images = {
+            role: read_image(next(brain_folder.glob(f"*_{suffix}_bet.nii.gz")), as_scan=True)
+            for role, suffix in suffixes.items()
+        }
         nodes = {role: imageToVolumeNode(scene, image, f"brain_{role}") for role, image in images.items()}
         handle = startPipeline("brain_tumor", nodes, ["t1c", "flair"], {"device": "auto"})
 
@@ -99,8 +101,10 @@ def _inputs(data: Path) -> dict[str, Callable[[Any], tuple[Any, Callable[[Any], 
 
         sagittal = read_image(data / "spine_sct_cervical/t2/t2.nii.gz", as_scan=True)
         axial = read_image(data / "spine_sct_axial/t2_axial_cervical.nii.gz", as_scan=True)
-        nodes = {"sag_t2": imageToVolumeNode(scene, sagittal, "sag_t2"),
-                 "ax_t2": [imageToVolumeNode(scene, axial, "ax_t2")]}  # fmt: skip
+        nodes = {
+            "sag_t2": imageToVolumeNode(scene, sagittal, "sag_t2"),
+            "ax_t2": [imageToVolumeNode(scene, axial, "ax_t2")],
+        }
         handle = startPipeline("spine", nodes, ["sag_t2"], {"device": "auto"})
 
         def check(result) -> dict:
@@ -141,16 +145,18 @@ def run_hosted(assistants: list[str], data: Path, window_enabled: bool, repeats:
             handle, check = starters[name](scene)
             longest_gap_s, frames = _render_until_done(window, handle)
             result = handle.result()  # re-raises the worker's error
-            runs.append({
-                "assistant": name,
-                "case": "first" if repeat == 0 else "second",
-                "seconds": round(time.perf_counter() - began, 3),
-                "longest_main_thread_gap_s": round(longest_gap_s, 3),
-                "frames_rendered": frames,
-                "result": check(result),
-                "files_run": [f["file"] for f in _provenance(result).get("files_run", [])],
-                "device": _provenance(result).get("device"),
-            })  # fmt: skip
+            runs.append(
+                {
+                    "assistant": name,
+                    "case": "first" if repeat == 0 else "second",
+                    "seconds": round(time.perf_counter() - began, 3),
+                    "longest_main_thread_gap_s": round(longest_gap_s, 3),
+                    "frames_rendered": frames,
+                    "result": check(result),
+                    "files_run": [f["file"] for f in _provenance(result).get("files_run", [])],
+                    "device": _provenance(result).get("device"),
+                }
+            )
     return {
         "window": type(window).__name__ if window is not None else None,
         "runtime_import_s": round(runtime_import_s, 3),
@@ -211,8 +217,12 @@ def virtual_display() -> Iterator[dict[str, str]]:
         raise RuntimeError("No DISPLAY and no Xvfb: install Debian's xvfb (make desktop-tools).")
     read_end, write_end = os.pipe()
     # -displayfd: Xvfb picks a free display number and writes it when it is ready to accept clients
-    server = subprocess.Popen(["Xvfb", "-displayfd", str(write_end), "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
-                              pass_fds=(write_end,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    server = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(write_end), "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
+        pass_fds=(write_end,),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     os.close(write_end)
     try:
         with os.fdopen(read_end) as pipe:
@@ -229,8 +239,13 @@ def virtual_display() -> Iterator[dict[str, str]]:
 def run_in_fresh_process(arguments: list[str], environment: dict[str, str], timeout_s: float = 900) -> dict:
     """``python -m radassist.desktop_host ARGUMENTS`` in a new process; its JSON report, with ``returncode``
     (a negative code is the signal that killed it, e.g. -11 for a segmentation fault) and ``stderr``."""
-    completed = subprocess.run([sys.executable, "-m", "radassist.desktop_host", *arguments], env=environment,
-                               capture_output=True, text=True, timeout=timeout_s)  # fmt: skip
+    completed = subprocess.run(
+        [sys.executable, "-m", "radassist.desktop_host", *arguments],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+    )
     lines = [line for line in completed.stdout.splitlines() if line.startswith("{")]
     report = json.loads(lines[-1]) if lines else {}
     report.update(returncode=completed.returncode, stderr=completed.stderr[-4000:])

@@ -62,9 +62,12 @@ CAPTK_SEGMENT_OUTPUT: tuple[int, int, int] = (29, 29, 29)
 DEFAULT_SEGMENT_OUTPUT: tuple[int, int, int] = (48, 48, 48)
 
 
-def captk_zscore_statistics(array_kji: np.ndarray, brain_mask: np.ndarray | None = None,
-                            quantiles: tuple[float, float] = (5.0, 95.0),
-                            cutoff_sd: tuple[float, float] = (3.0, 3.0)) -> tuple[float, float]:  # fmt: skip
+def captk_zscore_statistics(
+    array_kji: np.ndarray,
+    brain_mask: np.ndarray | None = None,
+    quantiles: tuple[float, float] = (5.0, 95.0),
+    cutoff_sd: tuple[float, float] = (3.0, 3.0),
+) -> tuple[float, float]:
     """The (mean, sd) CaPTk's ``ZScoreNormalizer`` normalises with (see :func:`captk_zscore`).
 
     From the voxels above 0 (inside ``brain_mask`` if given) whose values lie within the tighter of the
@@ -103,9 +106,12 @@ def captk_zscore_statistics(array_kji: np.ndarray, brain_mask: np.ndarray | None
     return float(kept.mean()), float(kept.std(ddof=1))
 
 
-def captk_zscore(array_kji: np.ndarray, brain_mask: np.ndarray | None = None,
-                 quantiles: tuple[float, float] = (5.0, 95.0),
-                 cutoff_sd: tuple[float, float] = (3.0, 3.0)) -> np.ndarray:  # fmt: skip
+def captk_zscore(
+    array_kji: np.ndarray,
+    brain_mask: np.ndarray | None = None,
+    quantiles: tuple[float, float] = (5.0, 95.0),
+    cutoff_sd: tuple[float, float] = (3.0, 3.0),
+) -> np.ndarray:
     """CaPTk's ``ZScoreNormalizer`` as its DeepMedic.cxx calls it: float32 ``(x - mean) / sd`` over every
     voxel (background becomes ``-mean / sd``), with the statistics of :func:`captk_zscore_statistics`.
 
@@ -141,17 +147,25 @@ def _axis_index(start: int, length: int, size: int, pad: int) -> tuple[np.ndarra
     return index, inside
 
 
-def input_block(channels_ckji: np.ndarray, origin: tuple[int, int, int], output: tuple[int, int, int],
-                border: np.ndarray, margin: int = CONTEXT_MARGIN, pad: int = VOLUME_PAD) -> np.ndarray:  # fmt: skip
+def input_block(
+    channels_ckji: np.ndarray,
+    origin: tuple[int, int, int],
+    output: tuple[int, int, int],
+    border: np.ndarray,
+    margin: int = CONTEXT_MARGIN,
+    pad: int = VOLUME_PAD,
+) -> np.ndarray:
     """The network's input (channels, *(output + 2 margin)) for the output segment at ``origin`` of size
     ``output``: the volume padded by reflection by ``pad``, and ``border`` (per channel) beyond that."""
     starts = [o - margin for o in origin]
     stops = [o + n + margin for o, n in zip(origin, output)]
     if all(a >= 0 and b <= size for a, b, size in zip(starts, stops, channels_ckji.shape[1:])):  # inside: a copy
-        return np.ascontiguousarray(channels_ckji[:, starts[0] : stops[0], starts[1] : stops[1], starts[2] : stops[2]],
-                                    dtype=np.float32)  # fmt: skip
-    indices, insides = zip(*(_axis_index(a, b - a, size, pad)
-                             for a, b, size in zip(starts, stops, channels_ckji.shape[1:])))  # fmt: skip
+        return np.ascontiguousarray(
+            channels_ckji[:, starts[0] : stops[0], starts[1] : stops[1], starts[2] : stops[2]], dtype=np.float32
+        )
+    indices, insides = zip(
+        *(_axis_index(a, b - a, size, pad) for a, b, size in zip(starts, stops, channels_ckji.shape[1:]))
+    )
     block = channels_ckji[np.ix_(np.arange(channels_ckji.shape[0]), *indices)]
     inside = insides[0][:, None, None] & insides[1][None, :, None] & insides[2][None, None, :]
     if not inside.all():

@@ -79,8 +79,17 @@ def _classes() -> dict[str, type]:
     class Block(nn.Module):
         """DeepMedic's ConvBlock: [batch norm | bias] -> [PReLU] -> [dropout] -> conv (valid or mirror)."""
 
-        def __init__(self, fms_in: int, fms_out: int, kernel: int, batch_norm: bool, prelu: bool, dropout: float,
-                     mirror: bool, rolling_batches: int) -> None:  # fmt: skip
+        def __init__(
+            self,
+            fms_in: int,
+            fms_out: int,
+            kernel: int,
+            batch_norm: bool,
+            prelu: bool,
+            dropout: float,
+            mirror: bool,
+            rolling_batches: int,
+        ) -> None:
             super().__init__()
             self.batch_norm = batch_norm
             if batch_norm:
@@ -216,8 +225,18 @@ def _classes() -> dict[str, type]:
                 blocks, fms_in = [], self.in_channels
                 for index, fms_out in enumerate(fms):
                     first = index == 0
-                    blocks.append(Block(fms_in, int(fms_out), kernel_size, batch_norm=not first, prelu=not first,
-                                        dropout=0.0, mirror=False, rolling_batches=rolling_batches))  # fmt: skip
+                    blocks.append(
+                        Block(
+                            fms_in,
+                            int(fms_out),
+                            kernel_size,
+                            batch_norm=not first,
+                            prelu=not first,
+                            dropout=0.0,
+                            mirror=False,
+                            rolling_batches=rolling_batches,
+                        )
+                    )
                     fms_in = int(fms_out)
                 return Pathway(blocks, [layer - 1 for layer in residual_layers])
 
@@ -231,9 +250,18 @@ def _classes() -> dict[str, type]:
             fc_blocks, fms_in = [], int(fms_normal[-1]) + sum(int(fms[-1]) for fms in fms_subsampled)
             for index, fms_out in enumerate([*fms_fc, self.num_classes]):
                 kernel = kernel_first_fc if index == 0 else 1
-                fc_blocks.append(Block(fms_in, int(fms_out), kernel, batch_norm=True, prelu=True,
-                                       dropout=float(dropout_fc[index]), mirror=kernel > 1,
-                                       rolling_batches=rolling_batches))  # fmt: skip
+                fc_blocks.append(
+                    Block(
+                        fms_in,
+                        int(fms_out),
+                        kernel,
+                        batch_norm=True,
+                        prelu=True,
+                        dropout=float(dropout_fc[index]),
+                        mirror=kernel > 1,
+                        rolling_batches=rolling_batches,
+                    )
+                )
                 fms_in = int(fms_out)
             self.fc = Pathway(fc_blocks, [layer - 1 for layer in residual_layers_fc])
             self.classifier_bias = nn.Parameter(torch.zeros(self.num_classes))
@@ -341,10 +369,13 @@ def export_deepmedic_onnx(network: Any, path, tolerance: float = 1e-4) -> dict:
     def block(batch: int, *outputs: int):
         return (torch.randn(batch, channels, *(n + 2 * margin for n in outputs), generator=generator),)
 
-    dynamic = {"image": {0: "batch", 2: "k_in", 3: "j_in", 4: "i_in"},
-               "probabilities": {0: "batch", 2: "k", 3: "j", 4: "i"}}  # fmt: skip
+    dynamic = {
+        "image": {0: "batch", 2: "k_in", 3: "j_in", 4: "i_in"},
+        "probabilities": {0: "batch", 2: "k", 3: "j", 4: "i"},
+    }
     names = {"inputs": ["image"], "outputs": ["probabilities"], "dynamic": dynamic}
     grown = ", ".join(f"{axis}+{2 * margin}" for axis in "kji")
     rule = f"(batch, {channels}, {grown}) -> (batch, {network.num_classes}, k, j, i)"
-    return _check_and_save(network, block(1, 6, 6, 6), [block(2, 7, 11, 5), block(1, 16, 4, 10)], Path(path), names,
-                           tolerance, rule)  # fmt: skip
+    return _check_and_save(
+        network, block(1, 6, 6, 6), [block(2, 7, 11, 5), block(1, 16, 4, 10)], Path(path), names, tolerance, rule
+    )

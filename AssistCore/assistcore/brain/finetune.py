@@ -75,9 +75,15 @@ def prepare_training_case(folder: Path, card) -> tuple[np.ndarray, np.ndarray]:
 
 
 def finetune_deepmedic(
-    init_card, data_dir: str | Path, output_dir: Path, steps: int = 200, seed: int = 0,
-    learning_rate: float = 1e-4, batch_size: int = 2, progress: Callable[[str, float, str], None] | None = None,
-) -> FineTuneResult:  # fmt: skip
+    init_card,
+    data_dir: str | Path,
+    output_dir: Path,
+    steps: int = 200,
+    seed: int = 0,
+    learning_rate: float = 1e-4,
+    batch_size: int = 2,
+    progress: Callable[[str, float, str], None] | None = None,
+) -> FineTuneResult:
     """Fine-tune ``init_card``'s DeepMedic on the cases in ``data_dir``; write ``model.pt`` into ``output_dir``.
 
     :raises InputError: no case folder, a case missing a sequence, grids that differ.
@@ -137,8 +143,9 @@ def _sample(case: tuple[np.ndarray, np.ndarray], margin: int, rng) -> tuple[np.n
         centre = np.array([rng.integers(n) for n in targets.shape])
     start = centre - size // 2
     target = _block(targets, start, size, fill=0)
-    block = np.stack([_block(channel, start - margin, size + 2 * margin, fill=float(channel.min()))
-                      for channel in channels])  # fmt: skip
+    block = np.stack(
+        [_block(channel, start - margin, size + 2 * margin, fill=float(channel.min())) for channel in channels]
+    )
     return block.astype(np.float32), target
 
 
@@ -152,8 +159,15 @@ def _block(array: np.ndarray, start: np.ndarray, size: int, fill: float) -> np.n
     return out
 
 
-def finetuned_card(init_card, result: FineTuneResult, model_id: str, command: str, data_dir: str, seed: int,
-                   exported_program: dict | None) -> dict:  # fmt: skip
+def finetuned_card(
+    init_card,
+    result: FineTuneResult,
+    model_id: str,
+    command: str,
+    data_dir: str,
+    seed: int,
+    exported_program: dict | None,
+) -> dict:
     """The fine-tuned model's card: the initial card with new id and weights, and its provenance."""
     from ..models.weights import weights_card_entry
 
@@ -167,8 +181,11 @@ def finetuned_card(init_card, result: FineTuneResult, model_id: str, command: st
         card["exported_program"] = exported_program
     card["training"] = {
         "command": command,
-        "fine_tuned_from": {"id": init_card.id, "version": init_card.version,
-                            "weights_sha256": init_card.weights_sha256},
+        "fine_tuned_from": {
+            "id": init_card.id,
+            "version": init_card.version,
+            "weights_sha256": init_card.weights_sha256,
+        },
         "data": str(data_dir),
         "cases": result.cases,
         "steps": result.steps,

@@ -98,8 +98,9 @@ def prepare(
     """
     reference = images[REQUIRED[-1]] if REQUIRED[-1] in images else next(iter(images.values()))
     if brain_mask_kji is not None:
-        images = {role: image.with_array(np.where(brain_mask_kji, image.array_kji, 0))
-                  for role, image in images.items()}  # fmt: skip
+        images = {
+            role: image.with_array(np.where(brain_mask_kji, image.array_kji, 0)) for role, image in images.items()
+        }
     resampled = {role: resample_to_spacing(image, (spacing_mm,) * 3) for role, image in images.items()}
     grid = next(iter(resampled.values()))
     head = np.zeros(grid.shape_kji, dtype=bool)
@@ -161,8 +162,13 @@ def predict_runs(
             from .deepmedic import predict_probabilities as segmentwise
 
             segment = tuple(inference.get("segment_output", ())) or None
-            probabilities = segmentwise(network, np.ascontiguousarray(flipped[0]), device, cancel_check=cancel_check,
-                                        **({"segment_output": segment} if segment else {}))[None]  # fmt: skip
+            probabilities = segmentwise(
+                network,
+                np.ascontiguousarray(flipped[0]),
+                device,
+                cancel_check=cancel_check,
+                **({"segment_output": segment} if segment else {}),
+            )[None]
         else:
             logits = run_network(network, flipped, device)
             probabilities = sigmoid(logits) if activation == "sigmoid" else softmax(logits, axis=1)
@@ -521,9 +527,7 @@ def brain_model_card(
         "label_classes": "0 background, 1 non-enhancing tumour, 2 edema, 3 enhancing tumour (BraTS 2023 values)",
         "pred_classes": "softmax over 4 classes, argmax on the reference grid",
         "network_data_format": {
-            "inputs": {
-                "image": image_input_format(CHANNELS)
-            },
+            "inputs": {"image": image_input_format(CHANNELS)},
             "outputs": {
                 "pred": {
                     "type": "image",

@@ -108,8 +108,9 @@ class LesionDescriptors:
         values = {name: record[name] for name in record if name in DESCRIPTOR_FIELDS}
         unknown = set(record) - set(DESCRIPTOR_FIELDS) - {"detection_id", "annotator", "note"}
         if unknown:
-            raise InputError(f"Unknown lesion descriptor(s): {', '.join(sorted(unknown))}.",
-                             f"Use: {', '.join(DESCRIPTOR_FIELDS)}.")  # fmt: skip
+            raise InputError(
+                f"Unknown lesion descriptor(s): {', '.join(sorted(unknown))}.", f"Use: {', '.join(DESCRIPTOR_FIELDS)}."
+            )
         return cls(int(record["detection_id"]), values, str(record.get("annotator", "")), str(record.get("note", "")))
 
 

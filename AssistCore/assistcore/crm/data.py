@@ -36,8 +36,9 @@ def export_voc(samples: list[PictureSample], folder, prefix: str = "") -> list[P
     return _export_voc(samples, folder, prefix, name="CRM+")
 
 
-def volume_slice_samples(image: Image, boxes_by_slice: dict[int, np.ndarray], slices: Iterable[int] | None = None,
-                         case_id: str = "") -> list[SliceSample]:  # fmt: skip
+def volume_slice_samples(
+    image: Image, boxes_by_slice: dict[int, np.ndarray], slices: Iterable[int] | None = None, case_id: str = ""
+) -> list[SliceSample]:
     """Training samples from a volume: each slice as the detector sees it, voxel boxes (i0, j0, i1, j1) turned
     to screen boxes. Slices without boxes are negatives."""
     display = slice_display(image)

@@ -36,8 +36,9 @@ class EvaluationCase:
     truth_boxes: list[np.ndarray]
 
 
-def evaluate_detector(network, cases: Sequence[EvaluationCase], threshold: float, device: str = "cpu",
-                      box_iou: float = 0.1) -> dict:  # fmt: skip
+def evaluate_detector(
+    network, cases: Sequence[EvaluationCase], threshold: float, device: str = "cpu", box_iou: float = 0.1
+) -> dict:
     """The study's table for ``cases``: per image and per patient, plus AUC (95 % CI) and seconds per image.
 
     An image is called positive when its highest box reaches ``threshold``; a patient when any of its images
@@ -89,9 +90,13 @@ def evaluate_detector(network, cases: Sequence[EvaluationCase], threshold: float
         "images": len(image_truth),
         "patients": len(patient_truth),
         "cases": rows,
-        "_scores": {"image_truth": image_truth, "image_scores": image_scores,
-                    "patient_truth": patient_truth, "patient_scores": patient_scores},
-    }  # fmt: skip
+        "_scores": {
+            "image_truth": image_truth,
+            "image_scores": image_scores,
+            "patient_truth": patient_truth,
+            "patient_scores": patient_scores,
+        },
+    }
 
 
 def voc_evaluation_cases(folder) -> list[EvaluationCase]:
@@ -176,9 +181,7 @@ def crm_model_card(
         "label_classes": "1 CRM-positive region (box)",
         "pred_classes": "boxes (x0, y0, x1, y1) with scores after NMS",
         "network_data_format": {
-            "inputs": {
-                "image": image_input_format(["T2", "T2", "T2"])
-            },
+            "inputs": {"image": image_input_format(["T2", "T2", "T2"])},
             "outputs": {
                 "pred": {
                     "type": "object_detection",

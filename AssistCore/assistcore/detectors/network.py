@@ -196,8 +196,9 @@ def _detect_pictures_onnx(network, pictures, cancel_check, progress, shorter_sid
             cancel_check()
         began = time.perf_counter()
         boxes, scores = network(np.broadcast_to(picture.astype(np.float32, copy=False), (3, *picture.shape)))
-        results.append((np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(scores, np.float32),
-                        time.perf_counter() - began))  # fmt: skip
+        results.append(
+            (np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(scores, np.float32), time.perf_counter() - began)
+        )
         if progress:
             progress((index + 1) / len(pictures), f"picture {index + 1}/{len(pictures)}")
     return results

@@ -170,8 +170,9 @@ def train_detector(
     }
     seconds = time.perf_counter() - started
     exported = export_for_cpu(network, output_dir / "model.onnx", shorter_side)
-    return DetectorTrainingResult(weights_path, done, seconds, float(np.mean(recent[-20:])), config, recipe=recipe,
-                                  exported_program=exported)  # fmt: skip
+    return DetectorTrainingResult(
+        weights_path, done, seconds, float(np.mean(recent[-20:])), config, recipe=recipe, exported_program=exported
+    )
 
 
 def export_for_cpu(network, path: Path, shorter_side: int | None) -> dict | None:

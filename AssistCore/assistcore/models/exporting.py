@@ -36,8 +36,9 @@ from .weights import sha256_of
 OPSET = 17
 
 
-def _check_and_save(network: Any, example: tuple, checks: list[tuple], path: Path, names: dict, tolerance: float,
-                    rule: str) -> dict:  # fmt: skip
+def _check_and_save(
+    network: Any, example: tuple, checks: list[tuple], path: Path, names: dict, tolerance: float, rule: str
+) -> dict:
     """Export ``network`` traced on ``example``, compare ONNX Runtime with torch on each of ``checks``, write
     ``path`` atomically and return the card entry."""
     import io
@@ -51,8 +52,16 @@ def _check_and_save(network: Any, example: tuple, checks: list[tuple], path: Pat
     buffer = io.BytesIO()
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # the TorchScript-based exporter's deprecation and tracer notes
-        torch.onnx.export(network, example, buffer, input_names=names["inputs"], output_names=names["outputs"],
-                          dynamic_axes=names["dynamic"], opset_version=OPSET, dynamo=False)  # fmt: skip
+        torch.onnx.export(
+            network,
+            example,
+            buffer,
+            input_names=names["inputs"],
+            output_names=names["outputs"],
+            dynamic_axes=names["dynamic"],
+            opset_version=OPSET,
+            dynamo=False,
+        )
     session = onnxruntime.InferenceSession(buffer.getvalue(), providers=["CPUExecutionProvider"])
     difference = 0.0
     for check in checks:
@@ -82,8 +91,15 @@ def _check_and_save(network: Any, example: tuple, checks: list[tuple], path: Pat
     }
 
 
-def export_network_onnx(network: Any, in_channels: int, path: Path, size_multiple: int = 8, spatial_dims: int = 3,
-                        input_shape: tuple[int, ...] | None = None, tolerance: float = 1e-3) -> dict:  # fmt: skip
+def export_network_onnx(
+    network: Any,
+    in_channels: int,
+    path: Path,
+    size_multiple: int = 8,
+    spatial_dims: int = 3,
+    input_shape: tuple[int, ...] | None = None,
+    tolerance: float = 1e-3,
+) -> dict:
     """Export a segmentation network or a crop classifier (input (batch, in_channels, *spatial)) to ``path``.
 
     Without ``input_shape``: batch and spatial axes dynamic, checked on two other sizes (multiples of
@@ -97,8 +113,10 @@ def export_network_onnx(network: Any, in_channels: int, path: Path, size_multipl
     if input_shape is None:
         axes = "kji"[3 - spatial_dims :]
         example = (torch.randn(1, in_channels, *[(2 + n) * size_multiple for n in range(spatial_dims)]),)
-        checks = [(torch.randn(2, in_channels, *[(5 - 2 * (n % 2) + n) * size_multiple for n in range(spatial_dims)]),),
-                  (torch.randn(1, in_channels, *[(3 + n) * size_multiple for n in range(spatial_dims)]),)]  # fmt: skip
+        checks = [
+            (torch.randn(2, in_channels, *[(5 - 2 * (n % 2) + n) * size_multiple for n in range(spatial_dims)]),),
+            (torch.randn(1, in_channels, *[(3 + n) * size_multiple for n in range(spatial_dims)]),),
+        ]
         spatial = {2 + n: f"size_{axis}" for n, axis in enumerate(axes)}
         dynamic = {"image": {0: "batch", **spatial}, "logits": {0: "batch"}}
         rule = f"(batch, {in_channels}, " + ", ".join(f"{size_multiple}{axis}" for axis in axes) + ")"
@@ -152,10 +170,20 @@ def export_detector_onnx(network: Any, path: Path, shorter_side: int | None = No
         values[:, height // 3 : height // 2, width // 3 : width // 2] = 0.9
         return values
 
-    names = {"inputs": ["image"], "outputs": ["boxes", "scores"],
-             "dynamic": {"image": {1: "height", 2: "width"}, "boxes": {0: "n"}, "scores": {0: "n"}}}  # fmt: skip
-    entry = _check_and_save(module, (picture(256, 320),), [(picture(320, 288),), (picture(384, 384),)], path, names,
-                            tolerance, "(3, height, width)")  # fmt: skip
+    names = {
+        "inputs": ["image"],
+        "outputs": ["boxes", "scores"],
+        "dynamic": {"image": {1: "height", 2: "width"}, "boxes": {0: "n"}, "scores": {0: "n"}},
+    }
+    entry = _check_and_save(
+        module,
+        (picture(256, 320),),
+        [(picture(320, 288),), (picture(384, 384),)],
+        path,
+        names,
+        tolerance,
+        "(3, height, width)",
+    )
     entry["shorter_side"] = shorter_side
     return entry
 
@@ -207,9 +235,13 @@ def add_exported_program(card) -> dict:
         shorter_side = card.data.get("inference", {}).get("shorter_side")
         entry = export_detector_onnx(network, card.folder / "model.onnx", shorter_side)
     elif int(card.network.get("spatial_dims", 3)) in (2, 3):
-        entry = export_network_onnx(network, _in_channels(card.network, len(card.input_channels)),
-                                    card.folder / "model.onnx", _size_multiple(card),
-                                    spatial_dims=int(card.network.get("spatial_dims", 3)))  # fmt: skip
+        entry = export_network_onnx(
+            network,
+            _in_channels(card.network, len(card.input_channels)),
+            card.folder / "model.onnx",
+            _size_multiple(card),
+            spatial_dims=int(card.network.get("spatial_dims", 3)),
+        )
     else:
         raise ModelError(f"Model {card.id} is not a 2D/3D network or detector; nothing to export.")
     data["exported_program"] = entry
@@ -220,9 +252,12 @@ def add_exported_program(card) -> dict:
         spatial_dims = int(component["network"].get("spatial_dims", 3))
         input_shape = tuple(component["input_shape"]) if "input_shape" in component else None
         data["components"][name]["exported_program"] = export_network_onnx(
-            network, _in_channels(component["network"], 1), card.folder / f"{name}.onnx",
-            spatial_dims=spatial_dims, input_shape=input_shape,
-        )  # fmt: skip
+            network,
+            _in_channels(component["network"], 1),
+            card.folder / f"{name}.onnx",
+            spatial_dims=spatial_dims,
+            input_shape=input_shape,
+        )
     write_text_atomic(card.card_path, json.dumps(data, indent=2) + "\n")
     for path in stale:
         path.unlink(missing_ok=True)

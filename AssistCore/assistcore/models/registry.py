@@ -136,9 +136,10 @@ class ModelRegistry:
         :param accepts: only cards for which it returns True (e.g. a brain model for extra-axial tumours).
         """
         candidates = [
-            entry for entry in self._entries.values()
+            entry
+            for entry in self._entries.values()
             if entry.card.assistant == assistant and (accepts is None or accepts(entry.card))
-        ]  # fmt: skip
+        ]
         if not candidates:
             raise ModelError(
                 f"No model for the {assistant} assistant in {', '.join(map(str, self.search_paths))}.",

@@ -95,12 +95,16 @@ def verify_components(card) -> list[Path]:
     """Check every component's weights file (``card.components``) like the main weights."""
     paths = []
     for name, entry in card.components.items():
-        paths.append(verify_file(card.component_weights_path(name), entry["weights"]["sha256"], card.id,
-                                 f"Component {name} weights"))  # fmt: skip
+        paths.append(
+            verify_file(
+                card.component_weights_path(name), entry["weights"]["sha256"], card.id, f"Component {name} weights"
+            )
+        )
         if "exported_program" in entry:
             program = entry["exported_program"]
-            paths.append(verify_file(card.folder / program["file"], program["sha256"], card.id,
-                                     f"Component {name} program"))  # fmt: skip
+            paths.append(
+                verify_file(card.folder / program["file"], program["sha256"], card.id, f"Component {name} program")
+            )
     return paths
 
 

@@ -373,9 +373,15 @@ def _plan_lesions(
                 height = radius * rng.uniform(0.6, 1.0)
                 center = site - towards_dura * height * rng.uniform(0.35, 0.7)
                 plan = _LesionPlan(
-                    to_output(center), radius, True, "falx", lesion_rng,
-                    rotation_to_output @ towards_dura, to_output(site), side,
-                )  # fmt: skip
+                    to_output(center),
+                    radius,
+                    True,
+                    "falx",
+                    lesion_rng,
+                    rotation_to_output @ towards_dura,
+                    to_output(site),
+                    side,
+                )
             else:
                 index = rng.integers(len(template.convexity_sites_lps))
                 site, normal = template.convexity_sites_lps[index], template.convexity_normals_lps[index]
@@ -521,8 +527,10 @@ def _draw_lesion(plan: _LesionPlan, grid: _Grid, fields: dict[str, np.ndarray], 
         has_edema = rng.random() < 0.5
     else:
         small = radius < 4.0
-        pattern = rng.choice(["solid", "none"] if small else ["rim", "solid", "patchy", "none"],
-                             p=[0.6, 0.4] if small else [0.45, 0.2, 0.15, 0.2])  # fmt: skip
+        pattern = rng.choice(
+            ["solid", "none"] if small else ["rim", "solid", "patchy", "none"],
+            p=[0.6, 0.4] if small else [0.45, 0.2, 0.15, 0.2],
+        )
         description["pattern"] = str(pattern)
         if pattern == "none":  # low-grade-like: no enhancement, sometimes a cyst
             labels[body], classes[body] = NON_ENHANCING, _SOLID
@@ -546,12 +554,7 @@ def _draw_lesion(plan: _LesionPlan, grid: _Grid, fields: dict[str, np.ndarray], 
         # a steep penalty from 1.1 x the reach in mm keeps edema inside the box (1.5 x the reach), so it never
         # ends on a flat box face
         beyond = np.maximum(np.sqrt(sum(o * o for o in offsets)) / edema_reach - 1.1, 0.0)
-        spread = (
-            reach
-            + 6.0 * beyond
-            + 0.3 * _smooth_field(shape, wavelength, rng)
-            - 0.25 * (white - grey)
-        )
+        spread = reach + 6.0 * beyond + 0.3 * _smooth_field(shape, wavelength, rng) - 0.25 * (white - grey)
         edema = (spread < 1.0) & parenchyma & (labels == 0)
         connected, _ = ndimage.label(edema | (labels > 0))
         touching = np.unique(connected[labels > 0])
@@ -566,9 +569,13 @@ def _draw_lesion(plan: _LesionPlan, grid: _Grid, fields: dict[str, np.ndarray], 
     depth = ndimage.distance_transform_edt(edema, sampling=spacing_kji) if edema.any() else np.zeros(shape)
     strength = (0.45 + 0.55 * np.clip(depth / rng.uniform(2.0, 8.0), 0.0, 1.0)).astype(np.float32)
     return {
-        "slices": slices, "labels": labels, "classes": classes, "texture": texture, "edema_strength": strength,
+        "slices": slices,
+        "labels": labels,
+        "classes": classes,
+        "texture": texture,
+        "edema_strength": strength,
         **description,
-    }  # fmt: skip
+    }
 
 
 def _dural_tail(plan: _LesionPlan, grid: _Grid, slices, offsets, fields, rng, to_template_l) -> np.ndarray:
@@ -779,9 +786,14 @@ def generate_brain_phantom(
 
     # tumours
     fields = {
-        "brain": brain, "parenchyma": parenchyma, "intracranial": intracranial, "grey": grey, "white": white,
-        "distance": distance, "csf_thickness_mm": csf_thickness,
-    }  # fmt: skip
+        "brain": brain,
+        "parenchyma": parenchyma,
+        "intracranial": intracranial,
+        "grey": grey,
+        "white": white,
+        "distance": distance,
+        "csf_thickness_mm": csf_thickness,
+    }
     labels = np.zeros(grid.shape_kji, dtype=np.uint8)
     classes = _CLASS_OF_ANATOMY[anatomy]
     heterogeneity = np.zeros(grid.shape_kji, dtype=np.float32)
@@ -940,9 +952,15 @@ def render_phantom_montage(
         zoom = upscale or max(1, round(phantom.images["flair"].spacing_mm[0]))
         tiles = [render_slice(phantom.images[role], k, upscale=zoom) for role in ROLES]
         tiles.append(
-            render_slice(phantom.images["flair"], k, label_plane_ji=phantom.labels_kji[k],
-                         label_colors_rgb=LABEL_COLORS_RGB, label_opacity=0.5, upscale=zoom)
-        )  # fmt: skip
+            render_slice(
+                phantom.images["flair"],
+                k,
+                label_plane_ji=phantom.labels_kji[k],
+                label_colors_rgb=LABEL_COLORS_RGB,
+                label_opacity=0.5,
+                upscale=zoom,
+            )
+        )
         caption = f"seed {phantom.seed} {phantom.tumor_type} {len(phantom.lesions)} lesion(s) k={k}"
         ImageDraw.Draw(tiles[0]).text((3, 3), caption, fill=(255, 255, 0))
         for role, tile in zip((*ROLES, "labels"), tiles):

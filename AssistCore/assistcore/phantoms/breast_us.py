@@ -135,8 +135,9 @@ class _Waves:
         a column part, so the sum is one (H, 2K) @ (2K, W) product.
         """
         kx, ky, kz = self.k.T
-        rows = np.outer(y, ky + kz * plane.a) + (kz * (plane.z0 - plane.a * plane.y_mid - plane.b * plane.x_mid)
-                                                  + self.phase)  # fmt: skip
+        rows = np.outer(y, ky + kz * plane.a) + (
+            kz * (plane.z0 - plane.a * plane.y_mid - plane.b * plane.x_mid) + self.phase
+        )
         columns = np.outer(x, kx + kz * plane.b)
         left = np.concatenate([np.cos(rows), -np.sin(rows)], axis=1).astype(np.float32)
         left *= np.float32(np.sqrt(2.0 / len(self.phase)))
@@ -303,8 +304,12 @@ def _draw_lesion(rng: np.random.Generator, kind: str, lesion_id: int, fat_echo: 
     heterogeneity = {"anechoic": 0.0, "hypoechoic": 0.15, "isoechoic": 0.12, "heterogeneous": 0.55}[internal]
     if small:
         heterogeneity = 0.06
-    attenuation_db = {"none": 0.0, "enhancement": -rng.uniform(4.0, 9.0), "shadowing": rng.uniform(10.0, 22.0),
-                      "mixed": rng.uniform(10.0, 18.0)}[posterior]  # fmt: skip
+    attenuation_db = {
+        "none": 0.0,
+        "enhancement": -rng.uniform(4.0, 9.0),
+        "shadowing": rng.uniform(10.0, 22.0),
+        "mixed": rng.uniform(10.0, 18.0),
+    }[posterior]
     halo = (rng.uniform(0.5, 1.0), rng.uniform(0.8, 1.8)) if margin == "spiculated" and rng.random() < 0.6 else None
     edge_shadow = rng.uniform(2.0, 5.0) if kind == "cyst" and rng.random() < 0.6 else 0.0
     info = {

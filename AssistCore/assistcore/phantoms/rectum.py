@@ -271,8 +271,14 @@ def _distance_and_boxes(labels_ji: np.ndarray, fascia_line: np.ndarray, spacing_
         extent_mm = max((i1 - i0) * spacing_ij[0], (j1 - j0) * spacing_ij[1])
         margin_mm = float(np.clip(0.4 * extent_mm, 3.0, 8.0))  # across the fascia: into tumour and beyond
         grow_i, grow_j = margin_mm / spacing_ij[0], margin_mm / spacing_ij[1]
-        boxes.append((max(0.0, i0 - grow_i), max(0.0, j0 - grow_j), min(float(width), i1 + grow_i),
-                      min(float(height), j1 + grow_j)))  # fmt: skip
+        boxes.append(
+            (
+                max(0.0, i0 - grow_i),
+                max(0.0, j0 - grow_j),
+                min(float(width), i1 + grow_i),
+                min(float(height), j1 + grow_j),
+            )
+        )
     return distance, boxes
 
 
@@ -294,8 +300,14 @@ def _intensities(labels_kji: np.ndarray, rng: np.random.Generator, fat_suppresse
     image = ndimage.gaussian_filter(image, (0, rng.uniform(0.5, 1.0), rng.uniform(0.5, 1.0)))
     k, j, i = np.meshgrid(*(np.linspace(-1, 1, n) for n in shape), indexing="ij")
     coefficients = rng.normal(0, 0.15, 6)
-    bias = np.exp(coefficients[0] * i + coefficients[1] * j + coefficients[2] * k + coefficients[3] * i * j
-                  + coefficients[4] * i**2 + coefficients[5] * j**2)  # fmt: skip
+    bias = np.exp(
+        coefficients[0] * i
+        + coefficients[1] * j
+        + coefficients[2] * k
+        + coefficients[3] * i * j
+        + coefficients[4] * i**2
+        + coefficients[5] * j**2
+    )
     image *= bias.astype(np.float32)
     sigma = rng.uniform(0.015, 0.05) * float(np.percentile(image, 99))
     noisy = np.hypot(image + rng.normal(0, sigma, shape), rng.normal(0, sigma, shape))

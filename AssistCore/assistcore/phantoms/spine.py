@@ -102,10 +102,27 @@ _BODY_SIZES = {
     "T2": (18.0, 26.0, 18.0),
     "T3": (19.0, 27.0, 19.0),
 }
-_DISC_HEIGHTS = {"C2/3": 4.5, "C3/4": 5.0, "C4/5": 5.5, "C5/6": 5.5, "C6/7": 5.5, "C7/T1": 5.0, "T1/T2": 4.0,
-                 "T2/T3": 4.0}  # fmt: skip
-_SPINOUS_LENGTHS = {"C2": 24.0, "C3": 16.0, "C4": 17.0, "C5": 18.0, "C6": 22.0, "C7": 32.0, "T1": 30.0, "T2": 28.0,
-                    "T3": 26.0}  # fmt: skip
+_DISC_HEIGHTS = {
+    "C2/3": 4.5,
+    "C3/4": 5.0,
+    "C4/5": 5.5,
+    "C5/6": 5.5,
+    "C6/7": 5.5,
+    "C7/T1": 5.0,
+    "T1/T2": 4.0,
+    "T2/T3": 4.0,
+}
+_SPINOUS_LENGTHS = {
+    "C2": 24.0,
+    "C3": 16.0,
+    "C4": 17.0,
+    "C5": 18.0,
+    "C6": 22.0,
+    "C7": 32.0,
+    "T1": 30.0,
+    "T2": 28.0,
+    "T3": 26.0,
+}
 _WORLD_SPACING = (1.0, 0.5, 0.5)  # x, p, h (mm)
 _WORLD_X = (-62.0, 62.0)
 _WORLD_P = (-62.0, 94.0)
@@ -305,8 +322,15 @@ def _make_curve(curvature, h_low: float, h_high: float, h_anchor: float, tilt: f
 
 # ----- the plan: sizes and findings -------------------------------------------------------------------------
 _FINDING_KEYS = {
-    "herniation", "side", "depth_mm", "degenerated", "listhesis_grade", "listhesis_direction", "pll_mm", "lf_mm",
-}  # fmt: skip
+    "herniation",
+    "side",
+    "depth_mm",
+    "degenerated",
+    "listhesis_grade",
+    "listhesis_direction",
+    "pll_mm",
+    "lf_mm",
+}
 _VERTEBRA_KEYS = {"osteophyte_mm", "osteophyte_site"}
 _OSTEOPHYTE_SITES = ("anterior-superior", "anterior-inferior", "posterior-superior", "posterior-inferior")
 
@@ -324,8 +348,9 @@ def _check_findings(findings: Mapping[str, Mapping[str, Any]] | None) -> dict[st
         if unknown:
             raise InputError(f"Unknown finding keys {sorted(unknown)} at {name}.", f"Use {sorted(allowed)}.")
         if "herniation" in values and values["herniation"] not in HERNIATION_TYPES:
-            raise InputError(f"Unknown herniation {values['herniation']!r} at {name}.",
-                             f"Use one of {', '.join(HERNIATION_TYPES)}.")  # fmt: skip
+            raise InputError(
+                f"Unknown herniation {values['herniation']!r} at {name}.", f"Use one of {', '.join(HERNIATION_TYPES)}."
+            )
         if "listhesis_grade" in values and int(values["listhesis_grade"]) not in range(5):
             raise InputError(f"Listhesis grade {values['listhesis_grade']!r} at {name} is not 0..4.", "Use 0..4.")
     return findings
@@ -346,17 +371,26 @@ def _plan(rng: np.random.Generator, findings: dict[str, dict[str, Any]]) -> dict
             disc = DISCS[index]
             degenerated = bool(rng.random() < (0.35 if disc in ("C5/6", "C6/7") else 0.2)) and disc in FINDING_LEVELS
             degenerated = bool(findings.get(disc, {}).get("degenerated", degenerated))
-            disc_height = _DISC_HEIGHTS[disc] * scale * rng.uniform(0.9, 1.1) * (
-                rng.uniform(0.5, 0.8) if degenerated else 1.0)  # fmt: skip
-            discs[disc] = {"height": disc_height, "top": cursor, "bottom": cursor - disc_height,
-                           "degenerated": degenerated}  # fmt: skip
+            disc_height = (
+                _DISC_HEIGHTS[disc] * scale * rng.uniform(0.9, 1.1) * (rng.uniform(0.5, 0.8) if degenerated else 1.0)
+            )
+            discs[disc] = {
+                "height": disc_height,
+                "top": cursor,
+                "bottom": cursor - disc_height,
+                "degenerated": degenerated,
+            }
             cursor -= disc_height
     for index, disc in enumerate(DISCS):
         upper, lower = VERTEBRAE[index + 1], VERTEBRAE[index + 2]
         info = discs[disc]
-        info.update(upper=upper, lower=lower, center=0.5 * (info["top"] + info["bottom"]),
-                    depth=0.5 * (bodies[upper]["depth"] + bodies[lower]["depth"]),
-                    width=0.5 * (bodies[upper]["width"] + bodies[lower]["width"]))  # fmt: skip
+        info.update(
+            upper=upper,
+            lower=lower,
+            center=0.5 * (info["top"] + info["bottom"]),
+            depth=0.5 * (bodies[upper]["depth"] + bodies[lower]["depth"]),
+            width=0.5 * (bodies[upper]["width"] + bodies[lower]["width"]),
+        )
         forced = findings.get(disc, {})
         odds = [0.3, 0.3, 0.15, 0.15, 0.1] if info["degenerated"] else [0.75, 0.15, 0.04, 0.04, 0.02]
         herniation = str(rng.choice(HERNIATION_TYPES, p=odds))
@@ -381,12 +415,19 @@ def _plan(rng: np.random.Generator, findings: dict[str, dict[str, Any]]) -> dict
         endplate = bodies[lower]["depth"]
         offset = (grade - 1 + fraction_in_grade) / 4.0 * endplate if grade else 0.0
         info.update(
-            herniation=herniation, side=side, depth_mm=float(depth_mm) if herniation != "normal" else 0.0,
-            focal_radius_x=focal_radius_x, focal_radius_h=info["height"] / 2 + focal_radius_h,
-            paracentral_x=paracentral_x, foraminal_inset=foraminal_inset, listhesis_grade=grade,
-            listhesis_direction=direction, offset_mm=offset * (-1.0 if direction == "anterior" else 1.0),
-            pll_mm=float(forced.get("pll_mm", pll_mm)), lf_mm=float(forced.get("lf_mm", lf_mm)),
-        )  # fmt: skip
+            herniation=herniation,
+            side=side,
+            depth_mm=float(depth_mm) if herniation != "normal" else 0.0,
+            focal_radius_x=focal_radius_x,
+            focal_radius_h=info["height"] / 2 + focal_radius_h,
+            paracentral_x=paracentral_x,
+            foraminal_inset=foraminal_inset,
+            listhesis_grade=grade,
+            listhesis_direction=direction,
+            offset_mm=offset * (-1.0 if direction == "anterior" else 1.0),
+            pll_mm=float(forced.get("pll_mm", pll_mm)),
+            lf_mm=float(forced.get("lf_mm", lf_mm)),
+        )
     for name in VERTEBRAE[1:]:
         upper_disc = DISCS[VERTEBRAE.index(name) - 2] if name != "C2" else None
         lower_disc = DISCS[VERTEBRAE.index(name) - 1] if name != "T3" else None
@@ -401,12 +442,22 @@ def _plan(rng: np.random.Generator, findings: dict[str, dict[str, Any]]) -> dict
             raise InputError(f"Unknown osteophyte site {site!r} at {name}.", f"Use one of {_OSTEOPHYTE_SITES}.")
         bodies[name].update(osteophyte_mm=size, osteophyte_site=site if size > 0 else None)
     canal = {
-        "ap": rng.uniform(13.0, 17.0), "width": rng.uniform(22.0, 27.0), "sac_inset": rng.uniform(0.8, 1.5),
-        "sac_posterior_fat": rng.uniform(1.0, 2.5), "cord_ap": rng.uniform(6.5, 8.5), "cord_width": rng.uniform(10, 13),
+        "ap": rng.uniform(13.0, 17.0),
+        "width": rng.uniform(22.0, 27.0),
+        "sac_inset": rng.uniform(0.8, 1.5),
+        "sac_posterior_fat": rng.uniform(1.0, 2.5),
+        "cord_ap": rng.uniform(6.5, 8.5),
+        "cord_width": rng.uniform(10, 13),
         "lamina": rng.uniform(3.5, 5.0),
-    }  # fmt: skip
-    return {"scale": scale, "dens_length": dens_length, "bodies": bodies, "discs": discs, "canal": canal,
-            "bottom": cursor}  # fmt: skip
+    }
+    return {
+        "scale": scale,
+        "dens_length": dens_length,
+        "bodies": bodies,
+        "discs": discs,
+        "canal": canal,
+        "bottom": cursor,
+    }
 
 
 # ----- painting the straightened world -------------------------------------------------------------------
@@ -503,8 +554,9 @@ def _paint_world(plan: dict[str, Any], world: _World) -> None:
         half_height, half_x = (4.5, 4.0) if name == "C2" else (3.5, 3.0)
         slope = np.tan(np.deg2rad(25.0))
         mid = 0.5 * (top + bottom)
-        box = world.box(mid - length * slope - half_height - 1, mid + half_height + 1, start, start + length,
-                        -half_x, half_x)  # fmt: skip
+        box = world.box(
+            mid - length * slope - half_height - 1, mid + half_height + 1, start, start + length, -half_x, half_x
+        )
         if box:
             index, h, pe, x = box
             centre_h = mid - (pe - start) * slope
@@ -551,8 +603,14 @@ def _paint_world(plan: dict[str, Any], world: _World) -> None:
     surfaces = {}
     for name, disc in discs.items():
         half_h = disc["focal_radius_h"]
-        sbox = world.box(disc["center"] - half_h - 0.5, disc["center"] + half_h + 0.5, -1.0, 1.0,
-                         -disc["width"] / 2, disc["width"] / 2)  # fmt: skip
+        sbox = world.box(
+            disc["center"] - half_h - 0.5,
+            disc["center"] + half_h + 0.5,
+            -1.0,
+            1.0,
+            -disc["width"] / 2,
+            disc["width"] / 2,
+        )
         if not sbox:
             continue
         sindex, sh, _spe, sx = sbox
@@ -563,8 +621,11 @@ def _paint_world(plan: dict[str, Any], world: _World) -> None:
             along = np.clip(1 - ((sh - disc["center"]) / (disc["height"] / 2 + 0.5)) ** 2, 0, None)
             surface = depth * np.sqrt(across * along)
         elif kind in ("central", "paracentral", "foraminal"):
-            xc = {"central": 0.0, "paracentral": sign * disc["paracentral_x"],
-                  "foraminal": sign * (disc["width"] / 2 - disc["foraminal_inset"])}[kind]  # fmt: skip
+            xc = {
+                "central": 0.0,
+                "paracentral": sign * disc["paracentral_x"],
+                "foraminal": sign * (disc["width"] / 2 - disc["foraminal_inset"]),
+            }[kind]
             inside = 1 - ((sx - xc) / disc["focal_radius_x"]) ** 2 - ((sh - disc["center"]) / half_h) ** 2
             surface = depth * np.sqrt(np.clip(inside, 0, None))
         else:
@@ -620,8 +681,12 @@ def _paint_world(plan: dict[str, Any], world: _World) -> None:
         curve = arch_pc + x**2 / 25.0  # the arch bends back on both sides
         arch = ((pe - curve) / arch_ap) ** 2 + ((h - arch_h) / 5.0) ** 2 <= 1.0
         world.paint(index, arch & (np.abs(x) <= 11.0), LABEL_OF["C1"], _CORTEX)
-        world.paint(index, arch & (((pe - curve) / (arch_ap - 1.2)) ** 2 + ((h - arch_h) / 3.8) ** 2 <= 1.0)
-                    & (np.abs(x) <= 10.0), LABEL_OF["C1"], _MARROW)  # fmt: skip
+        world.paint(
+            index,
+            arch & (((pe - curve) / (arch_ap - 1.2)) ** 2 + ((h - arch_h) / 3.8) ** 2 <= 1.0) & (np.abs(x) <= 10.0),
+            LABEL_OF["C1"],
+            _MARROW,
+        )
 
     # discs: annulus, nucleus, herniated material
     for name, disc in discs.items():
@@ -635,18 +700,26 @@ def _paint_world(plan: dict[str, Any], world: _World) -> None:
         shape = np.broadcast_shapes(h.shape, pe.shape, x.shape)
         classes = np.full(shape, _ANNULUS, np.uint8)
         nucleus = ((pe + depth * 0.45) / (depth * 0.3)) ** 2 + (x / (width * 0.3)) ** 2 + (
-            (h - disc["center"]) / (disc["height"] * 0.38)) ** 2 <= 1.0  # fmt: skip
+            (h - disc["center"]) / (disc["height"] * 0.38)
+        ) ** 2 <= 1.0
         classes[np.broadcast_to(nucleus, shape)] = nucleus_class
         world.paint(index, r <= 1.02, LABEL_OF[name], classes)
         if name in surfaces:
             sindex, surface = surfaces[name]
-            pbox = world.box(world.h[sindex[0]][0], world.h[sindex[0]][-1], 0.0, disc["depth_mm"] + 0.5,
-                             world.x[sindex[2]][0], world.x[sindex[2]][-1])  # fmt: skip
+            pbox = world.box(
+                world.h[sindex[0]][0],
+                world.h[sindex[0]][-1],
+                0.0,
+                disc["depth_mm"] + 0.5,
+                world.x[sindex[2]][0],
+                world.x[sindex[2]][-1],
+            )
             if pbox and disc["herniation"] != "normal":
                 pindex, _ph, ppe, _px = pbox
                 material = (ppe >= -0.01) & (ppe <= surface[:, :, :])
-                world.paint(pindex, material, LABEL_OF[name], nucleus_class if disc["herniation"] != "bulge"
-                            else _ANNULUS)  # fmt: skip
+                world.paint(
+                    pindex, material, LABEL_OF[name], nucleus_class if disc["herniation"] != "bulge" else _ANNULUS
+                )
 
     # osteophytes: bony spurs at a body corner, reaching beyond the anterior (or posterior) line
     for name in VERTEBRAE[1:]:
@@ -742,10 +815,16 @@ def _sample_codes(acquisition: _Acquisition, source, field_transform, to_anatomy
         origin_lps = acquisition.origin_lps + shift * acquisition.direction_lps[:, 2]
         origin = rotation @ origin_lps + translation
         resampled = sitk.Resample(
-            source, [int(v) for v in acquisition.shape_kji[::-1]], field_transform, sitk.sitkNearestNeighbor,
-            tuple(float(v) for v in origin), tuple(float(v) for v in acquisition.spacing_mm),
-            tuple(float(v) for v in direction.flatten()), 0, sitk.sitkUInt16,
-        )  # fmt: skip
+            source,
+            [int(v) for v in acquisition.shape_kji[::-1]],
+            field_transform,
+            sitk.sitkNearestNeighbor,
+            tuple(float(v) for v in origin),
+            tuple(float(v) for v in acquisition.spacing_mm),
+            tuple(float(v) for v in direction.flatten()),
+            0,
+            sitk.sitkUInt16,
+        )
         results.append(sitk.GetArrayViewFromImage(resampled).copy())
     return results
 
@@ -757,13 +836,27 @@ def _bias_field(shape_kji: Sequence[int], spacing_mm: Sequence[float], rng: np.r
     for _ in range(4):
         frequency = rng.normal(0.0, 1.0 / 250.0, 3)
         phase = rng.uniform(0, 2 * np.pi)
-        result += np.cos(2 * np.pi * (frequency[0] * axes[0][:, None, None] + frequency[1] * axes[1][None, :, None]
-                                      + frequency[2] * axes[2][None, None, :]) + phase).astype(np.float32)  # fmt: skip
+        result += np.cos(
+            2
+            * np.pi
+            * (
+                frequency[0] * axes[0][:, None, None]
+                + frequency[1] * axes[1][None, :, None]
+                + frequency[2] * axes[2][None, None, :]
+            )
+            + phase
+        ).astype(np.float32)
     return result / 2.0
 
 
-def _render(codes: list[np.ndarray], means: np.ndarray, acquisition: _Acquisition, rng: np.random.Generator,
-            description: str, seed: int) -> tuple[Image, dict[str, float]]:  # fmt: skip
+def _render(
+    codes: list[np.ndarray],
+    means: np.ndarray,
+    acquisition: _Acquisition,
+    rng: np.random.Generator,
+    description: str,
+    seed: int,
+) -> tuple[Image, dict[str, float]]:
     """Intensities of one contrast: per-class means averaged over the sub-slices, blur, bias, noise, gamma."""
     from scipy import ndimage
 
@@ -781,11 +874,20 @@ def _render(codes: list[np.ndarray], means: np.ndarray, acquisition: _Acquisitio
     scale = float(np.exp(rng.uniform(np.log(100.0), np.log(3000.0))))
     volume = (np.clip(volume, 0, None) ** gamma * scale).astype(np.float32)
     extra = {"slice_thickness_mm": round(acquisition.thickness_mm, 3)}
-    image = Image(volume, acquisition.spacing_mm, tuple(acquisition.origin_lps), acquisition.direction_lps,
-                  ImageMetadata(patient_id=f"spine-phantom-{seed}", series_description=description, modality="MR",
-                                extra=extra))  # fmt: skip
-    parameters = {"blur_voxels": round(blur, 3), "bias_strength": round(bias_strength, 3), "noise": round(noise, 4),
-                  "gamma": round(gamma, 3), "scale": round(scale, 1)}  # fmt: skip
+    image = Image(
+        volume,
+        acquisition.spacing_mm,
+        tuple(acquisition.origin_lps),
+        acquisition.direction_lps,
+        ImageMetadata(patient_id=f"spine-phantom-{seed}", series_description=description, modality="MR", extra=extra),
+    )
+    parameters = {
+        "blur_voxels": round(blur, 3),
+        "bias_strength": round(bias_strength, 3),
+        "noise": round(noise, 4),
+        "gamma": round(gamma, 3),
+        "scale": round(scale, 1),
+    }
     return image, parameters
 
 
@@ -801,11 +903,15 @@ def _check_spacing(spacing: Sequence[float] | None) -> tuple[float, float, float
     if spacing is None:
         return None
     values = tuple(float(v) for v in spacing)
-    if len(values) != 3 or not all(np.isfinite(v) for v in values) or not (
-        min(values[:2]) >= 0.3 and max(values[:2]) <= 2.0 and 1.0 <= values[2] <= 6.0
-    ):  # fmt: skip
-        raise InputError(f"Sagittal spacing {spacing!r} mm is not usable.",
-                         "Give (i, j, k) with in-plane 0.3-2 mm and slices 1-6 mm, e.g. (0.8, 0.8, 3.0).")  # fmt: skip
+    if (
+        len(values) != 3
+        or not all(np.isfinite(v) for v in values)
+        or not (min(values[:2]) >= 0.3 and max(values[:2]) <= 2.0 and 1.0 <= values[2] <= 6.0)
+    ):
+        raise InputError(
+            f"Sagittal spacing {spacing!r} mm is not usable.",
+            "Give (i, j, k) with in-plane 0.3-2 mm and slices 1-6 mm, e.g. (0.8, 0.8, 3.0).",
+        )
     return values  # type: ignore[return-value]
 
 
@@ -869,9 +975,12 @@ def generate_spine_phantom(
 
     tilt = np.deg2rad(rng.uniform(-8.0, 8.0))
     curve = _make_curve(curvature, h_low - 200.0, h_high + 200.0, 0.5 * (h_c2 + h_c7), tilt)
-    measured_angle = float(np.rad2deg(
-        np.arctan2(curve.at(h_c2)[1][0], curve.at(h_c2)[1][1]) - np.arctan2(curve.at(h_c7)[1][0], curve.at(h_c7)[1][1])
-    ))  # fmt: skip
+    measured_angle = float(
+        np.rad2deg(
+            np.arctan2(curve.at(h_c2)[1][0], curve.at(h_c2)[1][1])
+            - np.arctan2(curve.at(h_c7)[1][0], curve.at(h_c7)[1][1])
+        )
+    )
 
     # listhesis: everything above a slipped segment shifts along p, ramped through the disc
     segments = [(d["bottom"], d["top"], d["offset_mm"]) for d in discs.values() if d["offset_mm"] != 0.0]
@@ -895,7 +1004,8 @@ def generate_spine_phantom(
 
     def to_lps(x: float, p: float, h: float) -> np.ndarray:
         return rotation @ (curve.to_anatomy(x, p + float(offset_of_h(np.array([h]))[0]), h) - pivot) + (
-            _SCANNER_OFFSET_LPS + shift)  # fmt: skip
+            _SCANNER_OFFSET_LPS + shift
+        )
 
     def direction_to_lps(yz: np.ndarray) -> np.ndarray:
         return rotation @ np.array([0.0, yz[0], yz[1]])
@@ -921,11 +1031,13 @@ def generate_spine_phantom(
     sag_direction = np.array([[0.0, 0.0, -1.0], [1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
     size_i = round(fov / spacing[0])
     size_j = round(fov / spacing[1])
-    origin = np.array([
-        centre[0] + lateral_error + (n_slices - 1) / 2 * spacing[2],  # k runs towards the right (-L)
-        centre[1] + ap_error - (size_i - 1) / 2 * spacing[0],
-        top_s,
-    ])  # fmt: skip
+    origin = np.array(
+        [
+            centre[0] + lateral_error + (n_slices - 1) / 2 * spacing[2],  # k runs towards the right (-L)
+            centre[1] + ap_error - (size_i - 1) / 2 * spacing[0],
+            top_s,
+        ]
+    )
     sagittal = _Acquisition((n_slices, size_j, size_i), spacing, origin, sag_direction, thickness)
 
     # axial blocks through the cervical discs inside the sagittal field of view
@@ -942,8 +1054,12 @@ def generate_spine_phantom(
         disc_geometry[name] = (center, direction_to_lps(up), direction_to_lps(post))
     include_c7_t1 = bool(rng.random() < 0.5)
     axial_plans = []
-    axial_parameters = {"in_plane_mm": rng.uniform(0.5, 0.75), "thickness_mm": rng.uniform(3.0, 4.0),
-                        "n_slices": int(rng.integers(3, 5)), "fov_mm": rng.uniform(120.0, 160.0)}  # fmt: skip
+    axial_parameters = {
+        "in_plane_mm": rng.uniform(0.5, 0.75),
+        "thickness_mm": rng.uniform(3.0, 4.0),
+        "n_slices": int(rng.integers(3, 5)),
+        "fov_mm": rng.uniform(120.0, 160.0),
+    }
     for name in (*DISCS[:5], *(("C7/T1",) if include_c7_t1 else ())):
         center, normal, _post = disc_geometry[name]
         tilt = _rotation(rng.uniform(-2.5, 2.5, 3))
@@ -962,8 +1078,12 @@ def generate_spine_phantom(
         block_spacing = (pixel, pixel, axial_parameters["thickness_mm"])
         block_centre = center + along * k_axis + direction[:, :2] @ in_plane_shift + 10.0 * j_axis
         block_origin = block_centre - direction @ (np.array(block_spacing) * (np.array([size, size, n]) - 1) / 2)
-        axial_plans.append((name, _Acquisition((n, size, size), block_spacing, block_origin, direction,
-                                               axial_parameters["thickness_mm"])))  # fmt: skip
+        axial_plans.append(
+            (
+                name,
+                _Acquisition((n, size, size), block_spacing, block_origin, direction, axial_parameters["thickness_mm"]),
+            )
+        )
 
     # displacement field: anatomy frame (X, Y, Z) -> straightened (x, p, h), over every grid's extent
     corners = np.concatenate([sagittal.corners_lps()] + [a.corners_lps() for _n, a in axial_plans])
@@ -1009,8 +1129,12 @@ def generate_spine_phantom(
         block_codes = _sample_codes(acquisition, source, field_transform, to_anatomy)
         image, parameters = _render(block_codes, means["t2"], acquisition, rng, f"ax T2 {name}", seed)
         blocks.append(image)
-        label_blocks.append(image.with_array((block_codes[len(block_codes) // 2] >> _CODE_SHIFT).astype(np.uint8),
-                                             series_description=f"ax labels {name}"))  # fmt: skip
+        label_blocks.append(
+            image.with_array(
+                (block_codes[len(block_codes) // 2] >> _CODE_SHIFT).astype(np.uint8),
+                series_description=f"ax labels {name}",
+            )
+        )
         block_levels.append(name)
         block_parameters.append(parameters)
 
@@ -1021,17 +1145,27 @@ def generate_spine_phantom(
             c2 = bodies["C2"]
             arch_h = c2["top"] + 0.55 * (0.0 - c2["top"])
             center = to_lps(0.0, -0.5 * c2["depth"] - 0.33 * c2["depth"] - 5.0, arch_h)
-            vertebrae.append(SpineVertebra(name, LABEL_OF[name], _round(center), 0.0, 0.0, 0.0,
-                                           visible=inside_sagittal(center)))  # fmt: skip
+            vertebrae.append(
+                SpineVertebra(name, LABEL_OF[name], _round(center), 0.0, 0.0, 0.0, visible=inside_sagittal(center))
+            )
             continue
         body = bodies[name]
         center = to_lps(0.0, -body["depth"] / 2, 0.5 * (body["top"] + body["bottom"]))
         size = round(measured[name]["osteophyte_mm"], 2)
-        vertebrae.append(SpineVertebra(
-            name, LABEL_OF[name], _round(center), round(body["depth"], 2), round(body["width"], 2),
-            round(body["height"], 2), size > 0, size, body["osteophyte_site"] if size > 0 else None,
-            inside_sagittal(center),
-        ))  # fmt: skip
+        vertebrae.append(
+            SpineVertebra(
+                name,
+                LABEL_OF[name],
+                _round(center),
+                round(body["depth"], 2),
+                round(body["width"], 2),
+                round(body["height"], 2),
+                size > 0,
+                size,
+                body["osteophyte_site"] if size > 0 else None,
+                inside_sagittal(center),
+            )
+        )
     levels = []
     for name, disc in discs.items():
         center, normal, post = disc_geometry[name]
@@ -1039,29 +1173,66 @@ def generate_spine_phantom(
         offset = values["offset_mm"]
         fraction = abs(offset) / bodies[disc["lower"]]["depth"]
         grade = 0 if abs(offset) < 1.0 else int(np.clip(np.ceil(fraction * 4.0), 1, 4))
-        levels.append(SpineLevel(
-            name, disc["upper"], disc["lower"], LABEL_OF[name], _round(center), _round(normal, 5), _round(post, 5),
-            round(disc["height"], 2), disc["degenerated"], disc["herniation"], disc["side"],
-            round(values["protrusion_mm"], 2), grade, ("anterior" if offset < 0 else "posterior") if grade else None,
-            round(abs(offset), 2), round(values["pll_mm"], 2), round(values["lf_mm"], 2), values["pll_mm"] > 2.0,
-            values["lf_mm"] > 2.0, inside_sagittal(center),
-            block_levels.index(name) if name in block_levels else None,
-        ))  # fmt: skip
+        levels.append(
+            SpineLevel(
+                name,
+                disc["upper"],
+                disc["lower"],
+                LABEL_OF[name],
+                _round(center),
+                _round(normal, 5),
+                _round(post, 5),
+                round(disc["height"], 2),
+                disc["degenerated"],
+                disc["herniation"],
+                disc["side"],
+                round(values["protrusion_mm"], 2),
+                grade,
+                ("anterior" if offset < 0 else "posterior") if grade else None,
+                round(abs(offset), 2),
+                round(values["pll_mm"], 2),
+                round(values["lf_mm"], 2),
+                values["pll_mm"] > 2.0,
+                values["lf_mm"] > 2.0,
+                inside_sagittal(center),
+                block_levels.index(name) if name in block_levels else None,
+            )
+        )
     visible_bodies = [v.name for v in vertebrae[1:] if v.visible]
     parameters = {
-        "curvature": shape, "lordosis_drawn_deg": round(float(angle_deg), 2),
-        "lordosis_c2_c7_deg": round(measured_angle, 2), "curvature_variation": round(float(variation), 3),
-        "rotation_deg": [round(float(a), 3) for a in angles], "translation_mm": [round(float(t), 3) for t in shift],
-        "sagittal": {"spacing_mm": list(spacing), "thickness_mm": round(thickness, 3), "n_slices": n_slices,
-                     "fov_mm": round(fov, 1), "cut_c2": cut_c2, "t2": t2_parameters, "t1": t1_parameters},
+        "curvature": shape,
+        "lordosis_drawn_deg": round(float(angle_deg), 2),
+        "lordosis_c2_c7_deg": round(measured_angle, 2),
+        "curvature_variation": round(float(variation), 3),
+        "rotation_deg": [round(float(a), 3) for a in angles],
+        "translation_mm": [round(float(t), 3) for t in shift],
+        "sagittal": {
+            "spacing_mm": list(spacing),
+            "thickness_mm": round(thickness, 3),
+            "n_slices": n_slices,
+            "fov_mm": round(fov, 1),
+            "cut_c2": cut_c2,
+            "t2": t2_parameters,
+            "t1": t1_parameters,
+        },
         "axial": {**{k: round(float(v), 3) for k, v in axial_parameters.items()}, "blocks": block_parameters},
         "canal": {k: round(float(v), 3) for k, v in plan["canal"].items()},
-        "means_t1": [round(float(v), 3) for v in means["t1"]], "means_t2": [round(float(v), 3) for v in means["t2"]],
-    }  # fmt: skip
+        "means_t1": [round(float(v), 3) for v in means["t1"]],
+        "means_t2": [round(float(v), 3) for v in means["t2"]],
+    }
     return SpinePhantom(
-        sag_t2, sag_t1, labels_image, blocks, label_blocks, block_levels, vertebrae, levels,
-        visible_bodies[0] if visible_bodies else None, int(seed), parameters,
-    )  # fmt: skip
+        sag_t2,
+        sag_t1,
+        labels_image,
+        blocks,
+        label_blocks,
+        block_levels,
+        vertebrae,
+        levels,
+        visible_bodies[0] if visible_bodies else None,
+        int(seed),
+        parameters,
+    )
 
 
 def _round(values: np.ndarray, digits: int = 3) -> list[float]:
@@ -1126,15 +1297,31 @@ def render_spine_phantom_montage(
         tiles = [render_slice(phantom.sagittal_t2, k, upscale=upscale)]
         if phantom.sagittal_t1 is not None:
             tiles.append(render_slice(phantom.sagittal_t1, k, upscale=upscale))
-        tiles.append(render_slice(phantom.sagittal_t2, k, label_plane_ji=labels[k], label_colors_rgb=LABEL_COLORS_RGB,
-                                  label_opacity=0.45, upscale=upscale))  # fmt: skip
-        ImageDraw.Draw(tiles[0]).text((3, 3), f"seed {phantom.seed} top {phantom.first_visible_vertebra}",
-                                      fill=(255, 255, 0))  # fmt: skip
-        for block, block_labels, name in zip(phantom.axial_t2_blocks, phantom.axial_label_blocks,
-                                             phantom.axial_block_levels):  # fmt: skip
+        tiles.append(
+            render_slice(
+                phantom.sagittal_t2,
+                k,
+                label_plane_ji=labels[k],
+                label_colors_rgb=LABEL_COLORS_RGB,
+                label_opacity=0.45,
+                upscale=upscale,
+            )
+        )
+        ImageDraw.Draw(tiles[0]).text(
+            (3, 3), f"seed {phantom.seed} top {phantom.first_visible_vertebra}", fill=(255, 255, 0)
+        )
+        for block, block_labels, name in zip(
+            phantom.axial_t2_blocks, phantom.axial_label_blocks, phantom.axial_block_levels
+        ):
             middle = block.shape_kji[0] // 2
-            tile = render_slice(block, middle, label_plane_ji=block_labels.array_kji[middle],
-                                label_colors_rgb=LABEL_COLORS_RGB, label_opacity=0.3, upscale=upscale)  # fmt: skip
+            tile = render_slice(
+                block,
+                middle,
+                label_plane_ji=block_labels.array_kji[middle],
+                label_colors_rgb=LABEL_COLORS_RGB,
+                label_opacity=0.3,
+                upscale=upscale,
+            )
             level = phantom.level(name)
             caption = f"{name} {level.herniation}{' ' + level.side if level.side else ''}"
             ImageDraw.Draw(tile).text((3, 3), caption, fill=(0, 255, 0))

@@ -113,9 +113,7 @@ def run(
     started = time.perf_counter()
     report("load", 0.0, "loading model")
     tumor_type = options.get("tumor_type", "intra-axial")
-    card, network, device_choice = _card_and_network(
-        options.get("model_id"), options.get("device", "auto"), tumor_type
-    )
+    card, network, device_choice = _card_and_network(options.get("model_id"), options.get("device", "auto"), tumor_type)
     timings["load_model"] = time.perf_counter() - started
     cancel_token.raise_if_cancelled()
 
@@ -127,8 +125,9 @@ def run(
     warnings = [
         f"{role.upper()} was not given: the model ran with that channel at its normalised mean (0); expect lower "
         "accuracy (README: missing sequences)."
-        for role in channel_roles if role not in images
-    ]  # fmt: skip
+        for role in channel_roles
+        if role not in images
+    ]
     brain_mask, mask_source = None, "input already skull-stripped"
     if normalisation == "zscore_captk":  # a model trained on skull-stripped images: strip the others first
         from ..brain.skull import brain_mask_for
@@ -144,9 +143,15 @@ def run(
     tta = bool(options.get("tta"))
     class_map = (_step(card, "postprocessing", "class_map") or {}).get("to_internal")
     runs = brain_model.predict_runs(
-        network, prepared, device_choice.device, tta=tta, cancel_check=cancel_token.raise_if_cancelled,
-        activation=activation, inference=card.inference, class_map=class_map,
-    )  # fmt: skip
+        network,
+        prepared,
+        device_choice.device,
+        tta=tta,
+        cancel_check=cancel_token.raise_if_cancelled,
+        activation=activation,
+        inference=card.inference,
+        class_map=class_map,
+    )
     probabilities = runs[0] if len(runs) == 1 else np.mean(runs, axis=0)
     timings["infer"] = time.perf_counter() - started
 

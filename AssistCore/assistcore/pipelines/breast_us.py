@@ -325,8 +325,11 @@ def run(
     }
     report("fuse", 1.0, "done")
     per_frame = float(np.mean([seconds for _b, _s, seconds in found])) if found else 0.0
-    area = {"fraction_of_frame": round(float(area_mask.mean()), 4) if area_mask is not None else 1.0,
-            "boxes_outside_dropped": outside, "used": area_mask is not None}  # fmt: skip
+    area = {
+        "fraction_of_frame": round(float(area_mask.mean()), 4) if area_mask is not None else 1.0,
+        "boxes_outside_dropped": outside,
+        "used": area_mask is not None,
+    }
     return BreastUsResult(
         cine,
         frames,

@@ -255,11 +255,14 @@ def write_overlays(result: CrmResult, folder: Path, case_id: str) -> list[Path]:
     paths = []
     for k in involved:
         drawn = [
-            SliceBox(*box.box_ij, color_rgb=(255, 64, 64) if box.score >= result.threshold else (255, 200, 0),
-                     caption=f"{box.score:.2f}")
+            SliceBox(
+                *box.box_ij,
+                color_rgb=(255, 64, 64) if box.score >= result.threshold else (255, 200, 0),
+                caption=f"{box.score:.2f}",
+            )
             for box in result.boxes
             if box.slice_index == k
-        ]  # fmt: skip
+        ]
         picture = render_slice(result.image, k, drawn, upscale=2 if max(result.image.shape_kji[1:]) < 400 else 1)
         paths.append(save_png(picture, folder / "overlays" / f"{case_id}_slice{k:03d}.png"))
     return paths

@@ -223,8 +223,15 @@ def run(
         atlas_discs, atlas_record = [], None
     else:
         report("segment", 0.0, f"segmenting on {device_choice.device}")
-        classes = _segment(network, sagittal, grid, sagittal_window, cancel.raise_if_cancelled,
-                           lambda f, m: report("segment", f, m), device_choice.device)  # fmt: skip
+        classes = _segment(
+            network,
+            sagittal,
+            grid,
+            sagittal_window,
+            cancel.raise_if_cancelled,
+            lambda f, m: report("segment", f, m),
+            device_choice.device,
+        )
         timings["segment"] = time.perf_counter() - started
         started = time.perf_counter()
         report("levels", 0.0, "naming levels")

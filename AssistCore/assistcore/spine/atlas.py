@@ -296,9 +296,16 @@ def match_atlas(image: Image, classes: Image, centreline: Centreline | None = No
             "without a recognised C2 the levels cannot be told apart."
         )
     return AtlasMatch(
-        discs, best_score, rival_score, round(confidence, 3), scale, centreline, candidates, reason,
+        discs,
+        best_score,
+        rival_score,
+        round(confidence, 3),
+        scale,
+        centreline,
+        candidates,
+        reason,
         body_depth_mm=DISC_DEPTH_MM * scale,
-    )  # fmt: skip
+    )
 
 
 def rename_discs(match: AtlasMatch, first_disc: str) -> list[AtlasDisc]:
@@ -311,8 +318,9 @@ def rename_discs(match: AtlasMatch, first_disc: str) -> list[AtlasDisc]:
     for index, disc in enumerate(match.discs):
         if start + index >= len(names):
             break
-        renamed.append(AtlasDisc(names[start + index], disc.row_mm, disc.center_lps, disc.posterior_lps,
-                                 disc.normal_lps))  # fmt: skip
+        renamed.append(
+            AtlasDisc(names[start + index], disc.row_mm, disc.center_lps, disc.posterior_lps, disc.normal_lps)
+        )
     return renamed
 
 
@@ -424,10 +432,13 @@ def name_levels(image: Image, classes: Image, anchor: tuple[np.ndarray, str] | N
         _vertebrae, network_discs = measure_levels(network_map, network)
         same = [d for d in match.discs if any(n.name == d.name for n in network_discs)]
         agree = [
-            d for d in same
-            if np.linalg.norm(np.subtract(next(n.center_lps for n in network_discs if n.name == d.name),
-                                          d.center_lps)[2]) <= 8.0
-        ]  # fmt: skip
+            d
+            for d in same
+            if np.linalg.norm(
+                np.subtract(next(n.center_lps for n in network_discs if n.name == d.name), d.center_lps)[2]
+            )
+            <= 8.0
+        ]
         reason = "C2 (with the dens) was found by the segmentation network; the levels are counted from it."
         confidence = network.confidence
         if match.confident and same and len(agree) == len(same):
@@ -444,22 +455,39 @@ def name_levels(image: Image, classes: Image, anchor: tuple[np.ndarray, str] | N
     if anchor is not None:
         first = _anchor_first_disc(match, anchor) if match.discs else None
         if first is None:
-            labelling = Labelling("anchor", network.confidence, network.c2_found, network.anchor, warnings,
-                                  "Named from the user's anchor on the network's bodies.")  # fmt: skip
+            labelling = Labelling(
+                "anchor",
+                network.confidence,
+                network.c2_found,
+                network.anchor,
+                warnings,
+                "Named from the user's anchor on the network's bodies.",
+            )
             return network_map, labelling, match, []
         discs = rename_discs(match, first)
         record = {
             "point_lps": [round(float(v), 2) for v in anchor[0]],
             "level": anchor[1],
         }
-        labelling = Labelling("anchor", 1.0, False, record, warnings,
-                              "Named from the user's anchor; disc positions from the PAM50 atlas match along the "
-                              "cord.")  # fmt: skip
+        labelling = Labelling(
+            "anchor",
+            1.0,
+            False,
+            record,
+            warnings,
+            "Named from the user's anchor; disc positions from the PAM50 atlas match along the cord.",
+        )
         return atlas_map(discs), labelling, match, discs
     if match.confident:
-        labelling = Labelling("atlas", match.confidence, False, None, warnings,
-                              "C2 was not found by the network; the discs were located and named by matching the "
-                              "intensity pattern along the cord to the PAM50 template.")  # fmt: skip
+        labelling = Labelling(
+            "atlas",
+            match.confidence,
+            False,
+            None,
+            warnings,
+            "C2 was not found by the network; the discs were located and named by matching the "
+            "intensity pattern along the cord to the PAM50 template.",
+        )
         return atlas_map(match.discs), labelling, match, match.discs
     warnings.append(
         "Levels unknown: C2 (the dens) was not recognised in the field of view and the atlas match is ambiguous. "
@@ -489,16 +517,30 @@ def complete_levels(work_levels: Image, labelling, discs: list[AtlasDisc]):
             final.append(by_name[disc.name])
             continue
         upper, lower = split_disc_name(disc.name)
-        final.append(DiscLevel(disc.name, upper, lower, DISC_VALUE[disc.name], disc.center_lps, disc.normal_lps,
-                               0.0, False, round(confidence * 0.8, 3)))  # fmt: skip
+        final.append(
+            DiscLevel(
+                disc.name,
+                upper,
+                lower,
+                DISC_VALUE[disc.name],
+                disc.center_lps,
+                disc.normal_lps,
+                0.0,
+                False,
+                round(confidence * 0.8, 3),
+            )
+        )
     present = {v.name for v in vertebrae}
     for upper_disc, lower_disc in itertools.pairwise(discs):
         name = split_disc_name(upper_disc.name)[1]
         if name in present or name not in VERTEBRA_VALUE:
             continue
         centre = 0.5 * (np.asarray(upper_disc.center_lps) + np.asarray(lower_disc.center_lps))
-        vertebrae.append(VertebraLevel(name, VERTEBRA_VALUE[name], [round(float(v), 2) for v in centre], 0.0,
-                                       round(confidence * 0.8, 3)))  # fmt: skip
+        vertebrae.append(
+            VertebraLevel(
+                name, VERTEBRA_VALUE[name], [round(float(v), 2) for v in centre], 0.0, round(confidence * 0.8, 3)
+            )
+        )
     vertebrae.sort(key=lambda v: VERTEBRAE.index(v.name))
     final.sort(key=lambda d: DISCS.index(d.name))
     return vertebrae, final

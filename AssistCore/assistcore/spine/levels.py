@@ -265,8 +265,10 @@ def level_map_from_classes(classes: Image, anchor: tuple[np.ndarray, str] | None
     typical = np.median(heights[~at_edge] if (~at_edge).any() else heights)
     partial = (at_edge & (heights < 0.6 * typical)) | (heights < 0.4 * typical)
     if partial.any() and (~partial).any():
-        warnings.append(f"{int(partial.sum())} body piece(s) too flat for a vertebra (or cut by the edge of the "
-                        "field of view) were not named.")  # fmt: skip
+        warnings.append(
+            f"{int(partial.sum())} body piece(s) too flat for a vertebra (or cut by the edge of the "
+            "field of view) were not named."
+        )
         relabel = np.zeros(count + 1, dtype=np.int32)
         relabel[1:][~partial] = np.arange(1, int((~partial).sum()) + 1)
         instances, centres, heights = relabel[instances], centres[~partial], heights[~partial]

@@ -444,8 +444,10 @@ def train_segmentation(
     loss_function = DiceCELoss(to_onehot_y=True, softmax=True)
 
     def batch_loss(network, rng):
-        pairs = [_random_patch_2d(data.pictures[i], data.classes[i], patch, rng)
-                 for i in rng.integers(len(data.pictures), size=batch_size)]  # fmt: skip
+        pairs = [
+            _random_patch_2d(data.pictures[i], data.classes[i], patch, rng)
+            for i in rng.integers(len(data.pictures), size=batch_size)
+        ]
         targets = np.stack([c for _, c in pairs]).astype(np.int64)
         pictures = np.stack([p for p, _ in pairs])
         if domain_randomisation:
@@ -486,8 +488,10 @@ def train_osteophyte(
 
     def batch_loss(network, rng):
         positives, negatives = pools  # pools first, then members: the draw order the bundled model was trained with
-        chosen = [positives if len(positives) and (not len(negatives) or rng.random() < 0.5) else negatives
-                  for _ in range(batch_size)]  # fmt: skip
+        chosen = [
+            positives if len(positives) and (not len(negatives) or rng.random() < 0.5) else negatives
+            for _ in range(batch_size)
+        ]
         indices = [int(pool[rng.integers(len(pool))]) for pool in chosen]
         crops = np.stack([data.osteophyte_crops[i] for i in indices])
         flips = rng.random(batch_size) < 0.5  # left-right: the k axis

@@ -88,8 +88,12 @@ def render_overview(result, path: str | os.PathLike[str], min_height_px: int = 6
     if result.provenance.get("synthetic_demo_model"):
         caption += "  |  demo model (synthetic data), not for clinical use"
     draw.text((4, 4), caption, fill=(255, 255, 255), font=font)
-    draw.text((4, 24), "anterior left, superior up; names beside each body (yellow) and disc (cyan)",
-              fill=(170, 170, 170), font=small)  # fmt: skip
+    draw.text(
+        (4, 24),
+        "anterior left, superior up; names beside each body (yellow) and disc (cyan)",
+        fill=(170, 170, 170),
+        font=small,
+    )
     tiles = [picture]
     for series in result.axial:
         for disc in result.discs:
@@ -106,8 +110,9 @@ def render_overview(result, path: str | os.PathLike[str], min_height_px: int = 6
             )
             scale = picture.height / 3 / max(tile.height, 1)
             tile = tile.resize((max(1, int(tile.width * scale)), max(1, int(tile.height * scale))))
-            ImageDraw.Draw(tile).text((3, 3), f"{disc.name} ({series.name} slice {best})", fill=(80, 230, 240),
-                                      font=small)  # fmt: skip
+            ImageDraw.Draw(tile).text(
+                (3, 3), f"{disc.name} ({series.name} slice {best})", fill=(80, 230, 240), font=small
+            )
             tiles.append(tile)
     columns = [tiles[0]]
     if len(tiles) > 1:

@@ -107,9 +107,7 @@ def spine_model_card(result: SpineTrainingResult, command: str, model_id: str, s
         + "; written as level labels (the labels below)",
         "pred_classes": "softmax over the classes, argmax per pixel; vertebrae named C2.. by instance",
         "network_data_format": {
-            "inputs": {
-                "image": image_input_format(["T2"])
-            },
+            "inputs": {"image": image_input_format(["T2"])},
             "outputs": {
                 "pred": {
                     "type": "image",

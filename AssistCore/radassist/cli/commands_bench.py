@@ -36,9 +36,10 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     breast_parser.add_argument("--model", default=None, help="model id (default: the breast_us model)")
     breast_parser.set_defaults(handler=run_bench_breast_us)
     desktop_parser = targets.add_parser(
-        "desktop", parents=[common],
+        "desktop",
+        parents=[common],
         help="each assistant hosted as in 3D Slicer (OpenGL window, worker thread): runtimes, stalls, memory",
-    )  # fmt: skip
+    )
     desktop_parser.add_argument("--data", default=None, help="sample data folder")
     desktop_parser.add_argument("--runtimes", default="onnx,torch", help="onnx, torch (torch runs without a window)")
     desktop_parser.set_defaults(handler=run_bench_desktop)
@@ -178,18 +179,20 @@ def run_bench_desktop(args: argparse.Namespace) -> int:
                     ["--assistants", assistant, "--runtime", runtime, "--repeats", "2", *window, *data], environment
                 )
                 runs = report.get("runs", [])
-                rows.append({
-                    "assistant": assistant,
-                    "runtime": runtime,
-                    "window": report.get("window") or "none",
-                    "exit": report["returncode"],
-                    "import_s": report.get("runtime_import_s"),
-                    "first_case_s": runs[0]["seconds"] if runs else None,
-                    "second_case_s": runs[1]["seconds"] if len(runs) > 1 else None,
-                    "peak_rss_mb": report.get("peak_rss_mb"),
-                    "longest_stall_s": max((r["longest_main_thread_gap_s"] for r in runs), default=None),
-                    "torch_imported": report.get("torch_imported"),
-                })  # fmt: skip
+                rows.append(
+                    {
+                        "assistant": assistant,
+                        "runtime": runtime,
+                        "window": report.get("window") or "none",
+                        "exit": report["returncode"],
+                        "import_s": report.get("runtime_import_s"),
+                        "first_case_s": runs[0]["seconds"] if runs else None,
+                        "second_case_s": runs[1]["seconds"] if len(runs) > 1 else None,
+                        "peak_rss_mb": report.get("peak_rss_mb"),
+                        "longest_stall_s": max((r["longest_main_thread_gap_s"] for r in runs), default=None),
+                        "torch_imported": report.get("torch_imported"),
+                    }
+                )
     from assistcore.metrics import format_table
 
     emit(args, rows, format_table(rows) + "\n(longest_stall_s: longest gap between two frames of the 50 ms loop)")

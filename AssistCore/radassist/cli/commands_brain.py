@@ -142,8 +142,9 @@ def _run_finetune(args: argparse.Namespace, command: str, out) -> int:
         from assistcore.models.runner import ProgressReporter
 
         reporter = ProgressReporter([("cases", 1), ("training", 8)], bar)
-        result = finetune_deepmedic(init, args.data, staging, args.steps, args.seed, args.learning_rate,
-                                    progress=reporter)  # fmt: skip
+        result = finetune_deepmedic(
+            init, args.data, staging, args.steps, args.seed, args.learning_rate, progress=reporter
+        )
         card = finetuned_card(init, result, model_id, command, args.data, args.seed, None)
         write_text_atomic(staging / "model_card.json", json.dumps(card, indent=2))
         from assistcore.models.card import load_model_card

@@ -104,8 +104,13 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     )
     describe.add_argument("detections", help="detections.json written by `radassist breast-us`")
     describe.add_argument("--lesion", type=int, required=True, help="detection_id of the fused lesion")
-    describe.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                          help="e.g. shape=oval, posterior_features=shadowing; repeatable")  # fmt: skip
+    describe.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="e.g. shape=oval, posterior_features=shadowing; repeatable",
+    )
     describe.add_argument("--review", choices=["accept", "reject"], help="the reviewer's verdict on the lesion")
     describe.add_argument("--annotator", default="")
     describe.add_argument("--note", default="")
@@ -281,8 +286,11 @@ def _logged(bar):
         return bar
 
     def callback(event) -> None:
-        print(f"{time.strftime('%H:%M:%S')} {event.stage} {event.fraction:.3f} {event.message}", file=sys.stderr,
-              flush=True)  # fmt: skip
+        print(
+            f"{time.strftime('%H:%M:%S')} {event.stage} {event.fraction:.3f} {event.message}",
+            file=sys.stderr,
+            flush=True,
+        )
         bar(event)
 
     return callback
@@ -333,8 +341,14 @@ def run_train_busi_split(args: argparse.Namespace) -> int:
         TerminalProgress("breast-us train") as bar,
         result_directory(out, "breast-us train", args.overwrite) as staging,
     ):
-        result = _train_detector(args, staging, train_samples, ProgressReporter([("training", 1)], _logged(bar)),
-                                 augment=ultrasound_augment, **_initial_weights(args))  # fmt: skip
+        result = _train_detector(
+            args,
+            staging,
+            train_samples,
+            ProgressReporter([("training", 1)], _logged(bar)),
+            augment=ultrasound_augment,
+            **_initial_weights(args),
+        )
         network = build_network(result.network)
         network.load_state_dict(load_state_dict_file(result.weights_path))
         network.eval()
@@ -351,9 +365,18 @@ def run_train_busi_split(args: argparse.Namespace) -> int:
         entries = {"dataset": "", "n": 0}
         result.validation = entries
         card = breast_us_model_card(
-            result, command, args.model_id, args.seed, args.backbone, description, False, threshold,
-            args.shorter_side, args.iou_fuse, note,
-        )  # fmt: skip
+            result,
+            command,
+            args.model_id,
+            args.seed,
+            args.backbone,
+            description,
+            False,
+            threshold,
+            args.shorter_side,
+            args.iou_fuse,
+            note,
+        )
         card["validation"] = []
         for part, metrics in numbers.items():
             dataset = f"BUSI {part} part (split seed {args.split_seed}), {metrics['n_pictures']} still pictures"
@@ -379,9 +402,13 @@ def run_train_busi_split(args: argparse.Namespace) -> int:
                 }
             )
             card["validation"].append(
-                {"dataset": dataset, "metric": "seconds_per_picture", "value": round(metrics["seconds_per_picture"], 4),
-                 "n": metrics["n_pictures"]}
-            )  # fmt: skip
+                {
+                    "dataset": dataset,
+                    "metric": "seconds_per_picture",
+                    "value": round(metrics["seconds_per_picture"], 4),
+                    "n": metrics["n_pictures"],
+                }
+            )
         card["eval_metrics"] = {
             part: {"rows": metrics["rows"], "n_pictures": metrics["n_pictures"], "n_lesions": metrics["n_lesions"]}
             for part, metrics in numbers.items()
@@ -409,10 +436,16 @@ def run_train_busi_split(args: argparse.Namespace) -> int:
     )
     emit(
         args,
-        {"folder": str(out), "threshold": threshold, "seconds": result.seconds, "test": test_rows,
-         "validation": numbers["validation"]["rows"], "skipped": skipped},
+        {
+            "folder": str(out),
+            "threshold": threshold,
+            "seconds": result.seconds,
+            "test": test_rows,
+            "validation": numbers["validation"]["rows"],
+            "skipped": skipped,
+        },
         f"model written to {out}; threshold {threshold}; {result.seconds:.0f} s\n{text}",
-    )  # fmt: skip
+    )
     return 0
 
 
@@ -535,8 +568,11 @@ def run_malignancy(args: argparse.Namespace) -> int:
     model["split_sha256"] = split["sha256"]
     model["references"] = [BUSI_CITATION]
     write_text_atomic(out, json.dumps(model, indent=2))
-    lines = [f"{part}: AUC {e['auc']:.3f} (95 % CI {e['ci95'][0]:.3f}-{e['ci95'][1]:.3f}), {e['lesions']} lesions, "
-             f"{e['malignant']} malignant" for part, e in model["evaluation"].items()]  # fmt: skip
+    lines = [
+        f"{part}: AUC {e['auc']:.3f} (95 % CI {e['ci95'][0]:.3f}-{e['ci95'][1]:.3f}), {e['lesions']} lesions, "
+        f"{e['malignant']} malignant"
+        for part, e in model["evaluation"].items()
+    ]
     emit(args, model, "\n".join([f"written {out}", *lines, model["note"]]))
     return 0
 

@@ -52,9 +52,11 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     train.add_argument("--steps", type=int, default=600)
     train.add_argument("--batch-size", type=int, default=4)
     train.add_argument(
-        "--positive-fraction", type=float, default=0.7,
+        "--positive-fraction",
+        type=float,
+        default=0.7,
         help="share of each batch drawn from pictures with boxes (lower: fewer false positives)",
-    )  # fmt: skip
+    )
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--validation-phantoms", type=int, default=12, help="fresh phantom cases for the card")
     train.set_defaults(handler=run_train)
@@ -96,7 +98,12 @@ def run_detect(args: argparse.Namespace) -> int:
     options = {"model_id": args.model, "device": args.device, "threshold": args.threshold, "slices": args.slices}
     with TerminalProgress("crm") as bar:
         report = detect_case_to_folder(
-            args.t2, Path(args.out), options, case_id=args.case_id, series_uid=args.series_uid, progress=bar,
+            args.t2,
+            Path(args.out),
+            options,
+            case_id=args.case_id,
+            series_uid=args.series_uid,
+            progress=bar,
             overwrite=args.overwrite,
         )
     verdict = report["verdict"]
@@ -145,9 +152,15 @@ def run_train(args: argparse.Namespace) -> int:
 
         report = ProgressReporter([("training", 1)], bar)
         result = train_crm_detector(
-            staging, samples, args.steps, args.backbone, args.seed, batch_size=args.batch_size,
-            positive_fraction=args.positive_fraction, progress=report,
-        )  # fmt: skip
+            staging,
+            samples,
+            args.steps,
+            args.backbone,
+            args.seed,
+            batch_size=args.batch_size,
+            positive_fraction=args.positive_fraction,
+            progress=report,
+        )
         if args.validation_phantoms:
             from assistcore.models.loader import build_network, load_state_dict_file
 

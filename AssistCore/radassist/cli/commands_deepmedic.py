@@ -62,13 +62,17 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     else:  # argparse keeps a parser's sub-commands in its _SubParsersAction; there is no public lookup
         actions = next(action for action in models._actions if isinstance(action, argparse._SubParsersAction))
     parser = actions.add_parser(
-        "convert-deepmedic", parents=[common],
+        "convert-deepmedic",
+        parents=[common],
         help="convert CaPTk 1.9's DeepMedic brain tumour checkpoint (TensorFlow 1) into a model folder",
         description="Reads the checkpoint with TensorFlow in an interpreter of its own, writes model.pt, model.onnx, "
         "the SBIA licence, a NOTICE and model_card.json to --out.",
-    )  # fmt: skip
-    parser.add_argument("ckpt_dir", help="CaPTk's model folder: model.ckpt.index, model.ckpt.data-00000-of-00001, "
-                        "modelConfig.txt, SBIA_license.txt")  # fmt: skip
+    )
+    parser.add_argument(
+        "ckpt_dir",
+        help="CaPTk's model folder: model.ckpt.index, model.ckpt.data-00000-of-00001, "
+        "modelConfig.txt, SBIA_license.txt",
+    )
     parser.add_argument("--out", required=True, help="model folder to write (e.g. Resources/Models/" + MODEL_ID + ")")
     parser.add_argument("--tf-python", help=f"Python interpreter with TensorFlow (default ${TF_PYTHON_VARIABLE})")
     parser.add_argument("--overwrite", action="store_true", help="write into an existing folder of other files")
@@ -142,8 +146,14 @@ def dump_checkpoint(tf_python: str, checkpoint_prefix: Path, out_npz: Path, time
         environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
         environment.pop("PYTHONPATH", None)
         try:
-            completed = subprocess.run([tf_python, str(copy), str(checkpoint_prefix), str(out_npz)], cwd=folder,
-                                       capture_output=True, text=True, timeout=timeout_s, env=environment)  # fmt: skip
+            completed = subprocess.run(
+                [tf_python, str(copy), str(checkpoint_prefix), str(out_npz)],
+                cwd=folder,
+                capture_output=True,
+                text=True,
+                timeout=timeout_s,
+                env=environment,
+            )
         except (OSError, subprocess.TimeoutExpired) as error:
             raise ModelError(f"Cannot run the TensorFlow interpreter {tf_python} ({error}).", _TF_HINT) from error
     if completed.returncode != 0 or not out_npz.is_file():
@@ -192,9 +202,7 @@ def build_card(weights: dict, program: dict, network: dict, command: str, tf_rep
         "non-enhancing tumour from necrosis.",
         "references": REFERENCES,
         "network_data_format": {
-            "inputs": {
-                "image": image_input_format(dm.CHANNEL_ORDER)
-            },
+            "inputs": {"image": image_input_format(dm.CHANNEL_ORDER)},
             "outputs": {
                 "pred": {
                     "type": "image",
@@ -286,25 +294,50 @@ def build_card(weights: dict, program: dict, network: dict, command: str, tf_rep
 #: public case TCGA-DU-7294 (BraTS-space BrainLes files), and agreement with that case's fused segmentation
 _CASE = "TCGA-DU-7294 (public TCGA glioma, BrainLes BraTS-space raw_bet files, CaPTk z-score)"
 REFERENCE_CHECKS: list[dict[str, Any]] = [
-    {"dataset": _CASE, "metric": "max_probability_difference_to_deepmedic_0.8.4", "value": 1.9e-06, "n": 1,
-     "notes": "Reference: DeepMedic 0.8.4 run by TensorFlow 2.21 with CaPTk's 45^3 segments. Over every segment "
-     "both tile alike (17.8 % of the volume: segments not first or second along an axis nor in DeepMedic's "
-     "moved-back last one), and with DeepMedic's own segment inputs fed to these layers: 1.9e-06 on the whole "
-     "volume. Testing/test_deepmedic.py checks a 20^3 crop through the tumour (torch and ONNX)."},
-    {"dataset": _CASE, "metric": "identical_labels_whole_volume_vs_deepmedic_0.8.4", "value": 0.99999, "n": 1,
-     "notes": "predict_probabilities with CaPTk's 29^3 output segments: 82 of 8.9 M voxels differ, all where "
-     "DeepMedic moves its last segment of an axis back to end at the volume's end (here each voxel is computed "
-     "once). DeepMedic's shifted low-resolution context at the low end of each axis (get_subsampl_segment) "
-     "changes probabilities there by up to 0.12 and no label."},
-    {"dataset": _CASE + " against its fused segmentation (fusion/mav.nii.gz)", "metric": "dice_whole_tumor",
-     "value": 0.950, "n": 1, "notes": "48^3 output segments (the default); 0.951 with CaPTk's 29^3. Not tuned on "
-     "this case. A low-grade glioma: the model calls most of its non-enhancing core edema."},
-    {"dataset": _CASE + " against its fused segmentation (fusion/mav.nii.gz)", "metric": "dice_tumor_core",
-     "value": 0.047, "n": 1, "notes": "48^3 segments; 0.092 with 29^3 (0.2 and 0.45 ml predicted, 9.3 ml fused)."},
-    {"dataset": _CASE + " against its fused segmentation (fusion/mav.nii.gz)", "metric": "dice_enhancing_tumor",
-     "value": None, "n": 1, "notes": "No enhancing tumour in the fused segmentation; none predicted with 48^3 "
-     "segments (2 voxels with 29^3)."},
-]  # fmt: skip
+    {
+        "dataset": _CASE,
+        "metric": "max_probability_difference_to_deepmedic_0.8.4",
+        "value": 1.9e-06,
+        "n": 1,
+        "notes": "Reference: DeepMedic 0.8.4 run by TensorFlow 2.21 with CaPTk's 45^3 segments. Over every segment "
+        "both tile alike (17.8 % of the volume: segments not first or second along an axis nor in DeepMedic's "
+        "moved-back last one), and with DeepMedic's own segment inputs fed to these layers: 1.9e-06 on the whole "
+        "volume. Testing/test_deepmedic.py checks a 20^3 crop through the tumour (torch and ONNX).",
+    },
+    {
+        "dataset": _CASE,
+        "metric": "identical_labels_whole_volume_vs_deepmedic_0.8.4",
+        "value": 0.99999,
+        "n": 1,
+        "notes": "predict_probabilities with CaPTk's 29^3 output segments: 82 of 8.9 M voxels differ, all where "
+        "DeepMedic moves its last segment of an axis back to end at the volume's end (here each voxel is computed "
+        "once). DeepMedic's shifted low-resolution context at the low end of each axis (get_subsampl_segment) "
+        "changes probabilities there by up to 0.12 and no label.",
+    },
+    {
+        "dataset": _CASE + " against its fused segmentation (fusion/mav.nii.gz)",
+        "metric": "dice_whole_tumor",
+        "value": 0.950,
+        "n": 1,
+        "notes": "48^3 output segments (the default); 0.951 with CaPTk's 29^3. Not tuned on "
+        "this case. A low-grade glioma: the model calls most of its non-enhancing core edema.",
+    },
+    {
+        "dataset": _CASE + " against its fused segmentation (fusion/mav.nii.gz)",
+        "metric": "dice_tumor_core",
+        "value": 0.047,
+        "n": 1,
+        "notes": "48^3 segments; 0.092 with 29^3 (0.2 and 0.45 ml predicted, 9.3 ml fused).",
+    },
+    {
+        "dataset": _CASE + " against its fused segmentation (fusion/mav.nii.gz)",
+        "metric": "dice_enhancing_tumor",
+        "value": None,
+        "n": 1,
+        "notes": "No enhancing tumour in the fused segmentation; none predicted with 48^3 "
+        "segments (2 voxels with 29^3).",
+    },
+]
 
 
 def _labels() -> list[dict]:
@@ -316,14 +349,31 @@ def _labels() -> list[dict]:
 
     context = "Segmentation category and type - DICOM master list"
     return [
-        {"value": 1, "name": "Necrosis / non-enhancing tumor", "color": "#1e64ff",
-         "snomed": coded("6574001", "Necrosis"), "terminology_context": context,
-         "description": "BraTS 1: necrotic and non-enhancing tumour core"},
-        {"value": 2, "name": "Edema", "color": "#ffff00", "snomed": coded("79654002", "Edema"),
-         "terminology_context": context, "description": "BraTS 2: peritumoral edema"},
-        {"value": 3, "name": "Enhancing tumor", "color": "#a020f0", "snomed": coded("108369006", "Neoplasm"),
-         "terminology_context": context, "description": "BraTS 4: enhancing tumour"},
-    ]  # fmt: skip
+        {
+            "value": 1,
+            "name": "Necrosis / non-enhancing tumor",
+            "color": "#1e64ff",
+            "snomed": coded("6574001", "Necrosis"),
+            "terminology_context": context,
+            "description": "BraTS 1: necrotic and non-enhancing tumour core",
+        },
+        {
+            "value": 2,
+            "name": "Edema",
+            "color": "#ffff00",
+            "snomed": coded("79654002", "Edema"),
+            "terminology_context": context,
+            "description": "BraTS 2: peritumoral edema",
+        },
+        {
+            "value": 3,
+            "name": "Enhancing tumor",
+            "color": "#a020f0",
+            "snomed": coded("108369006", "Neoplasm"),
+            "terminology_context": context,
+            "description": "BraTS 4: enhancing tumour",
+        },
+    ]
 
 
 def _notice(tf_report: str, command: str) -> str:
@@ -393,8 +443,12 @@ def convert_deepmedic(
     network.eval()
     with result_directory(out, "models convert-deepmedic", overwrite) as staging:
         torch.save(network.state_dict(), staging / "model.pt")
-        weights = {"file": "model.pt", "sha256": sha256_of(staging / "model.pt"), "format": "state_dict",
-                   "size_bytes": (staging / "model.pt").stat().st_size}  # fmt: skip
+        weights = {
+            "file": "model.pt",
+            "sha256": sha256_of(staging / "model.pt"),
+            "format": "state_dict",
+            "size_bytes": (staging / "model.pt").stat().st_size,
+        }
         program = deepmedic_network.export_deepmedic_onnx(network, staging / "model.onnx")
         shutil.copyfile(folder / LICENCE_FILE, staging / LICENCE_FILE)
         (staging / "NOTICE").write_text(_notice(tf_report, command), encoding="utf-8")

@@ -64,14 +64,17 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--validation-phantoms", type=int, default=12, help="fresh phantom cases for the card")
     train.add_argument(
-        "--tuning-phantoms", type=int, default=12,
+        "--tuning-phantoms",
+        type=int,
+        default=12,
         help="other fresh phantoms to set the classifiers' operating thresholds on (0: keep 0.5)",
-    )  # fmt: skip
+    )
     train.add_argument(
-        "--domain-randomisation", action="store_true",
+        "--domain-randomisation",
+        action="store_true",
         help="segmentation patches get real-image variation first (per-class intensities, marrow texture, "
         "Modic-like bands, dark discs, coil shading, blur)",
-    )  # fmt: skip
+    )
     train.set_defaults(handler=run_train)
 
     evaluate = actions.add_parser("evaluate", parents=[common], help="the study's table on fresh phantoms")
@@ -100,8 +103,15 @@ def run_train(args: argparse.Namespace) -> int:
         from assistcore.models.runner import ProgressReporter
 
         report = ProgressReporter([("phantoms", 1), ("segmentation", 6), ("osteophyte", 2), ("axial", 1)], bar)
-        result = train_spine_models(staging, args.phantoms, args.steps, args.classifier_steps, args.seed, report,
-                                    domain_randomisation=args.domain_randomisation)  # fmt: skip
+        result = train_spine_models(
+            staging,
+            args.phantoms,
+            args.steps,
+            args.classifier_steps,
+            args.seed,
+            report,
+            domain_randomisation=args.domain_randomisation,
+        )
         card = spine_model_card(result, command, args.model_id, args.seed)
         write_text_atomic(staging / "model_card.json", json.dumps(card, indent=2) + "\n")
         try:  # CPU programs (no MONAI import at inference); the weights stay the model if export fails
@@ -117,8 +127,9 @@ def run_train(args: argparse.Namespace) -> int:
                 from assistcore.spine.evaluation import evaluate_on_phantoms, tuned_thresholds, validation_entries
 
                 if args.tuning_phantoms:  # operating points on other phantoms than the validation ones
-                    tuning = evaluate_on_phantoms(staging, args.tuning_phantoms, args.seed * 100000 + 60000,
-                                                  keep_cases=True)  # fmt: skip
+                    tuning = evaluate_on_phantoms(
+                        staging, args.tuning_phantoms, args.seed * 100000 + 60000, keep_cases=True
+                    )
                     card["operating_thresholds"].update(tuned_thresholds(tuning["cases"]))
                     card["operating_thresholds_tuning"] = (
                         f"Youden's J on {args.tuning_phantoms} fresh phantoms (seeds {args.seed * 100000 + 60000}+), "

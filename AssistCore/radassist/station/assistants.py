@@ -245,8 +245,12 @@ def saved_summary(kind: str, folder: Path) -> dict | None:
                 for row in csv.DictReader(handle)
             ]
         verdict = report.get("verdict", {})
-        return {**base, "verdict": verdict, "slices": [r for r in rows if r["max_probability"] > 0],
-                "headline": verdict.get("text", "")}  # fmt: skip
+        return {
+            **base,
+            "verdict": verdict,
+            "slices": [r for r in rows if r["max_probability"] > 0],
+            "headline": verdict.get("text", ""),
+        }
     findings = json.loads((folder / "findings.json").read_text(encoding="utf-8"))
     return {
         **base,
