@@ -116,6 +116,32 @@ def test_segments_follow_deepmedic_from_the_start_and_the_last_one_is_shorter():
         dm.segment_starts(0, 48)
 
 
+def test_balanced_segments_tile_a_brain_box_in_the_fewest_nearly_equal_segments():
+    assert dm.balanced_segment_output((131, 162, 129)) == (66, 81, 65)  # 2 x 2 x 2, not 3 x 4 x 3 at 48
+    assert dm.balanced_segment_output((155, 240, 240), max_edge=84) == (78, 80, 80)
+    assert dm.balanced_segment_output((20, 84, 85)) == (20, 84, 43)
+    for size, edge in ((131, 66), (162, 81), (85, 43)):
+        lengths = [length for _, length in dm.segment_starts(size, edge)]
+        assert sum(lengths) == size and max(lengths) - min(lengths) <= len(lengths)
+    with pytest.raises(GeometryError):
+        dm.balanced_segment_output((0, 5, 5))
+
+
+def test_the_default_tiling_is_balanced_and_still_computes_each_voxel_once():
+    shape = (30, 17, 25)
+    channels = np.stack([np.arange(np.prod(shape), dtype=np.float32).reshape(shape) + c for c in range(4)])
+    network = _EchoNetwork()
+    probabilities = dm.predict_probabilities(network, channels)
+    assert np.array_equal(probabilities[0], channels[0]) and network.voxels == np.prod(shape)
+    assert network.calls == 1  # one segment: every axis is under MAX_SEGMENT_EDGE
+
+
+def test_the_bundled_card_documents_the_segment_layout_the_code_uses():
+    card = json.loads((REPO / "Resources/Models/brain-tumor-deepmedic-captk/model_card.json").read_text())
+    assert card["inference"]["segment_max_edge"] == dm.MAX_SEGMENT_EDGE
+    assert "segment_output" not in card["inference"]  # else brain.model passes it and the balanced layout is off
+
+
 def test_input_block_is_the_volume_mirrored_by_8_then_deepmedics_border_value():
     rng = np.random.default_rng(0)
     channels = rng.normal(size=(2, 12, 15, 11)).astype(np.float32)

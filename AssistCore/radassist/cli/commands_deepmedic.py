@@ -256,7 +256,7 @@ def build_card(weights: dict, program: dict, network: dict, command: str, tf_rep
         ],
         "inference": {
             "mode": "deepmedic_segments",
-            "segment_output": list(dm.DEFAULT_SEGMENT_OUTPUT),
+            "segment_max_edge": dm.MAX_SEGMENT_EDGE,
             "captk_segment_output": list(dm.CAPTK_SEGMENT_OUTPUT),
             "context_margin": dm.CONTEXT_MARGIN,
             "receptive_field": dm.RECEPTIVE_FIELD,
