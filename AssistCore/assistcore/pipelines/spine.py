@@ -29,7 +29,7 @@ from ..image import Image
 from ..models.runner import CancelToken, ProgressReporter
 from ..resample import resample_to_reference
 from ..spine import model as spine_model
-from ..spine.atlas import complete_levels, name_levels
+from ..spine.level_naming import complete_levels, name_levels
 from ..spine.axial import SliceLevel, map_axial_slices, slices_overlap_sagittal
 from ..spine.findings import THICKENED_MM, ligament_thickness, measure_listhesis
 from ..spine.levels import (

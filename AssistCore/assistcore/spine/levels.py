@@ -70,7 +70,7 @@ class Labelling:
 
     :ivar method: here (:func:`level_map_from_classes`, :func:`level_map_from_named_labels`): ``c2`` |
         ``anchor`` | ``assumed`` | ``named_labels`` | ``none``; what the pipeline reports
-        (:func:`assistcore.spine.atlas.name_levels`): ``network`` (from the network's C2) | ``anchor`` |
+        (:func:`assistcore.spine.level_naming.name_levels`): ``network`` (from the network's C2) | ``anchor`` |
         ``atlas`` (PAM50 match along the cord) | ``labels`` (a label file) | ``none`` (levels unknown).
     :ivar confidence: 0..1 that the names are right (C2 class share of the named instance, lowered by
         irregular spacing between bodies; 1 for imported named labels; 0.3 when assumed; the atlas match's
