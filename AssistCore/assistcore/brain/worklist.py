@@ -1,6 +1,8 @@
 """The annotation worklist: cases, their status through the human-machine loop, and who did what.
 
 A real embedded database (SQLite, one file) so that several annotators and a reviewer can share it.
+Every assistant's cases share it (``assistant``: brain, spine, crm, breast-us; databases made before that
+column existed are upgraded when opened, their cases counted as brain cases).
 The loop: a case enters as ``new`` (images only) or the model pre-labels it (``prelabelled``, with an
 uncertainty score); an annotator claims
 the most uncertain case (``in_annotation``), corrects it and submits (``in_review``); a reviewer accepts
@@ -66,6 +68,7 @@ class Case:
     revision: int
     created_at: float
     updated_at: float
+    assistant: str = "brain"
 
 
 SCHEMA = """
@@ -81,7 +84,8 @@ CREATE TABLE IF NOT EXISTS cases (
     labels_path TEXT,
     revision INTEGER NOT NULL DEFAULT 0,
     created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    assistant TEXT NOT NULL DEFAULT 'brain'
 );
 CREATE TABLE IF NOT EXISTS events (
     event_id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -96,8 +100,11 @@ CREATE INDEX IF NOT EXISTS cases_queue ON cases(status, uncertainty);
 
 _COLUMNS = (
     "case_id, folder, status, uncertainty, model_id, model_version, annotator, reviewer, labels_path, "
-    "revision, created_at, updated_at"
+    "revision, created_at, updated_at, assistant"
 )
+
+#: The assistants whose results may enter a worklist (``radassist batch ASSISTANT``).
+ASSISTANTS = ("brain", "spine", "crm", "breast-us")
 
 
 def database_path(path: str | Path) -> Path:
@@ -117,6 +124,10 @@ class Worklist:
         connection = sqlite3.connect(self.path, timeout=30.0)
         try:
             connection.executescript(SCHEMA)  # executescript manages its own transaction
+            columns = {row[1] for row in connection.execute("PRAGMA table_info(cases)")}
+            if "assistant" not in columns:  # a database from before the batch command: all brain cases
+                connection.execute("ALTER TABLE cases ADD COLUMN assistant TEXT NOT NULL DEFAULT 'brain'")
+                connection.commit()
         finally:
             connection.close()
 
@@ -197,11 +208,19 @@ class Worklist:
         model_id: str,
         model_version: str,
         user: str = "model",
+        assistant: str = "brain",
     ) -> Case:
         """Add (or re-add after a new pre-labelling) a case in status ``prelabelled``.
 
         A case already being annotated, reviewed or accepted is not reset: that would throw away work.
+
+        :param uncertainty: the assistant's uncertainty in 0..1 (higher: served first); None: unscored.
+        :param assistant: which assistant's result ``labels_path`` is (one of :data:`ASSISTANTS`).
         """
+        if assistant not in ASSISTANTS:
+            raise InputError(
+                f"Unknown assistant {assistant!r} for the worklist.", f"Use one of {', '.join(ASSISTANTS)}."
+            )
         now = time.time()
         with self._transaction() as connection:
             existing = connection.execute("SELECT status FROM cases WHERE case_id = ?", (case_id,)).fetchone()
@@ -212,11 +231,11 @@ class Worklist:
                 )
             connection.execute(
                 "INSERT INTO cases (case_id, folder, status, uncertainty, model_id, model_version, labels_path, "
-                "revision, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?) "
+                "revision, created_at, updated_at, assistant) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?) "
                 "ON CONFLICT(case_id) DO UPDATE SET folder = excluded.folder, uncertainty = excluded.uncertainty, "
                 "model_id = excluded.model_id, model_version = excluded.model_version, "
                 "labels_path = excluded.labels_path, updated_at = excluded.updated_at, status = excluded.status, "
-                "revision = revision + 1",
+                "assistant = excluded.assistant, revision = revision + 1",
                 (
                     case_id,
                     str(folder),
@@ -227,15 +246,19 @@ class Worklist:
                     str(labels_path),
                     now,
                     now,
+                    assistant,
                 ),
             )
-            self._log(connection, case_id, user, "prelabelled", uncertainty=uncertainty, model=model_id)
+            self._log(
+                connection, case_id, user, "prelabelled", uncertainty=uncertainty, model=model_id, assistant=assistant
+            )
             return self._get(connection, case_id)
 
-    def queue(self, user: str | None = None) -> list[Case]:
+    def queue(self, user: str | None = None, assistant: str | None = None) -> list[Case]:
         """Cases waiting for annotation, most uncertain first (active learning); unscored cases last.
 
-        With ``user``: the cases that user may take (unassigned, or sent back to them).
+        With ``user``: the cases that user may take (unassigned, or sent back to them). With ``assistant``:
+        only that assistant's cases (else all, their uncertainties compared as they are, each in 0..1).
         """
         with self._transaction() as connection:
             rows = connection.execute(
@@ -244,7 +267,11 @@ class Worklist:
                 (CaseStatus.NEW.value, CaseStatus.PRELABELLED.value, CaseStatus.REJECTED.value),
             ).fetchall()
         cases = [self._row_to_case(row) for row in rows]
-        return [case for case in cases if user is None or case.annotator in (None, user)]
+        return [
+            case
+            for case in cases
+            if (user is None or case.annotator in (None, user)) and (assistant is None or case.assistant == assistant)
+        ]
 
     def claim_next(self, annotator: str) -> Case | None:
         """Give ``annotator`` the most uncertain waiting case (status ``in_annotation``), or None."""

@@ -113,13 +113,21 @@ class StationSession:
 
     # ----- the worklist ------------------------------------------------------------------------
     def visible_cases(self) -> list[dict]:
-        """Rows of the worklist this user may see: id, status, uncertainty, assignee, reviewer."""
+        """Rows of the worklist this user may see: id, assistant, status, uncertainty, assignee, reviewer.
+
+        Cases waiting for annotation come first, most uncertain first whichever assistant pre-labelled them
+        (the worklist's queue order, unscored last); then the others by case id.
+        """
+        waiting = [case.case_id for case in self.worklist.queue()]
+        place = {case_id: index for index, case_id in enumerate(waiting)}
+        ordered = sorted(self.worklist.cases(), key=lambda case: (place.get(case.case_id, len(place)), case.case_id))
         rows = []
-        for case in self.worklist.cases():
+        for case in ordered:
             if can_see(self.account, case):
                 rows.append(
                     {
                         "case_id": case.case_id,
+                        "assistant": case.assistant,
                         "status": case.status.value,
                         "uncertainty": None if case.uncertainty is None else round(case.uncertainty, 4),
                         "annotator": case.annotator or "",
