@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "radassist.cli.commands_breast_us",
     "radassist.cli.commands_station",
     "radassist.cli.commands_report",
+    "radassist.cli.commands_batch",
 )
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERNAL, EXIT_CANCELLED = 0, 1, 2, 3, 130
