@@ -1,0 +1,166 @@
+"""DICOM Comprehensive 3D SR holding a TID 1500 measurement report of one report version.
+
+One measurement group per finding (tracking identifier = the finding id, e.g. "C3/4"): numbers with a code
+become measurements with UCUM units, categories and yes/no findings become qualitative evaluations; the
+group references the linked slice's image, a finding's point becomes 3D coordinates (SCOORD3D POINT) on its
+measurements, and a CRM box becomes a planar ROI (SCOORD3D POLYGON). The observer context names the reader
+(person) and the model (device); a signed report is written COMPLETE and VERIFIED by its signer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import __version__
+from ..reports.model import UNIT_MEANINGS, Finding, ReportContent
+from .seg import MANUFACTURER
+from .source import SourceSeries
+
+PROCEDURES = {
+    "spine": ("113091000", "SCT", "Magnetic resonance imaging"),
+    "crm": ("113091000", "SCT", "Magnetic resonance imaging"),
+    "brain": ("113091000", "SCT", "Magnetic resonance imaging"),
+    "breast_us": ("16310003", "SCT", "Ultrasonography"),
+}
+YES = ("373066001", "SCT", "Yes")
+NO = ("373067005", "SCT", "No")
+
+
+def _concept(code: str, scheme: str, meaning: str):
+    import highdicom as hd
+
+    return hd.sr.CodedConcept(value=str(code)[:16], scheme_designator=scheme, meaning=str(meaning)[:64])
+
+
+def person_name(name: str) -> str:
+    """A DICOM PN from a display name: 'Dr A. Reader' -> 'Reader^Dr A.' (family name last word)."""
+    if "^" in name or not name.strip():
+        return name.strip() or "Unknown^Reader"
+    *given, family = name.split()
+    return f"{family}^{' '.join(given)}" if given else family
+
+
+def _measurements(finding: Finding, algorithm, coordinates) -> tuple[list, list]:
+    import highdicom as hd
+
+    measurements, evaluations = [], []
+    for value in finding.values.values():
+        if value.code is None or value.value is None or value.value == "":
+            continue
+        name = _concept(value.code["code"], value.code["scheme"], value.code["meaning"])
+        if isinstance(value.value, bool):
+            evaluations.append(hd.sr.QualitativeEvaluation(name, _concept(*(YES if value.value else NO))))
+        elif isinstance(value.value, (int, float)):
+            unit = value.unit or "1"
+            measurements.append(
+                hd.sr.Measurement(
+                    name=name,
+                    value=float(value.value),
+                    unit=_concept(unit, "UCUM", UNIT_MEANINGS.get(unit, unit)),
+                    algorithm_id=algorithm,
+                    referenced_coordinates=coordinates,
+                )
+            )
+        else:
+            text = str(value.value)
+            evaluations.append(hd.sr.QualitativeEvaluation(name, _concept(text.upper(), "99RADAS", text)))
+    return measurements, evaluations
+
+
+def _on_slice_plane(points_lps: np.ndarray, series: SourceSeries, link) -> np.ndarray:
+    """Points (N, 3) projected onto the plane of the linked slice: the results store corners rounded to 0.001 mm,
+    which leaves an oblique box slightly off-plane, and SR polygons must be coplanar."""
+    k = link.slice_index if link.slice_index is not None else 0
+    origin = np.asarray(series.datasets[k].ImagePositionPatient, dtype=float)
+    normal = series.image.slice_normal_lps()
+    return points_lps - np.outer((points_lps - origin) @ normal, normal)
+
+
+def _group(finding: Finding, series: SourceSeries | None, algorithm):
+    import highdicom as hd
+
+    link = finding.link
+    frame_of_reference = series.frame_of_reference_uid if series else None
+    coordinates = None
+    if series is not None and link.point_lps is not None and not link.polygon_lps:
+        point = np.asarray([link.point_lps], dtype=float)
+        coordinates = [hd.sr.CoordinatesForMeasurement3D("POINT", point, frame_of_reference)]
+    measurements, evaluations = _measurements(finding, algorithm, coordinates)
+    tracking = hd.sr.TrackingIdentifier(uid=hd.UID(), identifier=finding.finding_id)
+    source_image = None
+    if series is not None and link.slice_index is not None and 0 <= link.slice_index < len(series.datasets):
+        source_image = [hd.sr.SourceImageForMeasurementGroup.from_source_image(series.datasets[link.slice_index])]
+    if series is not None and link.polygon_lps:
+        polygon = _on_slice_plane(np.asarray(link.polygon_lps + link.polygon_lps[:1], dtype=float), series, link)
+        region = hd.sr.ImageRegion3D("POLYGON", polygon, frame_of_reference)
+        return hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
+            tracking_identifier=tracking,
+            referenced_region=region,
+            measurements=measurements or None,
+            qualitative_evaluations=evaluations or None,
+            algorithm_id=algorithm,
+        )
+    return hd.sr.MeasurementsAndQualitativeEvaluations(
+        tracking_identifier=tracking,
+        measurements=measurements or None,
+        qualitative_evaluations=evaluations or None,
+        source_images=source_image,
+        algorithm_id=algorithm,
+    )
+
+
+def build_measurement_report(version: dict, sources: dict[str, SourceSeries], observer: str):
+    """A highdicom Comprehensive3DSR of a report version (``{"version", "status", "content", "signature"}``).
+
+    :param sources: the report's series names -> loaded source series (findings on other series keep their
+        values but reference no image).
+    :param observer: the reader's name (person observer); the model is the device observer.
+    """
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+
+    content = ReportContent.from_dict(version["content"])
+    model = content.model
+    algorithm = hd.sr.AlgorithmIdentification(
+        name=str(model.get("model_id") or "radassist")[:64], version=str(model.get("model_version") or __version__)[:64]
+    )
+    device = hd.sr.DeviceObserverIdentifyingAttributes(
+        uid=hd.UID(),
+        name=str(model.get("model_id") or "radassist")[:64],
+        manufacturer_name=MANUFACTURER,
+        model_name=str(model.get("model_name") or "RadAssist")[:64],
+    )
+    signature = version.get("signature") or {}
+    reader = person_name(observer or signature.get("name", ""))
+    context = hd.sr.ObservationContext(
+        observer_person_context=hd.sr.ObserverContext(
+            observer_type=codes.DCM.Person,
+            observer_identifying_attributes=hd.sr.PersonObserverIdentifyingAttributes(name=reader),
+        ),
+        observer_device_context=hd.sr.ObserverContext(
+            observer_type=codes.DCM.Device, observer_identifying_attributes=device
+        ),
+    )
+    groups = [_group(finding, sources.get(finding.link.series), algorithm) for finding in content.findings]
+    report = hd.sr.MeasurementReport(
+        observation_context=context,
+        procedure_reported=_concept(*PROCEDURES[content.assistant]),
+        imaging_measurements=[group for group in groups if group is not None],
+    )
+    signed = version.get("status") == "signed"
+    evidence = [dataset for series in sources.values() for dataset in series.datasets]
+    return hd.sr.Comprehensive3DSR(
+        evidence=evidence,
+        content=report,
+        series_instance_uid=hd.UID(),
+        series_number=902,
+        sop_instance_uid=hd.UID(),
+        instance_number=1,
+        manufacturer=MANUFACTURER,
+        is_complete=signed,
+        is_final=signed,
+        is_verified=signed,
+        verifying_observer_name=reader if signed else None,
+        verifying_organization="RadAssist reader" if signed else None,
+        series_description=f"RadAssist report v{version['version']} {content.title}"[:64],
+    )
