@@ -62,7 +62,7 @@ class BatchSettings:
     model_id: str | None = None
     retries: int = 0
     memory_limit_gb: float | None = None
-    connect_timeout_s: float = 10.0
+    connect_timeout_s: float = 8.0  # with the start of the command: the error comes within 10 s
     options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -95,10 +95,10 @@ def dask_client(settings: BatchSettings, memory_gb: float) -> Iterator[Any]:
         if settings.scheduler:
             try:
                 client = Client(settings.scheduler, timeout=f"{settings.connect_timeout_s}s")
-            except (OSError, TimeoutError, ValueError) as error:
+            except Exception as error:  # refused, timed out, or something else answered (garbage handshake)
                 raise InputError(
-                    f"Dask scheduler {settings.scheduler} did not answer within {settings.connect_timeout_s:.0f} s "
-                    f"({type(error).__name__}).",
+                    f"Dask scheduler {settings.scheduler} did not answer (waited up to "
+                    f"{settings.connect_timeout_s:.0f} s; {type(error).__name__}); nothing was run.",
                     "Start it (`dask scheduler`, then `dask worker ADDRESS` on each machine), check host and port, "
                     "or leave out --scheduler to run local workers.",
                 ) from None
@@ -257,7 +257,10 @@ def run_batch(
         "options_sha256": options_sha256({k: v for k, v in options.items() if k != "torch_threads"}),
     }
     memory_gb = settings.memory_limit_gb or memory_limit_gb(settings.assistant, entry.card)
-    if not settings.scheduler:
+    if settings.scheduler:  # a scheduler that does not answer is reported now, not after hashing the archive
+        with dask_client(settings, memory_gb):
+            pass
+    else:
         options["torch_threads"] = max(1, (os.cpu_count() or 1) // max(1, settings.workers))
     rows = [CaseRow(problem.case_id, "unmatched", error=problem.reason) for problem in problems]
     cluster_seconds = run_seconds = 0.0
