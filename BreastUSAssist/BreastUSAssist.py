@@ -242,12 +242,6 @@ class BreastUSAssistLogic(ScriptedLoadableModuleLogic):
         """Like start() but wait for and return the pipeline's result (console, scripts; blocks the caller)."""
         return self.start(cinePath, browserNode, **options).result(timeout=None)
 
-    def process(self, cinePath, options: dict, progress=None, cancelToken=None):
-        """Read the cine (path or Cine) and run the pipeline in this thread; returns the BreastUsResult."""
-        from AssistCoreLib.breastUs import runCinePipeline
-
-        return runCinePipeline(cinePath, options, progress=progress, cancel_token=cancelToken)
-
     def addToScene(self, result, caseId: str = "cine") -> dict:
         """Sequence, browser and proxy volume of the cine, lesion ROIs and the detections and descriptors tables;
         returns {"sequence", "browser", "volume", "rois", "table", "descriptorsTable"}."""

@@ -77,6 +77,14 @@ def test_no_cmake_file_carries_a_placeholder_or_plain_http_url():
             assert not PLACEHOLDERS.search(url), f"{path.relative_to(ROOT)}: {url} is a placeholder"
 
 
+def test_every_cmake_file_does_something_beyond_comments():
+    for path in CMAKE_FILES:
+        commands = [
+            line for line in path.read_text().splitlines() if line.strip() and not line.lstrip().startswith("#")
+        ]
+        assert commands, f"{path.relative_to(ROOT)} holds only comments: remove it and its add_subdirectory"
+
+
 def test_every_extension_url_field_is_empty_or_https_without_placeholder_hosts():
     metadata = _extension_metadata()
     for key in URL_FIELDS:

@@ -371,3 +371,49 @@ def test_breast_earlier_result_that_cannot_be_shown_is_reported_and_entering_the
     widget.enter()
     _shownOnce(stand_ins, "Could not show the earlier result.", "not a BreastUSAssist detections table")
     assert widget.resultNodes is None and not widget.ui.exportButton.enabled
+
+
+#: every parameter the modules' startRun reads, beside the selected inputs
+RUN_PARAMETERS = {
+    "BrainTumorLabel": {"t1Volume": None, "t2Volume": None, "tumorType": "glioma", "fastMode": True},
+    "CRMAssist": {"threshold": 0.7},
+    "SpineAssist": {"anchorLevel": "L5"},
+    "BreastUSAssist": {"threshold": 0.5, "iouFuse": 0.3},
+}
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_run_button_whose_logic_refuses_the_inputs_shows_the_reason_and_starts_nothing(stand_ins, module, monkeypatch):
+    import AssistCoreLib.slicerDependencies as slicerDependencies
+
+    def refuseInputs(*args, **kwargs):
+        raise InputError("Volume 'T2' is 2D.", "Select a 3D series.")
+
+    monkeypatch.setattr(slicerDependencies, "ensureRequirements", lambda parent=None: True)
+    stand_ins.slicer.util.mainWindow = lambda: None
+    logic = FailingLogic(start=refuseInputs, anchorNode=lambda: None)
+    widget = _widget(module, logic, **START_STATE[module], levelSegmentationSelector=UiWidget())
+    widget.levelSegmentationSelector.currentNode = lambda: None
+    widget._parameterNode.__dict__.update(
+        {"device": "cpu", "modelId": "", "testTimeAugmentation": False, **RUN_PARAMETERS[module]}
+    )
+    widget.updateRunButton()
+    # Slicer's tryWithErrorDisplay shows the box, then hands the error to PythonQt, which only logs it for a slot
+    with pytest.raises(InputError):
+        widget.onRunButton()
+    _shownOnce(stand_ins, "Could not start the assistant.", "Volume 'T2' is 2D. Select a 3D series.")
+    assert widget.runController.handle is None and not widget.runController.timer.active
+    assert widget.ui.runButton.enabled and not widget.ui.cancelButton.enabled, "the panel can run again"
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_export_that_fails_in_the_logic_shows_why_and_does_not_report_exported_files(stand_ins, module):
+    def failingExport(*args, **kwargs):
+        raise OSError("No space left on device: /exports")
+
+    widget = _widget(module, FailingLogic(export=failingExport), **START_STATE[module])
+    widget.ui.exportDirectoryButton = types.SimpleNamespace(directory="/exports")
+    widget.ui.conventionComboBox = types.SimpleNamespace(currentText="BraTS")
+    with pytest.raises(OSError):  # shown in a box, then handed to PythonQt as for every slot
+        widget.onExportButton()
+    _shownOnce(stand_ins, "Export failed.", "No space left on device: /exports")
