@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from assistcore.brain.worklist import CaseStatus, ConflictError, WorkflowError, Worklist
+from assistcore.brain.worklist import SCHEMA, CaseStatus, ConflictError, WorkflowError, Worklist
+from assistcore.errors import InputError
 
 
 @pytest.fixture
@@ -64,3 +65,49 @@ def test_accepted_case_cannot_be_reset_by_a_new_prelabelling(a_worklist):
         a_worklist.add_prelabelled("low", "x", "y.nii.gz", 0.3, "demo", "2")
     with pytest.raises(WorkflowError, match="cannot become"):
         a_worklist.claim("low", "ann")
+
+
+def test_every_assistant_shares_one_queue_by_uncertainty_and_can_be_filtered(a_worklist, tmp_path):
+    a_worklist.add_prelabelled(
+        "crm1", tmp_path / "crm1", tmp_path / "boxes.json", 0.95, "crm-demo", "1", assistant="crm"
+    )
+    a_worklist.add_prelabelled(
+        "us1", tmp_path / "us1", tmp_path / "d.json", 0.2, "breastus-busi", "1", assistant="breast-us"
+    )
+    assert [case.case_id for case in a_worklist.queue()] == ["crm1", "high", "mid", "us1", "low", "unscored"]
+    assert [case.case_id for case in a_worklist.queue(assistant="crm")] == ["crm1"]
+    assert a_worklist.get("high").assistant == "brain" and a_worklist.get("us1").assistant == "breast-us"
+    assert a_worklist.history("crm1")[0]["details"]["assistant"] == "crm"
+    with pytest.raises(InputError, match="Unknown assistant 'lung'"):
+        a_worklist.add_prelabelled("x", tmp_path, tmp_path / "x", 0.5, "m", "1", assistant="lung")
+
+
+def test_a_worklist_from_before_the_assistant_column_opens_with_its_cases_as_brain_cases(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    old_schema = SCHEMA.replace(",\n    assistant TEXT NOT NULL DEFAULT 'brain'", "")
+    assert "assistant" not in old_schema
+    with sqlite3.connect(path) as connection:
+        connection.executescript(old_schema)
+        connection.execute(
+            "INSERT INTO cases (case_id, folder, status, uncertainty, created_at, updated_at) "
+            "VALUES ('old', '/cases/old', 'prelabelled', 0.4, 0, 0)"
+        )
+    worklist = Worklist(path)
+    assert worklist.get("old").assistant == "brain" and worklist.queue()[0].uncertainty == 0.4
+    worklist.add_prelabelled("new", tmp_path, tmp_path / "boxes.json", 0.9, "crm-demo", "1", assistant="crm")
+    assert [case.case_id for case in worklist.queue()] == ["new", "old"]
+
+
+def test_station_lists_waiting_cases_most_uncertain_first_whatever_their_assistant(a_worklist, tmp_path):
+    from assistcore.station.accounts import Account, Role
+    from radassist.station.cases import StationSession
+
+    a_worklist.add_prelabelled(
+        "spine1", tmp_path / "s", tmp_path / "seg.nii.gz", 0.7, "spine-demo", "1", assistant="spine"
+    )
+    a_worklist.claim("high", "ann")
+    rows = StationSession(None, None, a_worklist, Account("rev", Role.REVIEWER)).visible_cases()
+    assert [row["case_id"] for row in rows] == ["spine1", "mid", "low", "unscored", "high"]
+    assert rows[0]["assistant"] == "spine"
