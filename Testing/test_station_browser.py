@@ -167,7 +167,10 @@ def test_opened_case_shows_axial_sagittal_coronal_and_3d_views(flow):
     # the default brain model (CaPTk's DeepMedic) is trained on real gliomas: no demo notice, but its message
     # still says it is not for clinical use (see below)
     assert flow["demo_notice"] == 0, "only phantom-trained models carry the demo notice"
-    assert flow["open_case_ms"] > 0
+    # the message names the case and the four sequences it loaded (axial views of each in the viewer)
+    opened, sequences = flow["open_message"].removesuffix(").").split(" (")
+    assert opened == f"Opened {CASE_ID}"
+    assert len(sequences.split(", ")) == 4, flow["open_message"]
 
 
 def test_assistant_can_be_cancelled_and_then_labels_the_case(flow):

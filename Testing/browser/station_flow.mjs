@@ -94,7 +94,7 @@ await shot('annotator-worklist');
 // 4. open the case: four sequences, axial/sagittal/coronal/3D views
 started = Date.now();
 await page.click(`#station-open-${caseId}`);
-await waitForMessage(/^Opened/);
+results.open_message = await waitForMessage(/^Opened/);
 results.open_case_ms = Date.now() - started;
 results.view_count = await page.locator('img.image-display-area').count();
 results.demo_notice = await page.locator('#station-demo-notice').count();

@@ -4,6 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
+from typing import Any
+
+#: ``call_later(delay_s, callback)``: runs ``callback`` after ``delay_s`` seconds (the event loop's, by default)
+CallLater = Callable[[float, Callable[[], None]], Any]
+
+
+def _event_loop_call_later(delay_s: float, callback: Callable[[], None]) -> Any:
+    return asyncio.get_event_loop().call_later(delay_s, callback)
 
 
 class FocusedRendering:
@@ -14,10 +23,19 @@ class FocusedRendering:
     30-80 ms per view) the server then fell behind the mouse and a stroke took more than half a second to
     appear. Views the user is not working in render once the mouse has rested for ``background_delay_s``
     instead. The 3D view is never the one painted, so it always waits for that pause.
+
+    ``clock`` (seconds, monotonic) and ``call_later`` are the event loop's by default; a test passes its own.
     """
 
-    def __init__(self, background_delay_s: float) -> None:
+    def __init__(
+        self,
+        background_delay_s: float,
+        clock: Callable[[], float] = time.monotonic,
+        call_later: CallLater = _event_loop_call_later,
+    ) -> None:
         self.background_delay_s = background_delay_s
+        self.clock = clock
+        self.call_later = call_later
         self.active_view = None
         self.active_until = 0.0
 
@@ -30,10 +48,10 @@ class FocusedRendering:
 
     def _touched(self, view) -> None:
         self.active_view = view
-        self.active_until = time.monotonic() + self.background_delay_s
+        self.active_until = self.clock() + self.background_delay_s
 
     def renders_now(self, view) -> bool:
-        return view is self.active_view or time.monotonic() > self.active_until
+        return view is self.active_view or self.clock() > self.active_until
 
 
 class _FocusedRender:
@@ -53,11 +71,11 @@ class _FocusedRender:
             self._inner.schedule_render()
         elif not self._waiting:
             self._waiting = True
-            asyncio.get_event_loop().call_later(self._focus.background_delay_s, self._render)
+            self._focus.call_later(self._focus.background_delay_s, self._render)
 
     def _render(self) -> None:
         if not self._focus.renders_now(self._view):  # the user is still at work in another view: wait more
-            asyncio.get_event_loop().call_later(self._focus.background_delay_s, self._render)
+            self._focus.call_later(self._focus.background_delay_s, self._render)
             return
         self._waiting = False
         self._inner.schedule_render()
