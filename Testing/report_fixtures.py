@@ -118,3 +118,106 @@ def write_brain_case(case_dir: Path, image: Image, source: str, labels_kji: np.n
     (case_dir / "report.json").write_text(json.dumps(report))
     (case_dir / ".radassist-result.json").write_text(json.dumps({"command": "brain", "files": []}))
     return case_dir
+
+
+def _disc_row(level: str, disc: str, pll: float, lf: float, grade=None, offset=None) -> dict:
+    return {
+        "level": level,
+        "kind": "disc",
+        "disc": disc,
+        "disc_probability": 0.8,
+        "disc_side": "left" if disc == "paracentral" else "none",
+        "listhesis_grade": "" if grade is None else grade,
+        "listhesis_direction": "" if grade is None else "anterior",
+        "listhesis_offset_mm": "" if offset is None else offset,
+        "pll_thickness_mm": pll,
+        "lf_thickness_mm": lf,
+        "sagittal_slice": 20,
+        "axial_series": "ax_t2",
+        "axial_slice": 9,
+    }
+
+
+def write_spine_case(case_dir: Path) -> Path:
+    """A `radassist spine` folder with C2..C5 (discs C2/3..C4/5): C3/4 a left paracentral herniation, grade 1
+    listhesis of -2.5 mm (anterior), PLL 2.4 mm; C2/3 normal with PLL 1.2 mm; C4 with an osteophyte."""
+    case_dir.mkdir(parents=True, exist_ok=True)
+    vertebrae = [{"level": f"C{n}", "kind": "vertebra", "osteophyte": n == 4} for n in (2, 3, 4, 5)]
+    discs = [
+        _disc_row("C2/3", "normal", 1.2, 1.5),
+        _disc_row("C3/4", "paracentral", 2.4, 1.9, grade=1, offset=-2.5),
+        _disc_row("C4/5", "bulge", 1.0, 1.1),
+    ]
+    levels = {
+        row["level"]: {
+            "kind": "disc",
+            "point_lps": [1.0, 2.0, 30.0 - 10 * index],
+            "sagittal_slice": 20,
+            "axial": {"series": "ax_t2", "slice_index": 12 - 3 * index},
+        }
+        for index, row in enumerate(discs)
+    }
+    document = {"levels": levels, "reviews": {}, "rows": vertebrae + discs}
+    (case_dir / "findings.json").write_text(json.dumps(document))
+    report = {
+        "case_id": "S1",
+        "series": {"sag_t2": {"source": "/nowhere/t2.nii.gz"}, "ax_t2": {"source": "/nowhere/ax.nii.gz"}},
+        "labelling": {"method": "anchor", "reason": "Named from the user's anchor."},
+        "warnings": [],
+        "model": {**MODEL, "model_id": "spine-test"},
+    }
+    (case_dir / "report.json").write_text(json.dumps(report))
+    (case_dir / ".radassist-result.json").write_text(json.dumps({"command": "spine", "files": []}))
+    return case_dir
+
+
+def write_crm_case(case_dir: Path, rectum_center_lps=None) -> Path:
+    """A `radassist crm` folder at threshold 0.7: region 1 (slices 5-7, peak 0.9 on slice 6, left-anterior of the
+    rectum centre) is involved, region 2 (peak 0.3) is not."""
+    case_dir.mkdir(parents=True, exist_ok=True)
+    corners = [[10.0, -20.0, 0.0], [20.0, -20.0, 0.0], [20.0, -10.0, 0.0], [10.0, -10.0, 0.0]]
+    boxes = [{"slice_index": 6, "corners_lps_mm": corners, "score": 0.9, "region_id": 1}]
+    regions = [
+        {"region_id": 1, "first_index": 5, "last_index": 7, "peak_index": 6, "peak_score": 0.9},
+        {"region_id": 2, "first_index": 2, "last_index": 2, "peak_index": 2, "peak_score": 0.3},
+    ]
+    verdict = {"crm_positive_risk": True, "max_probability": 0.9, "threshold": 0.7, "slices_involved": [5, 6, 7]}
+    report = {"case_id": "R1", "verdict": verdict, "series": {"source": "/nowhere/t2.nii.gz"}, "regions": regions}
+    report["model"] = {**MODEL, "model_id": "crm-test"}
+    if rectum_center_lps is not None:
+        report["rectum"] = {"center_lps": rectum_center_lps}
+    (case_dir / "report.json").write_text(json.dumps(report))
+    (case_dir / "boxes.json").write_text(json.dumps({"boxes": boxes, "regions": regions}))
+    (case_dir / ".radassist-result.json").write_text(json.dumps({"command": "crm", "files": []}))
+    return case_dir
+
+
+def write_breast_case(case_dir: Path) -> Path:
+    """A `radassist breast-us` folder: lesion 1 (12 x 8 mm, frames 3-9, described), lesion 2 rejected."""
+    case_dir.mkdir(parents=True, exist_ok=True)
+
+    def lesion(number: int, score: float) -> dict:
+        return {
+            "detection_id": number,
+            "first_frame": 3,
+            "last_frame": 9,
+            "best_frame": 5,
+            "best_box_xy": [10.0, 20.0, 130.0, 100.0],
+            "fused_score": score,
+            "size_mm": [12.0, 8.0],
+            "above_threshold": True,
+            "malignancy_score": 0.7,
+        }
+
+    document = {
+        "threshold": 0.5,
+        "model": {**MODEL, "model_id": "breast-test"},
+        "fused": [lesion(1, 0.8), lesion(2, 0.6)],
+        "descriptors": [{"detection_id": 1, "shape": "irregular", "margin": "spiculated", "orientation": None}],
+        "reviews": {"2": "reject"},
+    }
+    (case_dir / "detections.json").write_text(json.dumps(document))
+    report = {"case_id": "B1", "cine": {"source": "/nowhere/cine.mp4"}, "warnings": []}
+    (case_dir / "report.json").write_text(json.dumps(report))
+    (case_dir / ".radassist-result.json").write_text(json.dumps({"command": "breast-us", "files": []}))
+    return case_dir

@@ -64,7 +64,7 @@ class Value:
         if isinstance(self.value, bool):
             return "yes" if self.value else "no"
         if isinstance(self.value, float):
-            text = f"{self.value:.3g}" if abs(self.value) < 10 else f"{self.value:.1f}"
+            text = f"{self.value:.3g}" if abs(self.value) < 100 else f"{self.value:.1f}"
         else:
             text = str(self.value)
         return f"{text} {self.unit}" if self.unit and self.unit not in ("1", "{grade}") else text
