@@ -177,3 +177,13 @@ def test_report_command_drafts_signs_and_refuses_a_second_signature(tmp_path, ca
     assert (case_dir / "report" / "report_v1.html").is_file()
     assert main(["report", str(case_dir), "--sign", "Dr Ann Reader"]) == 1
     assert "read-only" in capsys.readouterr().err
+
+
+def test_a_new_run_into_the_case_folder_is_not_described_by_the_old_record(tmp_path):
+    case_dir = write_crm_case(tmp_path / "crm")
+    update_report(case_dir, sign="Dr Ann Reader")
+    before = record_path(case_dir).read_bytes()
+    write_crm_case(case_dir, rectum_center_lps=[0.0, 0.0, 0.0])  # the assistant ran again: report.json changed
+    with pytest.raises(InputError, match="changed since its report was drafted"):
+        update_report(case_dir, amend="new run")
+    assert record_path(case_dir).read_bytes() == before

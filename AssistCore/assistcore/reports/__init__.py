@@ -51,8 +51,11 @@ def open_record(case_dir: str | Path) -> ReportRecord:
             raise InputError(
                 f"{path} is not a RadAssist report record ({RECORD_SCHEMA}).", "Move it away to start over."
             )
-        return ReportRecord(folder, data["versions"], data.get("audit", []))
+        record = ReportRecord(folder, data["versions"], data.get("audit", []))
+        _refuse_if_results_changed(record)
+        return record
     content = draft_report(folder).to_dict()
+    content["results_sha256"] = results_digest(folder)
     version = {
         "version": 1,
         "status": "draft",
@@ -67,6 +70,24 @@ def open_record(case_dir: str | Path) -> ReportRecord:
         {"time_utc": version["created_utc"], "action": "draft", "version": 1, "by": "model", "model": content["model"]}
     )
     return record
+
+
+def results_digest(case_dir: Path) -> str:
+    """sha256 of the case's report.json: changes when the assistant runs again into the same folder."""
+    import hashlib
+
+    path = Path(case_dir) / "report.json"
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
+
+
+def _refuse_if_results_changed(record: ReportRecord) -> None:
+    recorded = record.versions[0]["content"].get("results_sha256")
+    if recorded and recorded != results_digest(record.case_dir):
+        raise InputError(
+            f"The results in {record.case_dir} changed since its report was drafted (the assistant ran again): "
+            "report/record.json describes the earlier run; nothing written.",
+            f"Move {record_path(record.case_dir).parent} away to draft a report of the new results.",
+        )
 
 
 def update_report(

@@ -169,6 +169,7 @@ class ReportContent:
     source: dict = field(default_factory=dict)
     label_maps: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    results_sha256: str = ""
 
     def finding(self, finding_id: str) -> Finding | None:
         return next((item for item in self.findings if item.finding_id == finding_id), None)
@@ -186,6 +187,7 @@ class ReportContent:
             "source": self.source,
             "label_maps": self.label_maps,
             "notes": self.notes,
+            "results_sha256": self.results_sha256,
         }
 
     @classmethod
@@ -201,6 +203,7 @@ class ReportContent:
             source=data.get("source", {}),
             label_maps=data.get("label_maps", []),
             notes=list(data.get("notes", [])),
+            results_sha256=str(data.get("results_sha256", "")),
         )
 
 
