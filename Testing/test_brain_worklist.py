@@ -78,6 +78,8 @@ def test_every_assistant_shares_one_queue_by_uncertainty_and_can_be_filtered(a_w
     assert [case.case_id for case in a_worklist.queue(assistant="crm")] == ["crm1"]
     assert a_worklist.get("high").assistant == "brain" and a_worklist.get("us1").assistant == "breast-us"
     assert a_worklist.history("crm1")[0]["details"]["assistant"] == "crm"
+    with pytest.raises(WorkflowError, match="crm1 in the worklist is a crm case; a spine result cannot replace it"):
+        a_worklist.add_prelabelled("crm1", tmp_path, tmp_path / "s.nii.gz", 0.5, "spine-demo", "1", assistant="spine")
     with pytest.raises(InputError, match="Unknown assistant 'lung'"):
         a_worklist.add_prelabelled("x", tmp_path, tmp_path / "x", 0.5, "m", "1", assistant="lung")
 

@@ -181,13 +181,14 @@ class Worklist:
         )
 
     # ----- the loop ----------------------------------------------------------------------------
-    def add_case(self, case_id: str, folder: str | Path, user: str = "system") -> Case:
+    def add_case(self, case_id: str, folder: str | Path, user: str = "system", assistant: str = "brain") -> Case:
         """Register a case folder with no labels yet (status ``new``); an existing case is left as it is."""
         now = time.time()
         with self._transaction() as connection:
             inserted = connection.execute(
-                "INSERT OR IGNORE INTO cases (case_id, folder, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
-                (case_id, str(folder), CaseStatus.NEW.value, now, now),
+                "INSERT OR IGNORE INTO cases (case_id, folder, status, created_at, updated_at, assistant) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (case_id, str(folder), CaseStatus.NEW.value, now, now, assistant),
             ).rowcount
             if inserted:
                 self._log(connection, case_id, user, "added", folder=str(folder))
@@ -212,7 +213,8 @@ class Worklist:
     ) -> Case:
         """Add (or re-add after a new pre-labelling) a case in status ``prelabelled``.
 
-        A case already being annotated, reviewed or accepted is not reset: that would throw away work.
+        A case already being annotated, reviewed or accepted is not reset: that would throw away work; nor is
+        another assistant's case of the same id replaced.
 
         :param uncertainty: the assistant's uncertainty in 0..1 (higher: served first); None: unscored.
         :param assistant: which assistant's result ``labels_path`` is (one of :data:`ASSISTANTS`).
@@ -223,7 +225,14 @@ class Worklist:
             )
         now = time.time()
         with self._transaction() as connection:
-            existing = connection.execute("SELECT status FROM cases WHERE case_id = ?", (case_id,)).fetchone()
+            existing = connection.execute(
+                "SELECT status, assistant FROM cases WHERE case_id = ?", (case_id,)
+            ).fetchone()
+            if existing and existing[1] != assistant and existing[0] != CaseStatus.NEW.value:
+                raise WorkflowError(
+                    f"Case {case_id} in the worklist is a {existing[1]} case; a {assistant} result cannot replace it.",
+                    "Give the cases distinct ids (folder names), or use another worklist file.",
+                )
             if existing and existing[0] not in (CaseStatus.PRELABELLED.value, CaseStatus.NEW.value):
                 raise WorkflowError(
                     f"Case {case_id} is already {existing[0]}; pre-labelling again would discard human work.",

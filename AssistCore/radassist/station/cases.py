@@ -62,12 +62,12 @@ def register_case_folders(worklist: Worklist, cases_root: str | os.PathLike[str]
         if folder.name in known:
             continue
         try:
-            _kind, inputs = case_inputs(folder)
+            kind, inputs = case_inputs(folder)
         except InputError:
             continue
         if not inputs:
             continue
-        worklist.add_case(folder.name, folder.resolve(), user=user)
+        worklist.add_case(folder.name, folder.resolve(), user=user, assistant=kind)
         added.append(folder.name)
     return added
 
