@@ -192,3 +192,28 @@ def test_crm_run_on_real_dicom_gives_a_valid_sr_with_a_planar_roi_per_involved_r
     assert len(rois) == len(regions) - 1  # every involved region but the verdict line
     assert {roi.tracking_identifier for roi in rois} == {f["finding_id"] for f in regions[1:]}
     assert all(roi.reference_type.value == "111030" for roi in rois)  # DCM 111030: Image Region
+
+
+def test_derived_source_for_a_left_handed_real_nifti_gives_seg_and_sr_on_the_same_voxels(
+    cervical_t2_psr_path, tmp_path
+):
+    """The PSR cervical T2 is left-handed: DICOM slices cannot keep its k order, so the derived series stores k
+    reversed and the SEG's voxels, mapped back, are our labels on the NIfTI grid."""
+    from assistcore.image_io import read_image
+
+    image = read_image(cervical_t2_psr_path)
+    assert np.linalg.det(image.direction_lps) < 0
+    labels = np.zeros(image.shape_kji, dtype=np.uint8)
+    labels[10:30, 20:35, 25:40] = 2
+    labels[15:20, 25:30, 30:35] = 1
+    case_dir = write_brain_case(tmp_path / "case", image, str(cervical_t2_psr_path), labels)
+    record = update_report(case_dir, sign="Dr Ann Reader")
+    written = export_case_dicom(record, tmp_path / "dicom", derive_source=True)
+    assert sorted(path.name for path in written) == ["C1_flair_seg.dcm", "C1_flair_source", "C1_report_v1_sr.dcm"]
+    derived_files = sorted((tmp_path / "dicom" / "C1_flair_source").glob("*.dcm"))
+    for path in [tmp_path / "dicom" / "C1_flair_seg.dcm", tmp_path / "dicom" / "C1_report_v1_sr.dcm", derived_files[0]]:
+        assert dciodvfy_errors(path) == []
+    source = load_source_series("flair", {}, tmp_path / "dicom" / "C1_flair_source")
+    np.testing.assert_allclose(source.image.array_kji[::-1], image.array_kji, atol=1e-3 * np.ptp(image.array_kji))
+    read_back = read_segmentation_labels(tmp_path / "dicom" / "C1_flair_seg.dcm", source)
+    np.testing.assert_array_equal(read_back[::-1], labels)

@@ -8,12 +8,42 @@ every dataset is built in memory before the first file is written; files are wri
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
+
+import numpy as np
 
 from ..errors import InputError
 from .source import SourceSeries, load_source_series, nifti_message
 
 __all__ = ["SourceSeries", "build_case_datasets", "export_case_dicom", "load_source_series"]
+
+
+def derive_sources(sources: dict, case_id: str, staging: Path) -> dict[str, SourceSeries]:
+    """Write every NIfTI/NRRD source of the report as a derived DICOM series under ``staging/<case>_<name>_source``
+    (k reversed for a left-handed grid, which DICOM slices cannot keep) and load it."""
+    from ..image_io import read_image
+    from .derived import write_derived_series
+    from .seg import reversed_k
+    from .source import check_grid
+
+    loaded = {}
+    for name, entry in sources.items():
+        if entry.get("series_instance_uid") or not entry.get("path"):
+            continue
+        image = read_image(entry["path"])
+        check_grid(image, entry, f"Source {entry['path']}")
+        left_handed = float(np.linalg.det(np.asarray(image.direction_lps))) < 0
+        stored = reversed_k(image) if left_handed else image
+        folder = staging / f"{case_id}_{name}_source"
+        write_derived_series(stored, folder, case_id, f"RadAssist derived {name} from {Path(entry['path']).name}")
+        series = load_source_series(name, {}, folder)
+        series.reversed_k = left_handed
+        loaded[name] = series
+    if not loaded:
+        raise InputError("--derive-source: every series of this case is already DICOM; nothing to derive.")
+    return loaded
 
 
 def _load_sources(sources: dict, source_dicom: str | Path | None) -> dict[str, SourceSeries]:
@@ -44,15 +74,23 @@ def _label_table(case_dir: Path, table: str):
     return load_label_table(table)
 
 
-def build_case_datasets(record, source_dicom: str | Path | None = None, observer: str = "") -> dict[str, object]:
-    """{file name: highdicom dataset}: the SR, and one SEG per label map of the case that lies on a source series."""
+def build_case_datasets(
+    record, source_dicom: str | Path | None = None, observer: str = "", derived_into: Path | None = None
+) -> dict[str, object]:
+    """{file name: highdicom dataset}: the SR, and one SEG per label map of the case that lies on a source series.
+
+    :param derived_into: write NIfTI/NRRD sources as derived DICOM series into this folder and reference those.
+    """
     from ..image_io import read_image
     from .seg import build_segmentation
     from .sr import build_measurement_report
 
     version = record.current
     content = version["content"]
-    sources = _load_sources(content["source"], source_dicom)
+    if derived_into is not None:
+        sources = derive_sources(content["source"], content["case_id"], derived_into)
+    else:
+        sources = _load_sources(content["source"], source_dicom)
     stem = f"{content['case_id']}_report_v{version['version']}"
     datasets = {f"{stem}_sr.dcm": build_measurement_report(version, sources, observer)}
     for entry in content.get("label_maps", []):
@@ -67,12 +105,25 @@ def build_case_datasets(record, source_dicom: str | Path | None = None, observer
     return datasets
 
 
-def export_case_dicom(record, out_dir: Path, source_dicom: str | Path | None = None, observer: str = "") -> list[Path]:
-    """Write the case's SR and SEG files into ``out_dir``; returns their paths. Nothing is written on error."""
-    from ..atomic import atomic_path
+def export_case_dicom(
+    record, out_dir: Path, source_dicom: str | Path | None = None, observer: str = "", derive_source: bool = False
+) -> list[Path]:
+    """Write the case's SR and SEG files into ``out_dir``; returns their paths. Nothing is written on error.
 
-    datasets = build_case_datasets(record, source_dicom, observer)
+    :param derive_source: for a case run on NIfTI/NRRD, first write the source as a derived DICOM series
+        (``<case>_<series>_source/`` in ``out_dir``) and reference it.
+    """
+    from ..atomic import atomic_directory, atomic_path
+
     written = []
+    with tempfile.TemporaryDirectory(prefix=".radassist-derived-") as staging:
+        derived_into = Path(staging) if derive_source else None
+        datasets = build_case_datasets(record, source_dicom, observer, derived_into)
+        for folder in sorted(Path(staging).iterdir()):
+            with atomic_directory(Path(out_dir) / folder.name) as temporary:
+                for file in sorted(folder.iterdir()):
+                    shutil.copy2(file, temporary / file.name)
+            written.append(Path(out_dir) / folder.name)
     for name, dataset in datasets.items():
         with atomic_path(Path(out_dir) / name) as temporary:
             dataset.save_as(temporary, enforce_file_format=True)

@@ -62,6 +62,14 @@ def segment_descriptions(labels: list[LabelDefinition], model: dict) -> list:
     return descriptions
 
 
+def reversed_k(image: Image) -> Image:
+    """The same voxels on the grid with the k axis reversed (origin at the last slice, k direction negated)."""
+    direction = np.asarray(image.direction_lps, dtype=float).copy()
+    origin = image.index_to_lps(np.array([0.0, 0.0, image.shape_kji[0] - 1.0]))[0]
+    direction[:, 2] = -direction[:, 2]
+    return Image(np.asarray(image.array_kji)[::-1].copy(), image.spacing_mm, tuple(origin), direction)
+
+
 def build_segmentation(
     label_image: Image, labels: list[LabelDefinition], source: SourceSeries, model: dict, label_file: str = "label map"
 ):
@@ -73,6 +81,8 @@ def build_segmentation(
     """
     import highdicom as hd
 
+    if source.reversed_k:
+        label_image = reversed_k(label_image)
     if not label_image.same_grid(source.image):
         raise GeometryError(
             f"{label_file} (size {list(label_image.size_ijk)}, "

@@ -28,10 +28,19 @@ class SourceSeries:
     folder: Path
     datasets: list
     image: Image
+    #: True for a derived series written with its k axis reversed (a left-handed NIfTI grid cannot be stored as
+    #: DICOM slices in its own order): the case's slice k is ``datasets[-1 - k]``, its label maps flip along k
+    reversed_k: bool = False
 
     @property
     def frame_of_reference_uid(self) -> str:
         return str(self.datasets[0].FrameOfReferenceUID)
+
+    def dataset_for_slice(self, k: int):
+        """The DICOM image of the case's slice ``k`` (None outside the series)."""
+        if not 0 <= k < len(self.datasets):
+            return None
+        return self.datasets[len(self.datasets) - 1 - k] if self.reversed_k else self.datasets[k]
 
 
 def nifti_message(name: str, path: str) -> str:

@@ -70,8 +70,8 @@ def _measurements(finding: Finding, algorithm, coordinates) -> tuple[list, list]
 def _on_slice_plane(points_lps: np.ndarray, series: SourceSeries, link) -> np.ndarray:
     """Points (N, 3) projected onto the plane of the linked slice: the results store corners rounded to 0.001 mm,
     which leaves an oblique box slightly off-plane, and SR polygons must be coplanar."""
-    k = link.slice_index if link.slice_index is not None else 0
-    origin = np.asarray(series.datasets[k].ImagePositionPatient, dtype=float)
+    dataset = series.dataset_for_slice(link.slice_index if link.slice_index is not None else 0) or series.datasets[0]
+    origin = np.asarray(dataset.ImagePositionPatient, dtype=float)
     normal = series.image.slice_normal_lps()
     return points_lps - np.outer((points_lps - origin) @ normal, normal)
 
@@ -88,8 +88,9 @@ def _group(finding: Finding, series: SourceSeries | None, algorithm):
     measurements, evaluations = _measurements(finding, algorithm, coordinates)
     tracking = hd.sr.TrackingIdentifier(uid=hd.UID(), identifier=finding.finding_id)
     source_image = None
-    if series is not None and link.slice_index is not None and 0 <= link.slice_index < len(series.datasets):
-        source_image = [hd.sr.SourceImageForMeasurementGroup.from_source_image(series.datasets[link.slice_index])]
+    slice_dataset = series.dataset_for_slice(link.slice_index) if series and link.slice_index is not None else None
+    if slice_dataset is not None:
+        source_image = [hd.sr.SourceImageForMeasurementGroup.from_source_image(slice_dataset)]
     if series is not None and link.polygon_lps:
         polygon = _on_slice_plane(np.asarray(link.polygon_lps + link.polygon_lps[:1], dtype=float), series, link)
         region = hd.sr.ImageRegion3D("POLYGON", polygon, frame_of_reference)

@@ -44,6 +44,11 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--source-dicom", metavar="DIR", help="the source DICOM series (default: the series the run read)"
     )
+    parser.add_argument(
+        "--derive-source",
+        action="store_true",
+        help="for a case run on NIfTI/NRRD: write the source as a derived DICOM series into --dicom-out first",
+    )
     parser.add_argument("--observer", default="", help="observer name for the SR (default: the signer)")
     parser.set_defaults(handler=run_report)
 
@@ -64,7 +69,9 @@ def run_report(args: argparse.Namespace) -> int:
         from assistcore.dicom_export import export_case_dicom
 
         observer = args.observer or (record.current.get("signature") or {}).get("name", "")
-        written = export_case_dicom(record, Path(args.dicom_out), source_dicom=args.source_dicom, observer=observer)
+        written = export_case_dicom(
+            record, Path(args.dicom_out), args.source_dicom, observer=observer, derive_source=args.derive_source
+        )
         dicom_files = [str(path) for path in written]
     version = record.current
     content = version["content"]
