@@ -45,29 +45,21 @@ import numpy as np
 
 from ..errors import InputError
 from ..image import Image, ImageMetadata
-
-# ----- labels ---------------------------------------------------------------------------------------------
-VERTEBRAE = ("C1", "C2", "C3", "C4", "C5", "C6", "C7", "T1", "T2", "T3")
-DISCS = ("C2/3", "C3/4", "C4/5", "C5/6", "C6/7", "C7/T1", "T1/T2", "T2/T3")
-#: Disc levels that can carry findings (the cervical levels of the report); thoracic discs stay normal.
-FINDING_LEVELS = DISCS[:6]
-DURAL_SAC, CORD, PLL, LF, POSTERIOR_ELEMENTS, SOFT_TISSUE = 19, 20, 21, 22, 23, 24
-
-#: Label value -> name. 1..10 vertebrae (C1 arches, C2 with its dens, bodies C3..T3 with their osteophytes),
-#: 11..18 intervertebral discs named by the two vertebrae, then the canal contents and ligaments.
-SPINE_LABELS: dict[int, str] = {
-    0: "background",
-    **{index + 1: name for index, name in enumerate(VERTEBRAE)},
-    **{index + 11: name for index, name in enumerate(DISCS)},
-    DURAL_SAC: "dural_sac",
-    CORD: "cord",
-    PLL: "PLL",
-    LF: "LF",
-    POSTERIOR_ELEMENTS: "posterior_elements",
-    SOFT_TISSUE: "soft_tissue",
-}
-LABEL_OF = {name: value for value, name in SPINE_LABELS.items()}
-HERNIATION_TYPES = ("normal", "bulge", "central", "paracentral", "foraminal")
+from ..spine.labels import (
+    CORD,
+    DISCS,
+    DURAL_SAC,
+    FINDING_LEVELS,
+    HERNIATION_TYPES,
+    LABEL_COLORS_RGB,
+    LABEL_OF,
+    LF,
+    PLL,
+    POSTERIOR_ELEMENTS,
+    SOFT_TISSUE,
+    SPINE_LABELS,
+    VERTEBRAE,
+)
 
 # ----- intensity classes (finer than labels: cortex vs marrow, nucleus vs annulus, fat vs muscle) ----------
 _AIR, _MUSCLE, _FAT, _MARROW, _CORTEX, _ANNULUS, _NUCLEUS, _NUCLEUS_DEG, _CSF, _CORD, _LIGAMENT = range(11)
@@ -1265,19 +1257,6 @@ def write_spine_phantom_case(phantom: SpinePhantom, folder: str | os.PathLike[st
     truth = {"case_id": case_id, **phantom.truth(), "files": {role: path.name for role, path in paths.items()}}
     paths["truth"] = write_text_atomic(folder / f"{case_id}_truth.json", json.dumps(truth, indent=1) + "\n")
     return paths
-
-
-#: Overlay colours: vertebrae orange, discs cyan, sac blue, cord yellow, PLL red, LF magenta, posterior elements
-#: brown.
-LABEL_COLORS_RGB = {
-    **{value: (255, 150, 40) for value in range(1, 11)},
-    **{value: (40, 220, 230) for value in range(11, 19)},
-    DURAL_SAC: (60, 90, 255),
-    CORD: (255, 230, 0),
-    PLL: (255, 40, 40),
-    LF: (240, 40, 240),
-    POSTERIOR_ELEMENTS: (150, 90, 40),
-}
 
 
 def render_spine_phantom_montage(

@@ -29,9 +29,9 @@ from ..image import Image
 from ..models.runner import CancelToken, ProgressReporter
 from ..resample import resample_to_reference
 from ..spine import model as spine_model
-from ..spine.level_naming import complete_levels, name_levels
 from ..spine.axial import SliceLevel, map_axial_slices, slices_overlap_sagittal
 from ..spine.findings import THICKENED_MM, ligament_thickness, measure_listhesis
+from ..spine.level_naming import complete_levels, name_levels
 from ..spine.levels import (
     CLASS_OF,
     DISC_VALUE,
@@ -297,7 +297,7 @@ def run(
 
 def _axial_level_map(axial_classes: Image, slices: list[SliceLevel]) -> Image:
     """Axial classes as level values on the axial series' own grid: disc voxels get their slice's disc value."""
-    from ..phantoms.spine import CORD, DURAL_SAC, LF, PLL
+    from ..spine.labels import CORD, DURAL_SAC, LF, PLL
 
     classes = np.asarray(axial_classes.array_kji)
     levels = np.zeros(classes.shape, dtype=np.uint8)

@@ -336,7 +336,7 @@ def label_from_atlas(classes: Image, discs: list[AtlasDisc], centreline: Centrel
     between them (above the top disc, or below the bottom one, within one typical body height); a disc voxel
     within 3.5 mm of a disc plane belongs to that disc. Names outside the level map's range stay unnamed.
     """
-    from ..phantoms.spine import DISCS, VERTEBRAE
+    from .labels import DISCS, VERTEBRAE
     from .levels import CLASS_OF
 
     array = np.asarray(classes.array_kji)

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ..phantoms.spine import HERNIATION_TYPES
+from .labels import HERNIATION_TYPES
 from .levels import CLASS_OF, level_map_to_classes
 
 LEVEL_TOLERANCE_MM = 5.0

@@ -24,7 +24,7 @@ import math
 import numpy as np
 
 from ..image import Image
-from ..phantoms.spine import LF, PLL
+from .labels import LF, PLL
 from .levels import VERTEBRA_VALUE, DiscLevel
 
 MIDLINE_HALF_WIDTH_MM = 4.0

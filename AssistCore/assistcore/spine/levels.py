@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..image import Image
-from ..phantoms.spine import CORD, DISCS, DURAL_SAC, LF, PLL, VERTEBRAE
+from .labels import CORD, DISCS, DURAL_SAC, LF, PLL, VERTEBRAE
 
 #: the segmentation network's classes (index = class value)
 SEG_CLASSES = ("background", "C1", "C2", "vertebra", "disc", "dural_sac", "cord", "PLL", "LF")

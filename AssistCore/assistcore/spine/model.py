@@ -32,9 +32,9 @@ import numpy as np
 
 from ..crm.detector import window
 from ..image import Image
-from ..phantoms.spine import HERNIATION_TYPES
 from ..pictures import slice_display
 from ..resample import resample_to_reference
+from .labels import HERNIATION_TYPES
 from .levels import SEG_CLASSES, level_map_to_classes
 
 PIXEL_MM = 0.6

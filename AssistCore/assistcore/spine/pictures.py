@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from ..image import Image
-from ..phantoms.spine import LABEL_COLORS_RGB
 from ..pictures import render_slice, save_png, slice_display, tile_grid
 from ..resample import resample_to_reference
+from .labels import LABEL_COLORS_RGB
 from .model import sagittal_working_grid
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..models.card import image_input_format
 from ..models.weights import weights_card_entry
-from ..phantoms.spine import HERNIATION_TYPES
+from .labels import HERNIATION_TYPES
 from .levels import SEG_CLASSES
 from .model import (
     AXIAL_CROP,
