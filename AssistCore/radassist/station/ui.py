@@ -135,126 +135,146 @@ class StationUI:
                     id="station-demo-notice",
                     classes="text-caption text-warning mb-1",
                 )
-                with html.Div(classes="d-flex align-center"):
-                    VBtn(
-                        "Run {{ ra_case.assistant }}",
-                        click=app.run_assistant,
-                        id="station-run",
-                        disabled=("ra_busy || !ra_can_edit",),
-                        color="primary",
-                        size="small",
-                    )
-                    VBtn(
-                        "Cancel",
-                        click=app.cancel_assistant,
-                        id="station-cancel",
-                        disabled=("!ra_busy",),
-                        size="small",
-                        variant="outlined",
-                        classes="ml-2",
-                    )
-                VProgressLinear(
-                    model_value=("ra_progress",),
-                    v_if=("ra_busy",),
-                    id="station-progress",
-                    height=8,
-                    color="primary",
-                    classes="my-2",
+                StationUI._run_controls(app)
+                StationUI._results()
+                StationUI._case_actions(app)
+                StationUI._review(app)
+
+    @staticmethod
+    def _run_controls(app) -> None:
+        """Run and Cancel of the case's assistant, with its progress while it runs."""
+        with html.Div(classes="d-flex align-center"):
+            VBtn(
+                "Run {{ ra_case.assistant }}",
+                click=app.run_assistant,
+                id="station-run",
+                disabled=("ra_busy || !ra_can_edit",),
+                color="primary",
+                size="small",
+            )
+            VBtn(
+                "Cancel",
+                click=app.cancel_assistant,
+                id="station-cancel",
+                disabled=("!ra_busy",),
+                size="small",
+                variant="outlined",
+                classes="ml-2",
+            )
+        VProgressLinear(
+            model_value=("ra_progress",),
+            v_if=("ra_busy",),
+            id="station-progress",
+            height=8,
+            color="primary",
+            classes="my-2",
+        )
+        html.Div("{{ ra_progress_text }}", v_if=("ra_busy",), classes="text-caption")
+
+    @staticmethod
+    def _results() -> None:
+        """The last run's headline and its table: lesions (brain), slices (CRM) or findings (spine)."""
+        with html.Div(v_if=("ra_summary",), id="station-results", classes="mt-2"):
+            html.Div("{{ ra_summary.headline }}", id="station-headline", classes="text-body-2")
+            html.Div("(saved results)", v_if=("ra_summary.saved",), classes="text-caption")
+            _results_table(
+                "ra_case.kind === 'brain'",
+                "lesion in ra_summary.lesions",
+                "lesion.index",
+                {
+                    "Lesion": "{{ lesion.index }}",
+                    "Volume (ml)": "{{ lesion.volume_ml.toFixed(2) }}",
+                    "Axial slices": "{{ lesion.first_axial_slice }}–{{ lesion.last_axial_slice }}",
+                },
+            )
+            _results_table(
+                "ra_case.kind === 'crm'",
+                "row in ra_summary.slices",
+                "row.slice_index",
+                {
+                    "Slice": "{{ row.slice_index }}",
+                    "Max probability": "{{ row.max_probability.toFixed(2) }}",
+                    "Boxes at threshold": "{{ row.boxes_at_threshold }}",
+                    "Positive": "{{ row.positive === true || row.positive === 'True' ? 'yes' : 'no' }}",
+                },
+            )
+            _results_table(
+                "ra_case.kind === 'spine'",
+                "row in ra_summary.findings",
+                "row.level",
+                {"Level": "{{ row.level }}", "Kind": "{{ row.kind }}", "Findings": "{{ row.findings }}"},
+            )
+
+    @staticmethod
+    def _case_actions(app) -> None:
+        """QA, Save, Save as copy (after a conflict) and Submit, then the QA report."""
+        VDivider(classes="my-2")
+        with html.Div(classes="d-flex flex-wrap ga-2"):
+            VBtn(
+                "QA checks",
+                click=app.run_qa,
+                id="station-qa",
+                size="small",
+                disabled=("ra_busy",),
+                v_if=("ra_case.kind === 'brain'",),
+            )
+            VBtn(
+                "Save",
+                click=app.save,
+                id="station-save",
+                size="small",
+                color="success",
+                disabled=("ra_busy || !ra_can_edit",),
+            )
+            VBtn(
+                "Save as copy",
+                click=app.save_copy,
+                id="station-save-copy",
+                size="small",
+                v_if=("ra_conflict",),
+                color="warning",
+            )
+            VBtn(
+                "Submit for review",
+                click=app.submit,
+                id="station-submit",
+                size="small",
+                v_if=("ra_can_submit",),
+                disabled=("ra_busy",),
+            )
+        with html.Div(v_if=("ra_qa",), id="station-qa-report", classes="mt-2 text-caption"):
+            html.Div("QA {{ ra_qa.passed ? 'passed' : 'raised flags' }}")
+            html.Div("{{ flag.severity }}: {{ flag.message }}", v_for="flag in ra_qa.flags")
+
+    @staticmethod
+    def _review(app) -> None:
+        """The reviewer's comment, Accept and Send back."""
+        with html.Div(v_if=("ra_role === 'reviewer'",), id="station-review", classes="mt-2"):
+            VDivider(classes="my-2")
+            VTextField(
+                v_model=("ra_comment",),
+                label="Comment to the annotator",
+                density="compact",
+                id="station-comment",
+                disabled=("!ra_can_review",),
+            )
+            with html.Div(classes="d-flex ga-2"):
+                VBtn(
+                    "Accept",
+                    click=(app.review, "[true]"),
+                    id="station-accept",
+                    color="success",
+                    size="small",
+                    disabled=("!ra_can_review",),
                 )
-                html.Div("{{ ra_progress_text }}", v_if=("ra_busy",), classes="text-caption")
-                with html.Div(v_if=("ra_summary",), id="station-results", classes="mt-2"):
-                    html.Div("{{ ra_summary.headline }}", id="station-headline", classes="text-body-2")
-                    html.Div("(saved results)", v_if=("ra_summary.saved",), classes="text-caption")
-                    _results_table(
-                        "ra_case.kind === 'brain'",
-                        "lesion in ra_summary.lesions",
-                        "lesion.index",
-                        {
-                            "Lesion": "{{ lesion.index }}",
-                            "Volume (ml)": "{{ lesion.volume_ml.toFixed(2) }}",
-                            "Axial slices": "{{ lesion.first_axial_slice }}–{{ lesion.last_axial_slice }}",
-                        },
-                    )
-                    _results_table(
-                        "ra_case.kind === 'crm'",
-                        "row in ra_summary.slices",
-                        "row.slice_index",
-                        {
-                            "Slice": "{{ row.slice_index }}",
-                            "Max probability": "{{ row.max_probability.toFixed(2) }}",
-                            "Boxes at threshold": "{{ row.boxes_at_threshold }}",
-                            "Positive": "{{ row.positive === true || row.positive === 'True' ? 'yes' : 'no' }}",
-                        },
-                    )
-                    _results_table(
-                        "ra_case.kind === 'spine'",
-                        "row in ra_summary.findings",
-                        "row.level",
-                        {"Level": "{{ row.level }}", "Kind": "{{ row.kind }}", "Findings": "{{ row.findings }}"},
-                    )
-                VDivider(classes="my-2")
-                with html.Div(classes="d-flex flex-wrap ga-2"):
-                    VBtn(
-                        "QA checks",
-                        click=app.run_qa,
-                        id="station-qa",
-                        size="small",
-                        disabled=("ra_busy",),
-                        v_if=("ra_case.kind === 'brain'",),
-                    )
-                    VBtn(
-                        "Save",
-                        click=app.save,
-                        id="station-save",
-                        size="small",
-                        color="success",
-                        disabled=("ra_busy || !ra_can_edit",),
-                    )
-                    VBtn(
-                        "Save as copy",
-                        click=app.save_copy,
-                        id="station-save-copy",
-                        size="small",
-                        v_if=("ra_conflict",),
-                        color="warning",
-                    )
-                    VBtn(
-                        "Submit for review",
-                        click=app.submit,
-                        id="station-submit",
-                        size="small",
-                        v_if=("ra_can_submit",),
-                        disabled=("ra_busy",),
-                    )
-                with html.Div(v_if=("ra_qa",), id="station-qa-report", classes="mt-2 text-caption"):
-                    html.Div("QA {{ ra_qa.passed ? 'passed' : 'raised flags' }}")
-                    html.Div("{{ flag.severity }}: {{ flag.message }}", v_for="flag in ra_qa.flags")
-                with html.Div(v_if=("ra_role === 'reviewer'",), id="station-review", classes="mt-2"):
-                    VDivider(classes="my-2")
-                    VTextField(
-                        v_model=("ra_comment",),
-                        label="Comment to the annotator",
-                        density="compact",
-                        id="station-comment",
-                        disabled=("!ra_can_review",),
-                    )
-                    with html.Div(classes="d-flex ga-2"):
-                        VBtn(
-                            "Accept",
-                            click=(app.review, "[true]"),
-                            id="station-accept",
-                            color="success",
-                            size="small",
-                            disabled=("!ra_can_review",),
-                        )
-                        VBtn(
-                            "Send back",
-                            click=(app.review, "[false]"),
-                            id="station-send-back",
-                            color="error",
-                            size="small",
-                            disabled=("!ra_can_review",),
-                        )
+                VBtn(
+                    "Send back",
+                    click=(app.review, "[false]"),
+                    id="station-send-back",
+                    color="error",
+                    size="small",
+                    disabled=("!ra_can_review",),
+                )
 
 
 def _results_table(condition: str, loop: str, key: str, columns: dict[str, str]) -> None:
