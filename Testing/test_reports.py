@@ -187,3 +187,30 @@ def test_a_new_run_into_the_case_folder_is_not_described_by_the_old_record(tmp_p
     with pytest.raises(InputError, match="changed since its report was drafted"):
         update_report(case_dir, amend="new run")
     assert record_path(case_dir).read_bytes() == before
+
+
+# ----- the panel's form ---------------------------------------------------------------------------------------
+def test_form_turns_only_what_the_reader_changed_into_edits(tmp_path):
+    from assistcore.reports.form import edits_from_form, finding_rows, value_rows
+
+    content = draft_report(write_spine_case(tmp_path / "spine"))
+    rows = finding_rows(content)
+    assert rows[1]["finding_id"] == "C3/4" and "pll_thickness_mm: high" in rows[1]["flags"]
+    values = {row["name"]: row for row in value_rows(content, "C3/4")}
+    assert values["pll_thickness_mm"]["value"] == "2.4" and values["pll_thickness_mm"]["normal"] == "..2"
+    texts = {row["finding_id"]: row["text"] for row in rows}
+    texts["C2/3"] = "C2/3: normal."
+    typed_values = {"C3/4": {name: row["value"] for name, row in values.items()} | {"lf_thickness_mm": "2.5"}}
+    edits = edits_from_form(content, texts, typed_values, content.impression + "\n")
+    assert edits == {"C2/3.text": "C2/3: normal.", "C3/4.lf_thickness_mm": "2.5"}
+
+
+def test_report_panel_uses_only_widgets_its_ui_file_defines():
+    import re
+    import xml.etree.ElementTree as ElementTree
+    from pathlib import Path
+
+    core = Path(__file__).resolve().parents[1] / "AssistCore"
+    names = {widget.get("name") for widget in ElementTree.parse(core / "Resources/UI/ReportPanel.ui").iter("widget")}
+    used = set(re.findall(r"self\.ui\.(\w+)", (core / "AssistCoreLib/reportPanel.py").read_text()))
+    assert used and used - names == set()
