@@ -192,7 +192,7 @@ def write_crm_case(case_dir: Path, rectum_center_lps=None) -> Path:
     return case_dir
 
 
-def write_breast_case(case_dir: Path) -> Path:
+def write_breast_case(case_dir: Path, cine_source: str = "/nowhere/cine.mp4") -> Path:
     """A `radassist breast-us` folder: lesion 1 (12 x 8 mm, frames 3-9, described), lesion 2 rejected."""
     case_dir.mkdir(parents=True, exist_ok=True)
 
@@ -217,7 +217,7 @@ def write_breast_case(case_dir: Path) -> Path:
         "reviews": {"2": "reject"},
     }
     (case_dir / "detections.json").write_text(json.dumps(document))
-    report = {"case_id": "B1", "cine": {"source": "/nowhere/cine.mp4"}, "warnings": []}
+    report = {"case_id": "B1", "cine": {"source": cine_source}, "warnings": []}
     (case_dir / "report.json").write_text(json.dumps(report))
     (case_dir / ".radassist-result.json").write_text(json.dumps({"command": "breast-us", "files": []}))
     return case_dir

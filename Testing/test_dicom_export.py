@@ -217,3 +217,17 @@ def test_derived_source_for_a_left_handed_real_nifti_gives_seg_and_sr_on_the_sam
     np.testing.assert_allclose(source.image.array_kji[::-1], image.array_kji, atol=1e-3 * np.ptp(image.array_kji))
     read_back = read_segmentation_labels(tmp_path / "dicom" / "C1_flair_seg.dcm", source)
     np.testing.assert_array_equal(read_back[::-1], labels)
+
+
+def test_breast_lesions_on_a_real_dicom_cine_become_frame_polylines_in_a_valid_sr(real_data_dir, tmp_path):
+    from report_fixtures import write_breast_case
+
+    cine = real_data_dir / "us_cine_dicom" / "examples_ybr_color.dcm"
+    record = update_report(write_breast_case(tmp_path / "breast", str(cine)), sign="Dr Ann Reader")
+    (sr_path,) = export_case_dicom(record, tmp_path / "dicom")
+    assert dciodvfy_errors(sr_path) == []
+    (roi,) = highdicom.sr.srread(sr_path).content.get_planar_roi_measurement_groups()
+    assert roi.tracking_identifier == "lesion-1" and roi.roi.graphic_type.value == "POLYLINE"
+    reference = roi.roi.ContentSequence[0].ReferencedSOPSequence[0]  # the IMAGE item the SCOORD is selected from
+    assert reference.ReferencedFrameNumber == 6  # best frame 5 (0-based) is DICOM frame 6
+    np.testing.assert_allclose(roi.roi.value[[0, 2]], [[10.5, 20.5], [130.5, 100.5]])

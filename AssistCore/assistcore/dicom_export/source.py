@@ -27,20 +27,32 @@ class SourceSeries:
     name: str
     folder: Path
     datasets: list
-    image: Image
+    image: Image | None
     #: True for a derived series written with its k axis reversed (a left-handed NIfTI grid cannot be stored as
     #: DICOM slices in its own order): the case's slice k is ``datasets[-1 - k]``, its label maps flip along k
     reversed_k: bool = False
 
     @property
     def frame_of_reference_uid(self) -> str:
-        return str(self.datasets[0].FrameOfReferenceUID)
+        return str(self.datasets[0].get("FrameOfReferenceUID", ""))
+
+    @property
+    def is_cine(self) -> bool:
+        """One file whose frames are the case's slices (an ultrasound cine or picture): no 3D geometry."""
+        return self.image is None
 
     def dataset_for_slice(self, k: int):
         """The DICOM image of the case's slice ``k`` (None outside the series)."""
+        if self.is_cine:
+            return self.datasets[0] if 0 <= k < int(self.datasets[0].get("NumberOfFrames", 1) or 1) else None
         if not 0 <= k < len(self.datasets):
             return None
         return self.datasets[len(self.datasets) - 1 - k] if self.reversed_k else self.datasets[k]
+
+    def frame_numbers(self, k: int) -> list[int] | None:
+        """DICOM frame numbers (1-based) of slice ``k`` in a multi-frame file, None for single-frame images."""
+        frames = int(self.datasets[0].get("NumberOfFrames", 1) or 1) if self.is_cine else 1
+        return [k + 1] if frames > 1 else None
 
 
 def nifti_message(name: str, path: str) -> str:
@@ -90,6 +102,8 @@ def load_source_series(name: str, entry: dict, folder: str | Path | None = None)
     path = Path(folder or entry.get("path") or "")
     if folder is None and not entry.get("series_instance_uid"):
         raise InputError(nifti_message(name, str(path)), "Give --source-dicom DIR: the DICOM series it came from.")
+    if entry.get("single_file") and folder is None:
+        return _load_single_file(name, entry, path)
     location = path if path.is_dir() else path.parent
     if not location.is_dir():
         raise InputError(
@@ -114,3 +128,22 @@ def load_source_series(name: str, entry: dict, folder: str | Path | None = None)
         if not np.allclose(np.asarray(dataset.ImagePositionPatient, dtype=float), expected, atol=2e-3):
             raise DicomError(f"{info.files[k]} is not slice {k} of the series as read (ImagePositionPatient differs).")
     return SourceSeries(name, location, datasets, image)
+
+
+def _load_single_file(name: str, entry: dict, path: Path) -> SourceSeries:
+    """A one-file source (ultrasound cine or picture), checked against the UIDs the report recorded."""
+    import pydicom
+
+    from ..reports.case_files import sop_digest
+
+    if not path.is_file():
+        raise InputError(f"Source DICOM file {path} of series {name!r} does not exist.", "Put it back, then export.")
+    dataset = pydicom.dcmread(path)
+    same_series = str(dataset.SeriesInstanceUID) == entry.get("series_instance_uid")
+    if not same_series or sop_digest([str(path)])["sop_instance_uids_sha256"] != entry.get("sop_instance_uids_sha256"):
+        raise DicomError(
+            f"{path} changed since the run (its SeriesInstanceUID or SOPInstanceUID differs from those recorded in "
+            "the report); nothing written.",
+            "Run the assistant again on the file as it is now, then export.",
+        )
+    return SourceSeries(name, path.parent, [dataset], None)

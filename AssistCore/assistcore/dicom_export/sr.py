@@ -3,8 +3,9 @@
 One measurement group per finding (tracking identifier = the finding id, e.g. "C3/4"): numbers with a code
 become measurements with UCUM units, categories and yes/no findings become qualitative evaluations; the
 group references the linked slice's image, a finding's point becomes 3D coordinates (SCOORD3D POINT) on its
-measurements, and a CRM box becomes a planar ROI (SCOORD3D POLYGON). The observer context names the reader
-(person) and the model (device); a signed report is written COMPLETE and VERIFIED by its signer.
+measurements, a CRM box a planar ROI (SCOORD3D POLYGON), a cine box a closed SCOORD POLYLINE on its frame.
+The observer context names the reader (person) and the model (device); a signed report is written COMPLETE and
+VERIFIED by its signer.
 """
 
 from __future__ import annotations
@@ -76,38 +77,49 @@ def _on_slice_plane(points_lps: np.ndarray, series: SourceSeries, link) -> np.nd
     return points_lps - np.outer((points_lps - origin) @ normal, normal)
 
 
+def _region(link, series: SourceSeries, slice_dataset, frames):
+    """The finding's region: a CRM box as a 3D polygon on its oblique slice, a cine box as a 2D polygon on its
+    frame (a closed POLYLINE: 2D SCOORD has no POLYGON); None for findings with a point or no place."""
+    import highdicom as hd
+
+    if link.polygon_lps:
+        polygon = _on_slice_plane(np.asarray(link.polygon_lps + link.polygon_lps[:1], dtype=float), series, link)
+        return hd.sr.ImageRegion3D("POLYGON", polygon, series.frame_of_reference_uid)
+    if link.box_xy and slice_dataset is not None:
+        x0, y0, x1, y1 = link.box_xy  # pixel-edge coordinates; SCOORD (1, 1) is the top-left pixel's centre
+        corners = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]], dtype=float) + 0.5
+        return hd.sr.ImageRegion(
+            "POLYLINE", corners, hd.sr.SourceImageForRegion.from_source_image(slice_dataset, frames)
+        )
+    return None
+
+
 def _group(finding: Finding, series: SourceSeries | None, algorithm):
+    """One TID 1501 (or TID 1410 with a region) measurement group for a finding."""
     import highdicom as hd
 
     link = finding.link
-    frame_of_reference = series.frame_of_reference_uid if series else None
     coordinates = None
-    if series is not None and link.point_lps is not None and not link.polygon_lps:
+    if series is not None and not series.is_cine and link.point_lps is not None and not link.polygon_lps:
         point = np.asarray([link.point_lps], dtype=float)
-        coordinates = [hd.sr.CoordinatesForMeasurement3D("POINT", point, frame_of_reference)]
+        coordinates = [hd.sr.CoordinatesForMeasurement3D("POINT", point, series.frame_of_reference_uid)]
     measurements, evaluations = _measurements(finding, algorithm, coordinates)
     tracking = hd.sr.TrackingIdentifier(uid=hd.UID(), identifier=finding.finding_id)
-    source_image = None
     slice_dataset = series.dataset_for_slice(link.slice_index) if series and link.slice_index is not None else None
+    frames = series.frame_numbers(link.slice_index) if slice_dataset is not None else None
+    region = _region(link, series, slice_dataset, frames) if series is not None else None
+    common = {
+        "tracking_identifier": tracking,
+        "measurements": measurements or None,
+        "qualitative_evaluations": evaluations or None,
+        "algorithm_id": algorithm,
+    }
+    if region is not None:
+        return hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(referenced_region=region, **common)
+    source_image = None
     if slice_dataset is not None:
-        source_image = [hd.sr.SourceImageForMeasurementGroup.from_source_image(slice_dataset)]
-    if series is not None and link.polygon_lps:
-        polygon = _on_slice_plane(np.asarray(link.polygon_lps + link.polygon_lps[:1], dtype=float), series, link)
-        region = hd.sr.ImageRegion3D("POLYGON", polygon, frame_of_reference)
-        return hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
-            tracking_identifier=tracking,
-            referenced_region=region,
-            measurements=measurements or None,
-            qualitative_evaluations=evaluations or None,
-            algorithm_id=algorithm,
-        )
-    return hd.sr.MeasurementsAndQualitativeEvaluations(
-        tracking_identifier=tracking,
-        measurements=measurements or None,
-        qualitative_evaluations=evaluations or None,
-        source_images=source_image,
-        algorithm_id=algorithm,
-    )
+        source_image = [hd.sr.SourceImageForMeasurementGroup.from_source_image(slice_dataset, frames)]
+    return hd.sr.MeasurementsAndQualitativeEvaluations(source_images=source_image, **common)
 
 
 def build_measurement_report(version: dict, sources: dict[str, SourceSeries], observer: str):

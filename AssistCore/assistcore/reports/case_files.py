@@ -52,6 +52,11 @@ def series_fingerprint(path: str | Path) -> dict:
     folder = source if source.is_dir() else source.parent
     if not folder.is_dir() or (source.is_file() and not has_dicom_magic(source)):
         return {}
+    if source.is_file():  # one DICOM file: an ultrasound cine (multi-frame) or a single picture
+        import pydicom
+
+        uid = str(pydicom.dcmread(source, stop_before_pixels=True).SeriesInstanceUID)
+        return {"series_instance_uid": uid, "single_file": True, **sop_digest([str(source)])}
     series = [info for info in list_dicom_series(folder) if not info.problem]
     if len(series) != 1:
         return {}
