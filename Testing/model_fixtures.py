@@ -165,7 +165,8 @@ def make_random_spine_model(folder: Path, model_id: str = "spine-random") -> Pat
     import torch
 
     from assistcore.models.loader import build_network
-    from assistcore.spine.model import AXIAL_NETWORK, OSTEOPHYTE_NETWORK, SEGMENTATION_NETWORK, ComponentTraining
+    from assistcore.spine.model import AXIAL_NETWORK, OSTEOPHYTE_NETWORK, SEGMENTATION_NETWORK
+    from assistcore.spine.network_training import ComponentTraining
     from assistcore.spine.training import SpineTrainingResult, spine_model_card
 
     folder.mkdir(parents=True, exist_ok=True)

@@ -180,7 +180,7 @@ def test_the_network_c2_names_a_phantom_and_the_atlas_record_travels_with_it():
 
 
 def test_domain_randomisation_keeps_the_patches_and_changes_what_real_images_vary_in():
-    from assistcore.spine.model import _domain_randomise
+    from assistcore.spine.training_data import _domain_randomise
 
     rng = np.random.default_rng(1)
     classes = np.zeros((4, 64, 64), dtype=np.int64)

@@ -17,12 +17,9 @@ from .model import (
     OSTEOPHYTE_SPACING_IJK,
     PIXEL_MM,
     SIDES,
-    ComponentTraining,
-    phantom_training_data,
-    train_axial,
-    train_osteophyte,
-    train_segmentation,
 )
+from .network_training import ComponentTraining, train_axial, train_osteophyte, train_segmentation
+from .training_data import phantom_training_data
 
 #: thresholds the pipeline reports findings at (probabilities of the classifiers)
 OPERATING_THRESHOLDS = {"osteophyte": 0.5, "herniation": 0.5, "pll_thickened": 0.5, "lf_thickened": 0.5}
@@ -48,7 +45,7 @@ def train_spine_models(
 ) -> SpineTrainingResult:
     """Generate ``n_phantoms`` phantoms (seeds ``seed * 100000 + n``) and train the three networks into
     ``output_dir`` (segmentation.pt, osteophyte.pt, axial.pt); ``domain_randomisation``: see
-    :func:`assistcore.spine.model.train_segmentation`."""
+    :func:`assistcore.spine.network_training.train_segmentation`."""
     output_dir.mkdir(parents=True, exist_ok=True)
 
     def stage(name: str) -> Callable[[float, str], None] | None:
