@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from ..diagnostic_rows import DIAGNOSTIC_COLUMNS, diagnostic_row
 from .labels import HERNIATION_TYPES
 from .levels import CLASS_OF, level_map_to_classes
 
@@ -29,7 +30,7 @@ LEVEL_TOLERANCE_MM = 5.0
 CERVICAL = ("C2", "C3", "C4", "C5", "C6", "C7")
 FINDINGS = ("osteophyte", "herniation", "listhesis", "pll_thickened", "lf_thickened")
 #: the study's table columns after finding and n
-STUDY_COLUMNS = ("accuracy", "sensitivity", "specificity", "ppv", "npv", "plr", "nlr", "f1", "auc", "auc_ci95")
+STUDY_COLUMNS = DIAGNOSTIC_COLUMNS
 
 
 def _dice(a: np.ndarray, b: np.ndarray) -> float | None:
@@ -81,6 +82,21 @@ def evaluate_case(phantom, result) -> dict[str, Any]:
     ):
         values = [CLASS_OF[m] for m in members]
         dice[name] = _dice(np.isin(predicted_classes, values), np.isin(truth_classes, values))
+    findings, disc_classes = _finding_pairs(phantom, result)
+    return {
+        "levels": levels,
+        "discs": discs,
+        "mapping": mapping,
+        "dice": dice,
+        "findings": findings,
+        "disc_classes": disc_classes,
+        "labelling": result.labelling.method,
+    }
+
+
+def _finding_pairs(phantom, result) -> tuple[dict[str, list[tuple[int, float]]], list[tuple[int, int]]]:
+    """Per finding, (truth 0/1, score) pairs of the cervical vertebrae and discs the pipeline read; and
+    (truth, predicted) indices of :data:`HERNIATION_TYPES` for every disc with an axial slice."""
     findings: dict[str, list[tuple[int, float]]] = {name: [] for name in FINDINGS}
     disc_classes: list[tuple[int, int]] = []
     for truth in phantom.vertebrae:
@@ -111,15 +127,7 @@ def evaluate_case(phantom, result) -> dict[str, Any]:
         if item.get("pll") and "probability" in item["pll"]:
             findings["pll_thickened"].append((int(truth.pll_thickened), item["pll"]["probability"]))
             findings["lf_thickened"].append((int(truth.lf_thickened), item["lf"]["probability"]))
-    return {
-        "levels": levels,
-        "discs": discs,
-        "mapping": mapping,
-        "dice": dice,
-        "findings": findings,
-        "disc_classes": disc_classes,
-        "labelling": result.labelling.method,
-    }
+    return findings, disc_classes
 
 
 def _finding_table(pairs: list[tuple[int, float]], threshold: float) -> dict[str, Any]:
@@ -251,23 +259,7 @@ def study_rows(summary: dict[str, Any]) -> list[dict]:
         if not table.get("n"):
             rows.append({"finding": name, "n": 0, **dict.fromkeys(STUDY_COLUMNS)})
             continue
-        ci = table.get("auc_ci95")
-        rows.append(
-            {
-                "finding": name,
-                "n": table["n"],
-                "accuracy": table["accuracy"],
-                "sensitivity": table["sensitivity"],
-                "specificity": table["specificity"],
-                "ppv": table["ppv"],
-                "npv": table["npv"],
-                "plr": table["positive_likelihood_ratio"],
-                "nlr": table["negative_likelihood_ratio"],
-                "f1": table["f1"],
-                "auc": table.get("auc"),
-                "auc_ci95": "" if not ci else f"{ci[0]:.3f}-{ci[1]:.3f}",
-            }
-        )
+        rows.append(diagnostic_row("finding", name, table, STUDY_COLUMNS))
     return rows
 
 
