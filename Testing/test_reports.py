@@ -214,3 +214,12 @@ def test_report_panel_uses_only_widgets_its_ui_file_defines():
     names = {widget.get("name") for widget in ElementTree.parse(core / "Resources/UI/ReportPanel.ui").iter("widget")}
     used = set(re.findall(r"self\.ui\.(\w+)", (core / "AssistCoreLib/reportPanel.py").read_text()))
     assert used and used - names == set()
+
+
+def test_spine_levels_that_were_not_named_are_not_reported_as_normal(tmp_path):
+    case_dir = write_spine_case(tmp_path / "spine")
+    (case_dir / "findings.json").write_text(json.dumps({"levels": {}, "reviews": {}, "rows": []}))
+    record = update_report(case_dir, edits={"C3/4.text": "C3/4: see sagittal images."})
+    content = record.content
+    assert content.finding("C2/3").text == "C2/3: not assessed (the levels were not named)."
+    assert content.impression.startswith("Levels could not be named") and "--anchor" in content.impression

@@ -108,7 +108,8 @@ class ReportRecord:
         self._refuse_if_signed("editing")
         content = self.content
         applied = [_apply_edit(content, key, value) for key, value in changes.items()]
-        if not content.impression_edited:
+        values_changed = any(not c["path"].endswith(".text") and c["path"] != "impression" for c in applied)
+        if values_changed and not content.impression_edited:
             content.impression = impression_for(content)
         self.current["content"] = content.to_dict()
         self._log("edit", by, changes=applied)

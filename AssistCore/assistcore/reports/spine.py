@@ -14,6 +14,10 @@ from .case_files import read_json, source_entry
 from .model import PROBABILITY, THICKNESS, Finding, Link, ReportContent, Value, code, model_summary
 
 DISC_LEVELS = ("C2/3", "C3/4", "C4/5", "C5/6", "C6/7", "C7/T1")
+UNNAMED_IMPRESSION = (
+    "Levels could not be named (C2 not recognised, atlas match ambiguous): no per-level findings. "
+    "Run `radassist spine` again with --anchor X,Y,Z:LEVEL."
+)
 #: ligament thickening threshold of the source study (mm): thicker is flagged
 LIGAMENT_NORMAL_MAX_MM = 2.0
 
@@ -143,6 +147,7 @@ def build(case_dir: Path) -> ReportContent:
     rows = {row["level"]: row for row in document.get("rows", [])}
     levels = document.get("levels", {})
     vertebra_rows = {name: row for name, row in rows.items() if row.get("kind") == "vertebra"}
+    named = any(row.get("kind") == "disc" for row in rows.values())
     findings = []
     for level in DISC_LEVELS:
         row, item = rows.get(level), levels.get(level, {})
@@ -156,7 +161,7 @@ def build(case_dir: Path) -> ReportContent:
                 slice_index=axial.get("slice_index", item.get("sagittal_slice")),
                 point_lps=item.get("point_lps"),
             )
-        finding.text = level_sentence(finding)
+        finding.text = level_sentence(finding) if named else f"{level}: not assessed (the levels were not named)."
         findings.append(finding)
     labelling = report.get("labelling", {})
     notes = [f"Levels named by {labelling.get('method', '?')}: {labelling.get('reason', '')}".strip()]
@@ -172,7 +177,7 @@ def build(case_dir: Path) -> ReportContent:
         assistant="spine",
         title="Cervical spine MRI",
         findings=findings,
-        impression=impression(findings),
+        impression=impression(findings) if named else UNNAMED_IMPRESSION,
         model=model_summary(report.get("model", {})),
         source={name: source_entry(series) for name, series in report.get("series", {}).items()},
         label_maps=[entry for entry in label_maps if (case_dir / entry["file"]).is_file()],
