@@ -94,7 +94,20 @@ def render_overview(result, path: str | os.PathLike[str], min_height_px: int = 6
         fill=(170, 170, 170),
         font=small,
     )
-    tiles = [picture]
+    tiles = [picture, *_axial_tiles(result, picture.height, small)]
+    columns = [tiles[0]]
+    if len(tiles) > 1:
+        stacks = [tiles[1 + n : 4 + n] for n in range(0, len(tiles) - 1, 3)]
+        columns += [tile_grid([[t] for t in stack]) for stack in stacks]
+    return save_png(tile_grid([columns]), path)
+
+
+def _axial_tiles(result, picture_height: int, font) -> list:
+    """Per axial series and disc, the series' slice nearest the disc with its levels blended in, a third of
+    ``picture_height`` tall, captioned with the disc, series and slice."""
+    from PIL import ImageDraw
+
+    tiles = []
     for series in result.axial:
         for disc in result.discs:
             chosen = [s for s in disc.axial_slices if s["series"] == series.name]
@@ -108,14 +121,10 @@ def render_overview(result, path: str | os.PathLike[str], min_height_px: int = 6
                 label_colors_rgb=LABEL_COLORS_RGB,
                 label_opacity=0.35,
             )
-            scale = picture.height / 3 / max(tile.height, 1)
+            scale = picture_height / 3 / max(tile.height, 1)
             tile = tile.resize((max(1, int(tile.width * scale)), max(1, int(tile.height * scale))))
             ImageDraw.Draw(tile).text(
-                (3, 3), f"{disc.name} ({series.name} slice {best})", fill=(80, 230, 240), font=small
+                (3, 3), f"{disc.name} ({series.name} slice {best})", fill=(80, 230, 240), font=font
             )
             tiles.append(tile)
-    columns = [tiles[0]]
-    if len(tiles) > 1:
-        stacks = [tiles[1 + n : 4 + n] for n in range(0, len(tiles) - 1, 3)]
-        columns += [tile_grid([[t] for t in stack]) for stack in stacks]
-    return save_png(tile_grid([columns]), path)
+    return tiles

@@ -119,6 +119,27 @@ def spine_model_card(result: SpineTrainingResult, command: str, model_id: str, s
             {"name": "T2", "role": "sag_t2", "description": "required: sagittal T2"},
             {"name": "T2", "role": "ax_t2", "description": "optional: axial T2 (one stack or oblique blocks)"},
         ],
+        **_processing_steps(),
+        "inference": {"mode": "per_slice", "batch_size": 4},
+        "labels": labels,
+        "operating_thresholds": OPERATING_THRESHOLDS,
+        "weights": weights_card_entry(result.segmentation.weights_path),
+        "components": _component_entries(result),
+        "training": {
+            "command": command,
+            "seed": seed,
+            "phantoms": result.n_phantoms,
+            "segmentation": _recipe(result.segmentation),
+            "osteophyte": _recipe(result.osteophyte),
+            "axial": _recipe(result.axial),
+        },
+        "validation": result.validation,
+    }
+
+
+def _processing_steps() -> dict[str, list[dict]]:
+    """The card's ``preprocessing`` and ``postprocessing`` steps of the segmentation network."""
+    return {
         "preprocessing": [
             {
                 "step": "resample_in_plane",
@@ -138,37 +159,28 @@ def spine_model_card(result: SpineTrainingResult, command: str, model_id: str, s
             },
             {"step": "resample_nearest_to_sagittal_t2"},
         ],
-        "inference": {"mode": "per_slice", "batch_size": 4},
-        "labels": labels,
-        "operating_thresholds": OPERATING_THRESHOLDS,
-        "weights": weights_card_entry(result.segmentation.weights_path),
-        "components": {
-            "osteophyte": {
-                "description": "3D ResNet: osteophyte probability from a crop of "
-                f"{'x'.join(map(str, OSTEOPHYTE_SHAPE_KJI))} (L, S, P) voxels of "
-                f"{OSTEOPHYTE_SPACING_IJK[2]}/{OSTEOPHYTE_SPACING_IJK[1]}/{OSTEOPHYTE_SPACING_IJK[0]} mm around each "
-                "vertebral body centre, windowed 0..1 (sigmoid of 1 logit)",
-                "network": result.osteophyte.network,
-                "input_shape": list(OSTEOPHYTE_SHAPE_KJI),
-                "weights": weights_card_entry(result.osteophyte.weights_path),
-            },
-            "axial": {
-                "description": f"2D ResNet on the axial slice nearest each disc centre: {AXIAL_CROP}x{AXIAL_CROP} "
-                f"pixels of {AXIAL_CROP_MM} mm centred on the disc, screen orientation, windowed 0..1; logits: "
-                f"herniation {', '.join(HERNIATION_TYPES)} (softmax), side {', '.join(SIDES)} (softmax), "
-                "PLL thickened, LF thickened (sigmoid)",
-                "network": result.axial.network,
-                "input_shape": [AXIAL_CROP, AXIAL_CROP],
-                "weights": weights_card_entry(result.axial.weights_path),
-            },
+    }
+
+
+def _component_entries(result: SpineTrainingResult) -> dict[str, dict]:
+    """The card's ``components``: the osteophyte and axial classifiers with their crops and weights."""
+    return {
+        "osteophyte": {
+            "description": "3D ResNet: osteophyte probability from a crop of "
+            f"{'x'.join(map(str, OSTEOPHYTE_SHAPE_KJI))} (L, S, P) voxels of "
+            f"{OSTEOPHYTE_SPACING_IJK[2]}/{OSTEOPHYTE_SPACING_IJK[1]}/{OSTEOPHYTE_SPACING_IJK[0]} mm around each "
+            "vertebral body centre, windowed 0..1 (sigmoid of 1 logit)",
+            "network": result.osteophyte.network,
+            "input_shape": list(OSTEOPHYTE_SHAPE_KJI),
+            "weights": weights_card_entry(result.osteophyte.weights_path),
         },
-        "training": {
-            "command": command,
-            "seed": seed,
-            "phantoms": result.n_phantoms,
-            "segmentation": _recipe(result.segmentation),
-            "osteophyte": _recipe(result.osteophyte),
-            "axial": _recipe(result.axial),
+        "axial": {
+            "description": f"2D ResNet on the axial slice nearest each disc centre: {AXIAL_CROP}x{AXIAL_CROP} "
+            f"pixels of {AXIAL_CROP_MM} mm centred on the disc, screen orientation, windowed 0..1; logits: "
+            f"herniation {', '.join(HERNIATION_TYPES)} (softmax), side {', '.join(SIDES)} (softmax), "
+            "PLL thickened, LF thickened (sigmoid)",
+            "network": result.axial.network,
+            "input_shape": [AXIAL_CROP, AXIAL_CROP],
+            "weights": weights_card_entry(result.axial.weights_path),
         },
-        "validation": result.validation,
     }
