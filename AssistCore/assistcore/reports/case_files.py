@@ -78,4 +78,6 @@ def source_entry(series: dict) -> dict:
     entry["path"] = entry.pop("source")
     if entry["path"]:
         entry.update(series_fingerprint(entry["path"]))
+    # UIDs the run itself recorded (when a pipeline writes them) win over those read now, at draft time
+    entry.update({key: series[key] for key in ("series_instance_uid", "sop_instance_uids_sha256") if series.get(key)})
     return entry

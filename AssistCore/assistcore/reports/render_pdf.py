@@ -21,7 +21,7 @@ def report_lines(version: dict) -> list[tuple[str, str]]:
     ]
     if version["status"] != "signed":
         lines.append(("flag", "DRAFT - not signed"))
-    lines.append(("head", "Findings"))
+    lines += [("body", ""), ("head", "Findings")]
     for finding in content.findings:
         style = "flag" if finding.flags else "body"
         flagged = f"  [flagged: {', '.join(finding.flags)}]" if finding.flags else ""
@@ -30,7 +30,7 @@ def report_lines(version: dict) -> list[tuple[str, str]]:
         link = finding.link.describe()
         if link:
             lines.append(("meta", f"  see {link}"))
-    lines.append(("head", "Impression"))
+    lines += [("body", ""), ("head", "Impression")]
     lines += [("body", part) for part in textwrap.wrap(content.impression, _WIDTH_CHARACTERS)]
     model = content.model
     lines.append(
@@ -38,7 +38,7 @@ def report_lines(version: dict) -> list[tuple[str, str]]:
     )
     signature = version.get("signature")
     if signature:
-        lines.append(("head", "Signature"))
+        lines += [("body", ""), ("head", "Signature")]
         lines.append(("body", f"Signed by {signature['name']} at {signature['time_utc']} (UTC)"))
         for change in signature.get("changes", []):
             text = f"changed {change['path']}: {change['before']} -> {change['after']}"
