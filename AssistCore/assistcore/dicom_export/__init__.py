@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..reports.record import ReportRecord
 from .source import SourceSeries, load_source_series, nifti_message
 
 __all__ = ["SourceSeries", "build_case_datasets", "export_case_dicom", "load_source_series"]
@@ -75,7 +76,7 @@ def _label_table(case_dir: Path, table: str):
 
 
 def build_case_datasets(
-    record, source_dicom: str | Path | None = None, observer: str = "", derived_into: Path | None = None
+    record: ReportRecord, source_dicom: str | Path | None = None, observer: str = "", derived_into: Path | None = None
 ) -> dict[str, object]:
     """{file name: highdicom dataset}: the SR, and one SEG per label map of the case that lies on a source series.
 
@@ -106,7 +107,11 @@ def build_case_datasets(
 
 
 def export_case_dicom(
-    record, out_dir: Path, source_dicom: str | Path | None = None, observer: str = "", derive_source: bool = False
+    record: ReportRecord,
+    out_dir: Path,
+    source_dicom: str | Path | None = None,
+    observer: str = "",
+    derive_source: bool = False,
 ) -> list[Path]:
     """Write the case's SR and SEG files into ``out_dir``; returns their paths. Nothing is written on error.
 

@@ -38,8 +38,34 @@ def write_derived_series(
 
     folder.mkdir(parents=True, exist_ok=True)
     pixels, slope, intercept = _stored_pixels(np.asarray(image.array_kji))
-    study = dict(study or {})
-    shared = {
+    shared = _series_attributes(image, patient_id, series_description, dict(study or {}))
+    shared.update(RescaleSlope=f"{slope:.10g}"[:16], RescaleIntercept=f"{intercept:.10g}"[:16], RescaleType="US")
+    paths = []
+    for k in range(image.shape_kji[0]):
+        dataset = pydicom.Dataset()
+        dataset.file_meta = FileMetaDataset()
+        dataset.file_meta.MediaStorageSOPClassUID = MR_IMAGE_STORAGE
+        dataset.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+        dataset.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        dataset.SOPClassUID = MR_IMAGE_STORAGE
+        dataset.SOPInstanceUID = dataset.file_meta.MediaStorageSOPInstanceUID
+        for keyword, value in shared.items():
+            setattr(dataset, keyword, value)
+        dataset.InstanceNumber = k + 1
+        position = image.index_to_lps(np.array([0.0, 0.0, float(k)]))[0]
+        dataset.ImagePositionPatient = [round(float(v), 4) for v in position]
+        dataset.PixelData = np.ascontiguousarray(pixels[k]).tobytes()
+        path = folder / f"slice_{k:04d}.dcm"
+        dataset.save_as(path, enforce_file_format=True)
+        paths.append(path)
+    return paths
+
+
+def _series_attributes(image: Image, patient_id: str, series_description: str, study: dict) -> dict:
+    """The attributes every slice of the derived series shares (patient, study, series, geometry, pixel format)."""
+    from pydicom.uid import generate_uid
+
+    return {
         "StudyInstanceUID": study.get("StudyInstanceUID") or generate_uid(),
         "SeriesInstanceUID": generate_uid(),
         "FrameOfReferenceUID": generate_uid(),
@@ -82,26 +108,4 @@ def write_derived_series(
         "BitsStored": 16,
         "HighBit": 15,
         "PixelRepresentation": 1,
-        "RescaleSlope": f"{slope:.10g}"[:16],
-        "RescaleIntercept": f"{intercept:.10g}"[:16],
-        "RescaleType": "US",
     }
-    paths = []
-    for k in range(image.shape_kji[0]):
-        dataset = pydicom.Dataset()
-        dataset.file_meta = FileMetaDataset()
-        dataset.file_meta.MediaStorageSOPClassUID = MR_IMAGE_STORAGE
-        dataset.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-        dataset.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        dataset.SOPClassUID = MR_IMAGE_STORAGE
-        dataset.SOPInstanceUID = dataset.file_meta.MediaStorageSOPInstanceUID
-        for keyword, value in shared.items():
-            setattr(dataset, keyword, value)
-        dataset.InstanceNumber = k + 1
-        position = image.index_to_lps(np.array([0.0, 0.0, float(k)]))[0]
-        dataset.ImagePositionPatient = [round(float(v), 4) for v in position]
-        dataset.PixelData = np.ascontiguousarray(pixels[k]).tobytes()
-        path = folder / f"slice_{k:04d}.dcm"
-        dataset.save_as(path, enforce_file_format=True)
-        paths.append(path)
-    return paths

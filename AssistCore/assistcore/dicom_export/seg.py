@@ -8,6 +8,7 @@ terminology shows. Segment numbers are 1..N in label-value order; ``segment_labe
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -33,7 +34,7 @@ def _cielab(rgb: tuple[float, float, float]):
     return CIELabColor.from_rgb(*[round(c * 255) for c in rgb])
 
 
-def segment_descriptions(labels: list[LabelDefinition], model: dict) -> list:
+def segment_descriptions(labels: list[LabelDefinition], model: dict) -> list[Any]:
     """highdicom SegmentDescriptions, numbered 1..N in the order of ``labels``, with the model as the algorithm."""
     import highdicom as hd
     from pydicom.sr.codedict import codes
@@ -72,7 +73,7 @@ def reversed_k(image: Image) -> Image:
 
 def build_segmentation(
     label_image: Image, labels: list[LabelDefinition], source: SourceSeries, model: dict, label_file: str = "label map"
-):
+) -> tuple[Any, dict[int, int]]:
     """A highdicom Segmentation of ``label_image`` (integer labels, arrays (k, j, i)) on ``source``.
 
     :raises GeometryError: the label map is not on the source series' grid (nothing is resampled).

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -41,7 +42,7 @@ class SourceSeries:
         """One file whose frames are the case's slices (an ultrasound cine or picture): no 3D geometry."""
         return self.image is None
 
-    def dataset_for_slice(self, k: int):
+    def dataset_for_slice(self, k: int) -> Any:
         """The DICOM image of the case's slice ``k`` (None outside the series)."""
         if self.is_cine:
             return self.datasets[0] if 0 <= k < int(self.datasets[0].get("NumberOfFrames", 1) or 1) else None

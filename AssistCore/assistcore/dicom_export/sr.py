@@ -10,6 +10,8 @@ VERIFIED by its signer.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .. import __version__
@@ -122,7 +124,7 @@ def _group(finding: Finding, series: SourceSeries | None, algorithm):
     return hd.sr.MeasurementsAndQualitativeEvaluations(source_images=source_image, **common)
 
 
-def build_measurement_report(version: dict, sources: dict[str, SourceSeries], observer: str):
+def build_measurement_report(version: dict, sources: dict[str, SourceSeries], observer: str) -> Any:
     """A highdicom Comprehensive3DSR of a report version (``{"version", "status", "content", "signature"}``).
 
     :param sources: the report's series names -> loaded source series (findings on other series keep their
