@@ -22,7 +22,6 @@ from typing import Any
 
 import numpy as np
 
-from ..atomic import csv_text, write_text_atomic
 from ..crm.detector import window
 from ..errors import InputError
 from ..image import Image
@@ -30,7 +29,6 @@ from ..models.runner import CancelToken, ProgressReporter
 from ..resample import resample_to_reference
 from ..spine import model as spine_model
 from ..spine.axial import SliceLevel, map_axial_slices, slices_overlap_sagittal
-from ..spine.findings import THICKENED_MM, ligament_thickness, measure_listhesis
 from ..spine.level_naming import complete_levels, name_levels
 from ..spine.levels import (
     CLASS_OF,
@@ -40,6 +38,26 @@ from ..spine.levels import (
     VertebraLevel,
     level_map_from_named_labels,
 )
+from .spine_findings import HERNIATED, disc_finding, level_findings, sagittal_slice_of
+from .spine_outputs import FINDINGS_COLUMNS, findings_csv, findings_rows, write_outputs
+
+__all__ = [
+    "FINDINGS_COLUMNS",
+    "HERNIATED",
+    "MIN_FIELD_OF_VIEW_MM",
+    "REPORT_DISCS",
+    "REPORT_VERTEBRAE",
+    "STAGES",
+    "AxialSeries",
+    "SpineResult",
+    "check_spine_inputs",
+    "disc_finding",
+    "findings_csv",
+    "findings_rows",
+    "run",
+    "sagittal_slice_of",
+    "write_outputs",
+]
 
 STAGES = (("load", 1.0), ("segment", 4.0), ("levels", 0.5), ("axial", 2.0), ("findings", 1.0))
 #: the levels a report lists (the study's cervical levels)
@@ -97,12 +115,6 @@ class SpineResult:
                 for a in self.axial
             ],
         }
-
-
-def sagittal_slice_of(image: Image, point_lps) -> int:
-    """The k-slice of ``image`` nearest a point (clipped into the series)."""
-    k = float(image.lps_to_index(np.asarray(point_lps, dtype=float)[None, :])[0][2])
-    return int(min(max(round(k), 0), image.shape_kji[0] - 1))
 
 
 MIN_FIELD_OF_VIEW_MM = 40.0
@@ -208,72 +220,30 @@ def run(
     anchor = options.get("anchor")
     anchor = (np.asarray(anchor[0], dtype=float), str(anchor[1])) if anchor else None
     if options.get("labels") is not None:
-        report("segment", 0.0, "reading the label file")
-        table = options.get("level_map")
-        if table is None:
-            raise InputError("A label file needs its level map (value -> name).", "Add --level-map FILE.")
-        table = table if isinstance(table, dict) else _read_level_map_table(table)
-        # named on the sagittal grid itself, so a label file already on it comes back voxel for voxel
-        level_map, labelling = level_map_from_named_labels(
-            resample_to_reference(options["labels"], sagittal, "nearest"), table
-        )
-        labelling.method, labelling.reason = "labels", "Named by the label file given (--labels, --level-map)."
-        work_levels = resample_to_reference(level_map, grid, "nearest")
-        segmentation_source = "label file"
-        atlas_discs, atlas_record = [], None
+        level_map, work_levels, labelling = _levels_from_label_file(options, sagittal, grid, report)
+        segmentation_source, atlas_discs, atlas_record = "label file", [], None
     else:
-        report("segment", 0.0, f"segmenting on {device_choice.device}")
-        classes = _segment(
-            network,
-            sagittal,
-            grid,
-            sagittal_window,
-            cancel.raise_if_cancelled,
-            lambda f, m: report("segment", f, m),
-            device_choice.device,
+        level_map, work_levels, labelling, atlas_discs, atlas_record = _levels_from_network(
+            network, sagittal, grid, sagittal_window, anchor, cancel, report, device_choice.device, timings
         )
-        timings["segment"] = time.perf_counter() - started
-        started = time.perf_counter()
-        report("levels", 0.0, "naming levels")
-        work_levels, labelling, match, atlas_discs = name_levels(sagittal, classes, anchor)
-        atlas_record = match.record() if match is not None else None
-        level_map = resample_to_reference(work_levels, sagittal, "nearest")
         segmentation_source = "network"
     warnings += labelling.warnings
     vertebrae, discs = complete_levels(work_levels, labelling, atlas_discs)
     bodies = [v for v in vertebrae if v.name != "C1"]
     if len(bodies) == 1:
         warnings.append("Only one vertebral body was found in the field of view: no disc level can be named.")
-    timings["levels"] = time.perf_counter() - started
+    timings["levels"] = time.perf_counter() - started - timings.get("segment", 0.0)
     cancel.raise_if_cancelled()
 
     started = time.perf_counter()
-    axial_series: list[AxialSeries] = []
-    for index, axial in enumerate(images.get("ax_t2") or []):
-        name = f"ax_t2_{index}" if len(images.get("ax_t2")) > 1 else "ax_t2"
-        report("axial", index / max(1, len(images["ax_t2"])), f"axial series {index + 1}")
-        if not slices_overlap_sagittal(axial, sagittal):
-            warnings.append(
-                f"The axial series {axial.metadata.source_path or name} does not overlap the sagittal "
-                "series: its slices were not mapped; the sagittal results stand."
-            )
-            axial_series.append(AxialSeries(name, axial, None, [], overlaps=False))
-            continue
-        axial_grid = spine_model.inplane_working_grid(axial)
-        axial_window = window(axial.array_kji)
-        axial_classes = resample_to_reference(
-            _segment(network, axial, axial_grid, axial_window, cancel.raise_if_cancelled, None, device_choice.device),
-            axial,
-            "nearest",
-        )  # the axial series' own grid: outputs keep its geometry
-        slices = map_axial_slices(discs, axial, name)
-        axial_levels = _axial_level_map(axial_classes, slices)
-        axial_series.append(AxialSeries(name, axial, axial_levels, slices, intensity_window=axial_window))
+    axial_series = _axial_series(
+        images.get("ax_t2") or [], sagittal, discs, network, device_choice.device, cancel, report, warnings
+    )
     timings["axial"] = time.perf_counter() - started
 
     started = time.perf_counter()
     report("findings", 0.0, "findings per level")
-    findings = _findings(
+    findings = level_findings(
         card, device_choice.device, sagittal, sagittal_window, work_levels, vertebrae, discs, axial_series
     )
     timings["findings"] = time.perf_counter() - started
@@ -295,6 +265,84 @@ def run(
     )
 
 
+def _levels_from_label_file(
+    options: dict[str, Any], sagittal: Image, grid: Image, report: ProgressReporter
+) -> tuple[Image, Image, Labelling]:
+    """(level map on the sagittal grid, on the working grid, labelling) from ``options["labels"]`` named by
+    ``options["level_map"]`` (a {value: name} dict or a JSON/CSV path)."""
+    report("segment", 0.0, "reading the label file")
+    table = options.get("level_map")
+    if table is None:
+        raise InputError("A label file needs its level map (value -> name).", "Add --level-map FILE.")
+    table = table if isinstance(table, dict) else _read_level_map_table(table)
+    # named on the sagittal grid itself, so a label file already on it comes back voxel for voxel
+    level_map, labelling = level_map_from_named_labels(
+        resample_to_reference(options["labels"], sagittal, "nearest"), table
+    )
+    labelling.method, labelling.reason = "labels", "Named by the label file given (--labels, --level-map)."
+    return level_map, resample_to_reference(level_map, grid, "nearest"), labelling
+
+
+def _levels_from_network(
+    network, sagittal: Image, grid: Image, sagittal_window, anchor, cancel: CancelToken, report, device: str, timings
+) -> tuple[Image, Image, Labelling, list, dict | None]:
+    """(level map on the sagittal grid, on the working grid, labelling, atlas discs, atlas record): the network
+    segments the sagittal series (its seconds go to ``timings["segment"]``), then the levels are named."""
+    started = time.perf_counter()
+    report("segment", 0.0, f"segmenting on {device}")
+    classes = _segment(
+        network,
+        sagittal,
+        grid,
+        sagittal_window,
+        cancel.raise_if_cancelled,
+        lambda f, m: report("segment", f, m),
+        device,
+    )
+    timings["segment"] = time.perf_counter() - started
+    report("levels", 0.0, "naming levels")
+    work_levels, labelling, match, atlas_discs = name_levels(sagittal, classes, anchor)
+    atlas_record = match.record() if match is not None else None
+    level_map = resample_to_reference(work_levels, sagittal, "nearest")
+    return level_map, work_levels, labelling, atlas_discs, atlas_record
+
+
+def _axial_series(
+    axial_images: list[Image],
+    sagittal: Image,
+    discs: list[DiscLevel],
+    network,
+    device: str,
+    cancel: CancelToken,
+    report,
+    warnings: list[str],
+) -> list[AxialSeries]:
+    """Each axial series segmented on its own grid and its slices mapped onto ``discs``; a series that does not
+    overlap the sagittal one is kept unmapped, with a warning."""
+    axial_series: list[AxialSeries] = []
+    for index, axial in enumerate(axial_images):
+        name = f"ax_t2_{index}" if len(axial_images) > 1 else "ax_t2"
+        report("axial", index / max(1, len(axial_images)), f"axial series {index + 1}")
+        if not slices_overlap_sagittal(axial, sagittal):
+            warnings.append(
+                f"The axial series {axial.metadata.source_path or name} does not overlap the sagittal "
+                "series: its slices were not mapped; the sagittal results stand."
+            )
+            axial_series.append(AxialSeries(name, axial, None, [], overlaps=False))
+            continue
+        axial_grid = spine_model.inplane_working_grid(axial)
+        axial_window = window(axial.array_kji)
+        axial_classes = resample_to_reference(
+            _segment(network, axial, axial_grid, axial_window, cancel.raise_if_cancelled, None, device),
+            axial,
+            "nearest",
+        )  # the axial series' own grid: outputs keep its geometry
+        slices = map_axial_slices(discs, axial, name)
+        axial_levels = _axial_level_map(axial_classes, slices)
+        axial_series.append(AxialSeries(name, axial, axial_levels, slices, intensity_window=axial_window))
+    return axial_series
+
+
 def _axial_level_map(axial_classes: Image, slices: list[SliceLevel]) -> Image:
     """Axial classes as level values on the axial series' own grid: disc voxels get their slice's disc value."""
     from ..spine.labels import CORD, DURAL_SAC, LF, PLL
@@ -307,229 +355,3 @@ def _axial_level_map(axial_classes: Image, slices: list[SliceLevel]) -> Image:
         if item.level:
             levels[item.slice_index][classes[item.slice_index] == CLASS_OF["disc"]] = DISC_VALUE[item.level]
     return axial_classes.with_array(levels)
-
-
-def _findings(card, device, sagittal, sagittal_window, work_levels, vertebrae, discs, axial_series) -> dict[str, dict]:
-    """Findings per vertebra (osteophyte) and disc level (listhesis, herniation, ligaments), with locations."""
-    from ..models.loader import load_component_network
-    from ..models.onnx_runtime import run_network
-
-    thresholds = card.data.get("operating_thresholds", {})
-    found: dict[str, dict] = {}
-    named = [v for v in vertebrae if v.name != "C1"]
-    if named and "osteophyte" in card.components:
-        network = load_component_network(card, "osteophyte", device)
-        crops = np.stack([spine_model.osteophyte_crop(sagittal, v.center_lps, sagittal_window) for v in named])
-        logits = run_network(network, crops[:, None], device)[:, 0]
-        for vertebra, logit in zip(named, logits):
-            probability = float(1 / (1 + np.exp(-logit)))
-            found[vertebra.name] = {
-                "kind": "vertebra",
-                "osteophyte": {
-                    "value": probability >= thresholds.get("osteophyte", 0.5),
-                    "unit": "",
-                    "probability": round(probability, 4),
-                },
-                "point_lps": vertebra.center_lps,
-                "sagittal_slice": sagittal_slice_of(sagittal, vertebra.center_lps),
-            }
-    axial_network = load_component_network(card, "axial", device) if "axial" in card.components else None
-    for disc in discs:
-        listhesis = measure_listhesis(work_levels, disc)
-        row: dict[str, Any] = {
-            "kind": "disc",
-            "listhesis": {
-                "grade": listhesis["grade"],
-                "direction": listhesis["direction"],
-                "offset_mm": listhesis["offset_mm"],
-                "fraction": listhesis["fraction"],
-                "endplate_mm": listhesis["endplate_mm"],
-                "point_lps": listhesis["point_lps"],
-            },
-            "point_lps": disc.center_lps,
-            "sagittal_slice": sagittal_slice_of(sagittal, disc.center_lps),
-            "axial": None,
-        }
-        best = _best_axial_slice(disc, axial_series)
-        if best is not None:
-            series, slice_index = best
-            thickness = ligament_thickness(
-                series.level_map, [s["slice_index"] for s in disc.axial_slices if s["series"] == series.name]
-            )
-            row["axial"] = {"series": series.name, "slice_index": slice_index, **thickness}
-            row["pll"] = {"thickness_mm": thickness["pll_mm"], "thickened": (thickness["pll_mm"] or 0) > THICKENED_MM}
-            row["lf"] = {"thickness_mm": thickness["lf_mm"], "thickened": (thickness["lf_mm"] or 0) > THICKENED_MM}
-            if axial_network is not None:
-                crop = spine_model.axial_crop(series.image, slice_index, disc.center_lps, series.intensity_window)
-                logits = run_network(axial_network, crop[None, None], device)[0]
-                outputs = spine_model.axial_outputs(logits)
-                kind = disc_finding(outputs["herniation"], thresholds.get("herniation", 0.5))
-                side = max(outputs["side"], key=outputs["side"].get) if kind in ("paracentral", "foraminal") else None
-                row["disc"] = {
-                    "value": kind,
-                    "probability": round(outputs["herniation"][kind], 4),
-                    "probabilities": {k: round(v, 4) for k, v in outputs["herniation"].items()},
-                    "side": side,
-                    "side_probability": round(outputs["side"][side], 4) if side else None,
-                }
-                row["pll"]["probability"] = round(outputs["pll_thickened"], 4)
-                row["lf"]["probability"] = round(outputs["lf_thickened"], 4)
-        found[disc.name] = row
-    return found
-
-
-HERNIATED = ("central", "paracentral", "foraminal")
-
-
-def disc_finding(probabilities: dict[str, float], threshold: float) -> str:
-    """The disc finding from the axial classifier: a herniation (the likeliest of central, paracentral and
-    foraminal) when their summed probability reaches the card's ``herniation`` operating threshold, else the
-    likelier of normal and bulge."""
-    herniated = sum(probabilities[k] for k in HERNIATED) >= threshold
-    candidates = HERNIATED if herniated else ("normal", "bulge")
-    return max(candidates, key=lambda k: probabilities[k])
-
-
-def _best_axial_slice(disc: DiscLevel, axial_series: list[AxialSeries]) -> tuple[AxialSeries, int] | None:
-    """The axial slice nearest the disc centre among those mapped to it."""
-    candidates = [(abs(s["distance_mm"]), s["series"], s["slice_index"]) for s in disc.axial_slices]
-    if not candidates:
-        return None
-    _, series_name, slice_index = min(candidates)
-    series = next(a for a in axial_series if a.name == series_name)
-    return series, slice_index
-
-
-# ----- outputs --------------------------------------------------------------------------------------------------
-FINDINGS_COLUMNS = (
-    "level",
-    "kind",
-    "osteophyte",
-    "osteophyte_probability",
-    "listhesis_grade",
-    "listhesis_direction",
-    "listhesis_offset_mm",
-    "listhesis_fraction",
-    "disc",
-    "disc_probability",
-    "disc_side",
-    "pll_thickness_mm",
-    "pll_thickened",
-    "pll_probability",
-    "lf_thickness_mm",
-    "lf_thickened",
-    "lf_probability",
-    "sagittal_slice",
-    "axial_series",
-    "axial_slice",
-    "point_lps_mm",
-    "reviewer",
-)
-
-
-def findings_rows(result: SpineResult) -> list[dict[str, Any]]:
-    """One row per level (vertebrae C2.., then discs), every finding with its value, unit (in the column name),
-    probability and location; reviewer edits (``result.reviews``) override values and are named."""
-    order = [v.name for v in result.vertebrae if v.name in result.findings] + [d.name for d in result.discs]
-    rows = []
-    for name in order:
-        item = result.findings[name]
-        row: dict[str, Any] = dict.fromkeys(FINDINGS_COLUMNS, "")
-        row.update(
-            level=name,
-            kind=item["kind"],
-            sagittal_slice=item["sagittal_slice"],
-            point_lps_mm=" ".join(f"{v:.1f}" for v in item["point_lps"]),
-        )
-        if item["kind"] == "vertebra":
-            row.update(osteophyte=item["osteophyte"]["value"], osteophyte_probability=item["osteophyte"]["probability"])
-        else:
-            listhesis = item["listhesis"]
-            row.update(
-                listhesis_grade=listhesis["grade"],
-                listhesis_direction=listhesis["direction"] or "",
-                listhesis_offset_mm=listhesis["offset_mm"],
-                listhesis_fraction=listhesis["fraction"],
-            )
-            if item.get("axial"):
-                row.update(
-                    axial_series=item["axial"]["series"],
-                    axial_slice=item["axial"]["slice_index"],
-                    pll_thickness_mm=item["pll"]["thickness_mm"],
-                    pll_thickened=item["pll"]["thickened"],
-                    pll_probability=item["pll"].get("probability", ""),
-                    lf_thickness_mm=item["lf"]["thickness_mm"],
-                    lf_thickened=item["lf"]["thickened"],
-                    lf_probability=item["lf"].get("probability", ""),
-                )
-            if item.get("disc"):
-                row.update(
-                    disc=item["disc"]["value"],
-                    disc_probability=item["disc"]["probability"],
-                    disc_side=item["disc"]["side"] or "",
-                )
-        review = result.reviews.get(name)
-        if review:
-            row.update({key: value for key, value in review.items() if key in row})
-            row["reviewer"] = review.get("reviewer", "edited")
-        rows.append(row)
-    return rows
-
-
-def findings_csv(result: SpineResult) -> str:
-    return csv_text(findings_rows(result), FINDINGS_COLUMNS)
-
-
-def write_outputs(result: SpineResult, folder: Path, case_id: str, extra: dict | None = None) -> dict:
-    """levels.json, findings.json, findings.csv, segmentation.nii.gz (sagittal grid), one axial segmentation per
-    axial series, overview.png and report.json in ``folder``; returns the report as written."""
-    from ..image_io import write_image
-    from ..spine.pictures import render_overview
-
-    folder.mkdir(parents=True, exist_ok=True)
-    files = ["levels.json", "findings.json", "findings.csv", "segmentation.nii.gz", "overview.png", "report.json"]
-    write_text_atomic(folder / "levels.json", json.dumps(result.levels_document(), indent=2))
-    findings_document = {"levels": result.findings, "reviews": result.reviews, "rows": findings_rows(result)}
-    write_text_atomic(folder / "findings.json", json.dumps(findings_document, indent=2, default=float))
-    write_text_atomic(folder / "findings.csv", findings_csv(result))
-    write_image(result.level_map, folder / "segmentation.nii.gz")
-    for series in result.axial:
-        if series.level_map is not None:
-            write_image(series.level_map, folder / f"segmentation_{series.name}.nii.gz")
-            files.append(f"segmentation_{series.name}.nii.gz")
-    render_overview(result, folder / "overview.png")
-    report = {
-        "case_id": case_id,
-        "series": {
-            "sag_t2": _series_record(result.sagittal),
-            **{series.name: _series_record(series.image) for series in result.axial},
-        },
-        "labelling": {
-            "method": result.labelling.method,
-            "confidence": result.labelling.confidence,
-            "c2_found": result.labelling.c2_found,
-            "reason": result.labelling.reason,
-        },
-        "levels": {"vertebrae": [v.to_dict() for v in result.vertebrae], "discs": [d.name for d in result.discs]},
-        "warnings": result.warnings,
-        "model": result.provenance,
-        "seconds_per_stage": result.seconds_per_stage,
-        "note": "Demo models trained on synthetic data: not for clinical use."
-        if result.provenance["synthetic_demo_model"]
-        else "",
-        "files": sorted(files + list((extra or {}).get("files", []))),
-        **{key: value for key, value in (extra or {}).items() if key != "files"},
-    }
-    text = json.dumps(report, indent=2, default=float)
-    write_text_atomic(folder / "report.json", text)
-    return json.loads(text)
-
-
-def _series_record(image: Image) -> dict:
-    return {
-        "source": image.metadata.source_path,
-        "size_ijk": list(image.size_ijk),
-        "spacing_mm": [round(float(v), 4) for v in image.spacing_mm],
-        "origin_lps": [round(float(v), 3) for v in image.origin_lps],
-        "direction_lps": image.direction_lps.round(6).tolist(),
-    }
