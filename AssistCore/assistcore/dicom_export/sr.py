@@ -164,7 +164,7 @@ def build_measurement_report(version: dict, sources: dict[str, SourceSeries], ob
     )
     signed = version.get("status") == "signed"
     evidence = [dataset for series in sources.values() for dataset in series.datasets]
-    return hd.sr.Comprehensive3DSR(
+    document = hd.sr.Comprehensive3DSR(
         evidence=evidence,
         content=report,
         series_instance_uid=hd.UID(),
@@ -179,3 +179,16 @@ def build_measurement_report(version: dict, sources: dict[str, SourceSeries], ob
         verifying_organization="RadAssist reader" if signed else None,
         series_description=f"RadAssist report v{version['version']} {content.title}"[:64],
     )
+    document.CodingSchemeIdentificationSequence = [_local_coding_scheme()]
+    return document
+
+
+def _local_coding_scheme():
+    """Declares the private scheme 99RADAS (quantities with no SNOMED CT/DCM code), as PS3.3 C.12.1.1.3 asks."""
+    from pydicom.dataset import Dataset
+
+    item = Dataset()
+    item.CodingSchemeDesignator = "99RADAS"
+    item.CodingSchemeName = "RadAssist local codes"
+    item.CodingSchemeResponsibleOrganization = "RadAssist"
+    return item
