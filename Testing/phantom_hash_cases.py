@@ -8,6 +8,8 @@ array; ``Testing/test_phantom_hashes.py`` compares them against ``Testing/data/p
 Regenerate the stored hashes only when a generator is meant to change (and retrain or re-check the cards)::
 
     .venv/bin/python Testing/phantom_hash_cases.py --write
+
+``--time`` prints how long each case takes to generate (a benchmark: no test asserts wall-clock time).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import dataclasses
 import hashlib
 import json
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -181,8 +184,14 @@ def compute(names: list[str] | None = None) -> Iterator[tuple[str, dict[str, str
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", action="store_true", help=f"write {HASH_FILE.name} (else compare with it)")
+    parser.add_argument("--time", action="store_true", help="print the seconds each case takes to generate")
     arguments = parser.parse_args(argv)
-    hashes = dict(compute())
+    hashes = {}
+    for name in CASES:
+        started = time.perf_counter()
+        hashes.update(compute([name]))
+        if arguments.time:
+            print(f"{name}: {time.perf_counter() - started:.2f} s")
     if arguments.write:
         HASH_FILE.parent.mkdir(parents=True, exist_ok=True)
         HASH_FILE.write_text(json.dumps(hashes, indent=1, sort_keys=True) + "\n")

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from assistcore.errors import InputError
-from assistcore.phantoms.spine import SPINE_LABELS, generate_spine_phantom
+from assistcore.phantoms.spine import generate_spine_phantom
 from assistcore.spine.axial import map_axial_slices, slices_overlap_sagittal
 from assistcore.spine.findings import ligament_thickness, measure_listhesis
+from assistcore.spine.labels import SPINE_LABELS
 from assistcore.spine.levels import (
     canonical_structure_name,
     level_map_from_classes,

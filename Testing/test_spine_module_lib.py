@@ -61,9 +61,10 @@ def test_slice_level_lookup_finds_the_slice_under_the_view_centre():
 @pytest.fixture(scope="module")
 def scene_and_nodes():
     pytest.importorskip("slicer")
-    from assistcore.phantoms.spine import SPINE_LABELS, generate_spine_phantom
+    from assistcore.phantoms.spine import generate_spine_phantom
     from assistcore.pipelines.spine import AxialSeries, SpineResult, sagittal_slice_of
     from assistcore.spine.axial import map_axial_slices
+    from assistcore.spine.labels import SPINE_LABELS
     from assistcore.spine.levels import level_map_from_named_labels, measure_levels
     from AssistCoreLib.headless import createHeadlessScene
     from AssistCoreLib.volumes import imageToVolumeNode
@@ -196,7 +197,7 @@ def test_the_axial_role_takes_a_list_of_volume_nodes(scene_and_nodes):
 # ----- levels from a segmentation the user already has (TotalSegmentator, TotalSpineSeg) ------------------------
 def _other_tool_name(value: int, name: str) -> str:
     """Names as other tools write them: vertebrae_C2 / vertebrae C3, disc_C2_C3 / C3/4, spinal_canal..."""
-    from assistcore.phantoms.spine import DISCS, VERTEBRAE
+    from assistcore.spine.labels import DISCS, VERTEBRAE
 
     if name in VERTEBRAE:
         return f"vertebrae_{name}" if value % 2 else f"vertebrae {name}"
@@ -213,7 +214,8 @@ def named_segmentation():
     import dataclasses
 
     from assistcore.labels import load_label_table
-    from assistcore.phantoms.spine import SOFT_TISSUE, SPINE_LABELS, generate_spine_phantom
+    from assistcore.phantoms.spine import generate_spine_phantom
+    from assistcore.spine.labels import SOFT_TISSUE, SPINE_LABELS
     from AssistCoreLib.headless import createHeadlessScene
     from AssistCoreLib.segmentations import labelArrayToSegmentationNode
     from AssistCoreLib.volumes import imageToVolumeNode
@@ -240,7 +242,7 @@ def named_segmentation():
 
 @pytest.mark.mrml
 def test_a_segmentation_gives_a_label_map_on_the_sagittal_grid_valued_by_segment_order(named_segmentation):
-    from assistcore.phantoms.spine import SPINE_LABELS
+    from assistcore.spine.labels import SPINE_LABELS
     from assistcore.spine.levels import VERTEBRA_VALUE, level_map_from_named_labels
 
     phantom, labels_kji, definitions, image, table = named_segmentation[:5]
