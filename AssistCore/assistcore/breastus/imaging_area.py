@@ -66,10 +66,19 @@ def imaging_area_mask(frames_thw: np.ndarray, region_xy: tuple[int, int, int, in
     return np.asarray(picture, dtype=bool)
 
 
-def inside_fractions(boxes_xy: np.ndarray, mask_hw: np.ndarray) -> np.ndarray:
-    """(N,) fraction of each box (x0, y0, x1, y1 pixel edges) lying in ``mask_hw`` (0 for an empty box)."""
+def summed_area_table(mask_hw: np.ndarray) -> np.ndarray:
+    """(H + 1, W + 1) int: entry [y, x] counts the True pixels of ``mask_hw`` above row y and left of column x."""
+    return np.pad(np.cumsum(np.cumsum(mask_hw, axis=0, dtype=np.int64), axis=1), ((1, 0), (1, 0)))
+
+
+def inside_fractions(boxes_xy: np.ndarray, mask_hw: np.ndarray, integral: np.ndarray | None = None) -> np.ndarray:
+    """(N,) fraction of each box (x0, y0, x1, y1 pixel edges) lying in ``mask_hw`` (0 for an empty box).
+
+    :param integral: :func:`summed_area_table` of ``mask_hw`` when the caller has it (one per cine, not per frame).
+    """
     height, width = mask_hw.shape
-    integral = np.pad(np.cumsum(np.cumsum(mask_hw, axis=0), axis=1), ((1, 0), (1, 0)))  # summed-area table
+    if integral is None:
+        integral = summed_area_table(mask_hw)
     fractions = np.zeros(len(boxes_xy))
     for row, (x0, y0, x1, y1) in enumerate(np.asarray(boxes_xy, float).reshape(-1, 4)):
         a, b = int(np.clip(np.floor(x0), 0, width)), int(np.clip(np.ceil(x1), 0, width))

@@ -301,9 +301,9 @@ def breast_us_model_card(
     """The model card of a detector trained by :func:`assistcore.detectors.training.train_detector` on frames."""
     from .. import __version__
     from ..labels import card_labels
+    from ..models.card import DEMO_INTENDED_USE
 
     labels = card_labels("breast_us_labels")
-    demo = "Demonstration of the pipeline only: trained on synthetic data, not for clinical use. "
     return {
         "id": model_id,
         "name": "BreastUSAssist Faster R-CNN" + (" (demo)" if synthetic else ""),
@@ -313,7 +313,7 @@ def breast_us_model_card(
         "description": f"torchvision Faster R-CNN ({backbone}) trained from random weights by `radassist breast-us "
         f"train` on {data_description}.",
         "authors": ["RadAssist contributors"],
-        "intended_use": (demo if synthetic else "")
+        "intended_use": (DEMO_INTENDED_USE if synthetic else "")
         + "Train and validate on your own annotated sweeps (`radassist breast-us train --busi DIR`) before use.",
         "synthetic_training_data": synthetic,
         "data_source": data_description,

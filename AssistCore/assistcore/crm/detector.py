@@ -64,10 +64,6 @@ class SliceDetections:
     seconds: float = 0.0
     attributes: dict = field(default_factory=dict)
 
-    @property
-    def max_score(self) -> float:
-        return float(self.scores.max()) if len(self.scores) else 0.0
-
 
 def detect_slices(
     network,

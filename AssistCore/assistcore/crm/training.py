@@ -160,9 +160,9 @@ def crm_model_card(
     """The model card of a detector trained by :func:`train_crm_detector` (MONAI bundle metadata keys)."""
     from .. import __version__
     from ..labels import card_labels
+    from ..models.card import DEMO_INTENDED_USE
 
     labels = card_labels("crm_labels")
-    demo = "Demonstration of the pipeline only: trained on synthetic data, not for clinical use. "
     return {
         "id": model_id,
         "name": "CRMAssist Faster R-CNN" + (" (demo)" if synthetic else ""),
@@ -172,7 +172,7 @@ def crm_model_card(
         "description": f"torchvision Faster R-CNN ({backbone}) trained from random weights by `radassist crm "
         f"train` on {data_description}.",
         "authors": ["RadAssist contributors"],
-        "intended_use": (demo if synthetic else "")
+        "intended_use": (DEMO_INTENDED_USE if synthetic else "")
         + "Train and validate on your own annotated patients (`radassist crm train --voc DIR`) before use.",
         "synthetic_training_data": synthetic,
         "data_source": data_description,

@@ -21,6 +21,24 @@ CARD_FILE_NAME = "model_card.json"
 #: environment variable: "torch" runs the weights with torch on the CPU instead of the ONNX export
 CPU_RUNTIME_VARIABLE = "RADASSIST_CPU_RUNTIME"
 _HINT = "Fix the card (schema: assistcore/schemas/model_card.schema.json) or re-export the model."
+#: how the intended use of a model trained on synthetic phantoms begins (the schema asks for these words)
+DEMO_INTENDED_USE = "Demonstration of the pipeline only: trained on synthetic data, not for clinical use. "
+
+
+def demo_intended_use(advice: str) -> str:
+    """The ``intended_use`` of a card trained on synthetic phantoms: the demo notice, then ``advice`` (what to do
+    before relying on it, e.g. the command that trains on one's own patients)."""
+    return DEMO_INTENDED_USE + advice
+
+
+def demo_result_note(provenance: dict, models: str = "model") -> str:
+    """The note a report carries when a demo model (``provenance["synthetic_demo_model"]``) made it, else "".
+
+    :param models: "model", or "models" for an assistant that runs several networks.
+    """
+    if not provenance.get("synthetic_demo_model"):
+        return ""
+    return f"Demo {models} trained on synthetic data: not for clinical use."
 
 
 @lru_cache(maxsize=1)

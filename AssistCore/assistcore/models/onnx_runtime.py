@@ -66,6 +66,11 @@ class OnnxNetwork:
         # one graph optimisation pass at load; the log of unused initialisers is noise for users
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
+        # idle worker threads sleep instead of spinning between runs: a detector runs frame by frame with Python in
+        # between, and spinning threads take the CPU from that Python and from other processes (the scene writer's
+        # helper) without changing any output; measured on 2 busy cores: 30 frames in 2.6 s instead of 4.5 s
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
         try:
             self.session = onnxruntime.InferenceSession(str(self.path), options, providers=providers)
         except Exception as error:  # ONNX Runtime raises its own error types for unreadable graphs

@@ -21,6 +21,7 @@ from ..brain.qa import estimate_brain_mask, run_qa
 from ..brain.regions import EDEMA, LabelConvention, to_convention
 from ..errors import InputError
 from ..image import Image
+from ..models.card import demo_result_note
 from ..models.runner import CancelToken, ProgressReporter
 
 STAGES = (("load", 1.0), ("prepare", 1.0), ("infer", 4.0), ("postprocess", 1.0), ("qa", 1.0), ("write", 1.0))
@@ -282,9 +283,7 @@ def write_report(
         "uncertainty_method": result.provenance["parameters"].get("uncertainty_method", "entropy"),
         "model": result.provenance,
         "seconds_per_stage": {**result.seconds_per_stage, **(extra_timings or {})},
-        "note": "Demo model trained on synthetic data: not for clinical use."
-        if result.provenance["synthetic_demo_model"]
-        else "",
+        "note": demo_result_note(result.provenance),
         **(extra or {}),
     }
     # through json once so the returned dict is exactly what was written (numpy floats become floats)

@@ -26,6 +26,7 @@ from ..breastus.cine import Cine
 from ..breastus.descriptors import LesionDescriptors
 from ..detection import FrameBoxes, LinkedRegion, link_boxes
 from ..errors import InputError
+from ..models.card import demo_result_note
 from ..models.runner import CancelToken, ProgressReporter
 
 STAGES = (("load", 1.0), ("detect", 8.0), ("fuse", 0.2))
@@ -217,13 +218,14 @@ def reported_frame_boxes(
     """The detector's (boxes, scores, seconds) per frame as FrameBoxes of the boxes worth reporting: scoring
     at least :data:`REPORT_FLOOR` and, with an imaging-area mask, at least half inside it. Also returns how
     many boxes above the floor lay outside the imaging area."""
-    from ..breastus.imaging_area import MIN_INSIDE_FRACTION, inside_fractions
+    from ..breastus.imaging_area import MIN_INSIDE_FRACTION, inside_fractions, summed_area_table
 
     frames, outside = [], 0
+    integral = None if area_mask_hw is None else summed_area_table(area_mask_hw)
     for t, (boxes, scores, _seconds) in zip(indices, found):
         keep = scores >= REPORT_FLOOR
         if area_mask_hw is not None and keep.any():
-            inside = inside_fractions(boxes, area_mask_hw) >= MIN_INSIDE_FRACTION
+            inside = inside_fractions(boxes, area_mask_hw, integral) >= MIN_INSIDE_FRACTION
             outside += int((keep & ~inside).sum())
             keep &= inside
         frames.append(FrameBoxes(t, boxes[keep].astype(np.float64), scores[keep].astype(np.float64)))
@@ -412,9 +414,7 @@ def write_report(
         "model": result.provenance,
         "seconds_per_stage": result.seconds_per_stage,
         "seconds_per_frame": round(result.seconds_per_frame, 4),
-        "note": "Demo model trained on synthetic data: not for clinical use."
-        if result.provenance["synthetic_demo_model"]
-        else "",
+        "note": demo_result_note(result.provenance),
         "files": sorted(["detections.json", "report.json"] + [f"overlays/{p.name}" for p in files["overlays"]])
         + list((extra or {}).get("files", [])),
         **{key: value for key, value in (extra or {}).items() if key != "files"},

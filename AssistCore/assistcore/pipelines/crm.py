@@ -22,6 +22,7 @@ from ..crm import detector as crm_detector
 from ..detection import FrameBoxes, LinkedRegion, link_boxes
 from ..errors import InputError
 from ..image import Image
+from ..models.card import demo_result_note
 from ..models.runner import CancelToken, ProgressReporter
 
 STAGES = (("load", 1.0), ("detect", 8.0), ("link", 0.3), ("verdict", 0.2))
@@ -316,9 +317,7 @@ def write_report(
         "model": result.provenance,
         "seconds_per_stage": result.seconds_per_stage,
         "seconds_per_slice": round(result.seconds_per_slice, 4),
-        "note": "Demo model trained on synthetic data: not for clinical use."
-        if result.provenance["synthetic_demo_model"]
-        else "",
+        "note": demo_result_note(result.provenance),
         "files": sorted(["boxes.json", "slices.csv", "report.json"] + [f"overlays/{p.name}" for p in overlays])
         + list((extra or {}).get("files", [])),
         **{key: value for key, value in (extra or {}).items() if key != "files"},
