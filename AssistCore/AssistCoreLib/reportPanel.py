@@ -69,7 +69,8 @@ class ReportPanel:
 
         content = self.record.content
         version = self.record.current
-        status = _("signed by {name} at {time}").format(**version["signature"]) if self.record.signed else _("draft")
+        signature = version.get("signature") or {}
+        status = _("signed by {name} at {time_utc}").format(**signature) if self.record.signed else _("draft")
         self.ui.statusLabel.text = f"{content.title}, {content.case_id}: v{version['version']} ({status})"
         rows = finding_rows(content)
         table = self.ui.findingsTable
