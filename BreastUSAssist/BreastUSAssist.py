@@ -305,7 +305,7 @@ class BreastUSAssistLogic(ScriptedLoadableModuleLogic):
 
     def export(self, nodes: dict, folder: str) -> dict:
         """detections.json, detections.csv and descriptors.csv into ``folder``; returns their paths."""
-        from AssistCoreLib.breastUs import exportFiles
+        from AssistCoreLib.breastUsExport import exportFiles
 
         return exportFiles(nodes, folder)
 

@@ -315,7 +315,8 @@ def _edit(nodes) -> dict:
 
 
 def test_export_is_the_input_document_plus_the_edits(nodes, tmp_path):
-    from AssistCoreLib.breastUs import exportDocument, exportFiles
+    from AssistCoreLib.breastUs import exportDocument
+    from AssistCoreLib.breastUsExport import exportFiles
 
     expected = _edit(nodes)
     assert exportDocument(nodes) == expected

@@ -20,26 +20,25 @@ from __future__ import annotations
 
 import json
 import math
-import os
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from assistcore.annotations import Box
 from assistcore.breastus.descriptors import LesionDescriptors, descriptor_columns, descriptor_rows
 from assistcore.errors import InputError
-from assistcore.image import Image
 
+from .breastUsCine import addCineSequence, frameImage  # (the names below are re-exported: callers import them here)
+from .breastUsCine import cineFromBrowser as cineFromBrowser
+from .breastUsCine import framesFromBrowser as framesFromBrowser
+from .breastUsCine import runCinePipeline as runCinePipeline
+from .breastUsCine import startCinePipeline as startCinePipeline
 from .markups import ATTRIBUTE_PREFIX, detectionROINode
 from .tables import recordsToTableNode, tableNodeToRecords
-from .volumes import _imageData, ijkToRASMatrix
 
 ROLE_ATTRIBUTE = "RadAssist.Role"
 DOCUMENT_ATTRIBUTE = "RadAssist.BreastUS.Document"  # the document without its frames, fused, descriptors, reviews
 FRAMES_ATTRIBUTE = "RadAssist.BreastUS.Frames"  # the per-frame boxes (JSON list, as in the document)
 FUSED_ATTRIBUTE = "RadAssist.BreastUS.Fused"  # the fused detection records (JSON list, as in the document)
-SPACING_KNOWN_ATTRIBUTE = "RadAssist.BreastUS.PixelSpacingKnown"  # "false": 1 mm stands in for an unknown spacing
 REFERENCE_PREFIX = "RadAssist.BreastUS."
 REVIEW_CHOICES = ("", "accept", "reject")
 DETECTION_COLUMNS = {
@@ -55,10 +54,6 @@ DETECTION_COLUMNS = {
 }
 #: document keys held by the scene's tables and attributes rather than in DOCUMENT_ATTRIBUTE
 _TABLE_KEYS = ("frames", "fused", "descriptors", "reviews")
-#: Cine.kind of a cine taken from a sequence loaded in Slicer
-SEQUENCE_KIND = "slicer_sequence"
-#: value of the sequence's index when the cine has no frame time (the frame number is the index)
-FRAME_INDEX_NAME = "frame"
 
 
 def _json(value) -> str:
@@ -72,53 +67,6 @@ def _json(value) -> str:
         raise TypeError(f"{type(item).__name__} is not JSON serialisable")
 
     return json.dumps(value, default=plain)
-
-
-def frameImage(frameHW: np.ndarray, pixelSpacingMm=None) -> Image:
-    """One frame (H, W) as a one-slice image: identity LPS direction, pixel (0, 0) centred on the origin,
-    spacing (column, row, column) from ``pixelSpacingMm`` = (row, column) mm, or 1 mm when None."""
-    rowMm, columnMm = (float(v) for v in pixelSpacingMm) if pixelSpacingMm is not None else (1.0, 1.0)
-    array = np.asarray(frameHW)[np.newaxis]
-    return Image(array, (columnMm, rowMm, columnMm), (0.0, 0.0, 0.0), np.eye(3))
-
-
-def _indexValue(frameIndex: int, frameTimeMs) -> str:
-    if frameTimeMs is None:
-        return str(frameIndex)
-    return f"{frameIndex * float(frameTimeMs):.3f}".rstrip("0").rstrip(".")
-
-
-def _addCineSequence(scene, framesThw: np.ndarray, cineInfo: dict, caseId: str, sequencesLogic=None):
-    import slicer
-
-    spacing = cineInfo.get("pixel_spacing_mm")
-    frameTimeMs = cineInfo.get("frame_time_ms")
-    sequence = scene.AddNewNodeByClass("vtkMRMLSequenceNode", scene.GenerateUniqueName(f"{caseId}_cine"))
-    sequence.SetIndexType(sequence.NumericIndex)
-    sequence.SetIndexName("time" if frameTimeMs is not None else FRAME_INDEX_NAME)
-    sequence.SetIndexUnit("ms" if frameTimeMs is not None else "")
-    sequence.SetAttribute(SPACING_KNOWN_ATTRIBUTE, "true" if spacing is not None else "false")
-    for index, frame in enumerate(framesThw):
-        image = frameImage(frame, spacing)
-        volume = slicer.vtkMRMLScalarVolumeNode()  # not in the scene: the sequence keeps a copy
-        volume.SetAndObserveImageData(_imageData(image.array_kji))
-        volume.SetIJKToRASMatrix(ijkToRASMatrix(image))
-        sequence.SetDataNodeAtValue(volume, _indexValue(index, frameTimeMs))
-    browser = scene.AddNewNodeByClass("vtkMRMLSequenceBrowserNode", scene.GenerateUniqueName(f"{caseId}_browser"))
-    browser.SetAndObserveMasterSequenceNodeID(sequence.GetID())
-    if sequencesLogic is not None:
-        sequencesLogic.UpdateProxyNodesFromSequences(browser)
-    proxy = browser.GetProxyNode(sequence)
-    if proxy is None:  # no Sequences logic: a proxy showing frame 0 (it follows the browser once a logic runs)
-        proxy = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", scene.GenerateUniqueName(f"{caseId}_cine"))
-        proxy.CopyContent(sequence.GetNthDataNode(0))
-        browser.AddProxyNode(proxy, sequence, False)
-    proxy.CreateDefaultDisplayNodes()
-    display = proxy.GetDisplayNode()
-    display.AutoWindowLevelOff()
-    display.SetWindowLevelMinMax(0.0, 1.0)  # frames are 0..1
-    browser.SetSelectedItemNumber(0)
-    return sequence, browser, proxy
 
 
 def _checkedReviews(reviews: dict, detectionIds) -> dict[int, str]:
@@ -146,6 +94,52 @@ def addBreastUsResultToScene(scene, framesThw, document: dict, caseId: str, sequ
     """
     frames = np.asarray(framesThw)
     cineInfo = dict(document.get("cine") or {})
+    fused, reviews, descriptors = _checkedDocument(frames, cineInfo, document)
+    sequence, browser, proxy = addCineSequence(scene, frames, cineInfo, caseId, sequencesLogic)
+    rois = _addDetectionROIs(scene, frames[0], cineInfo, document, fused, caseId)
+    table = recordsToTableNode(
+        scene,
+        _detectionTableRows(fused, reviews),
+        f"{caseId}_lesions",
+        columns=list(DETECTION_COLUMNS),
+        columnTypes=DETECTION_COLUMNS,
+    )
+    descriptorsTable = recordsToTableNode(
+        scene,
+        descriptor_rows(descriptors),
+        f"{caseId}_lesion_descriptors",
+        columns=descriptor_columns(),
+        columnTypes={column: "int" if column == "detection_id" else "string" for column in descriptor_columns()},
+    )
+    table.SetAttribute(ROLE_ATTRIBUTE, "breast_us_detections")
+    descriptorsTable.SetAttribute(ROLE_ATTRIBUTE, "breast_us_descriptors")
+    base = {key: (None if key in _TABLE_KEYS else value) for key, value in document.items()}
+    table.SetAttribute(DOCUMENT_ATTRIBUTE, _json(base))
+    table.SetAttribute(FRAMES_ATTRIBUTE, _json(document.get("frames") or []))
+    table.SetAttribute(FUSED_ATTRIBUTE, _json(fused))
+    nodes = {
+        "sequence": sequence,
+        "browser": browser,
+        "volume": proxy,
+        "rois": rois,
+        "table": table,
+        "descriptorsTable": descriptorsTable,
+    }
+    for role in ("sequence", "browser", "volume"):
+        table.SetNodeReferenceID(REFERENCE_PREFIX + role, nodes[role].GetID())
+    table.SetNodeReferenceID(REFERENCE_PREFIX + "descriptors", descriptorsTable.GetID())
+    for node in rois.values():
+        table.AddNodeReferenceID(REFERENCE_PREFIX + "roi", node.GetID())
+    detectionVisibility(nodes, 0, float(document.get("threshold", 0.0) or 0.0))
+    return nodes
+
+
+def _checkedDocument(frames: np.ndarray, cineInfo: dict, document: dict):
+    """The document's fused records, reviews {detection id: verdict} and descriptors, once they agree with the
+    (T, H, W) frames and with each other.
+
+    :raises InputError: frames of another shape or count, a review or descriptors of an unknown detection.
+    """
     if frames.ndim != 3 or frames.shape[0] == 0:
         raise InputError(f"Cine frames have shape {frames.shape}; expected (frames, rows, columns).")
     if cineInfo.get("n_frames") not in (None, frames.shape[0]):
@@ -157,9 +151,12 @@ def addBreastUsResultToScene(scene, framesThw, document: dict, caseId: str, sequ
     unknown = sorted({record.detection_id for record in descriptors} - set(detectionIds))
     if unknown:
         raise InputError(f"Descriptors name detection(s) {unknown}, which are not among the fused detections.")
+    return fused, reviews, descriptors
 
-    sequence, browser, proxy = _addCineSequence(scene, frames, cineInfo, caseId, sequencesLogic)
-    frame = frameImage(frames[0], cineInfo.get("pixel_spacing_mm"))
+
+def _addDetectionROIs(scene, firstFrameHW: np.ndarray, cineInfo: dict, document: dict, fused: list, caseId: str):
+    """One ROI per fused detection, its best frame's box on the frame plane; {detection id: ROI node}."""
+    frame = frameImage(firstFrameHW, cineInfo.get("pixel_spacing_mm"))
     modelId = str((document.get("model") or {}).get("model_id", ""))
     rois = {}
     for record in fused:
@@ -179,7 +176,11 @@ def addBreastUsResultToScene(scene, framesThw, document: dict, caseId: str, sequ
             attributes={"detection_id": detectionId, **attributes},
         )
         rois[detectionId] = detectionROINode(scene, box, f"{caseId}_lesion_{detectionId}", "breast_us_detection")
+    return rois
 
+
+def _detectionTableRows(fused: list, reviews: dict[int, str]) -> list[dict]:
+    """One detections-table row per fused record (sizes in mm, None when the spacing is unknown)."""
     rows = []
     for record in fused:
         size = record.get("size_mm")
@@ -196,41 +197,7 @@ def addBreastUsResultToScene(scene, framesThw, document: dict, caseId: str, sequ
                 "review": reviews.get(int(record["detection_id"]), ""),
             }
         )
-    table = recordsToTableNode(
-        scene, rows, f"{caseId}_lesions", columns=list(DETECTION_COLUMNS), columnTypes=DETECTION_COLUMNS
-    )
-    descriptorsTable = recordsToTableNode(
-        scene,
-        descriptor_rows(descriptors),
-        f"{caseId}_lesion_descriptors",
-        columns=descriptor_columns(),
-        columnTypes={column: "int" if column == "detection_id" else "string" for column in descriptor_columns()},
-    )
-    table.SetAttribute(ROLE_ATTRIBUTE, "breast_us_detections")
-    descriptorsTable.SetAttribute(ROLE_ATTRIBUTE, "breast_us_descriptors")
-    base = {key: (None if key in _TABLE_KEYS else value) for key, value in document.items()}
-    table.SetAttribute(DOCUMENT_ATTRIBUTE, _json(base))
-    table.SetAttribute(FRAMES_ATTRIBUTE, _json(document.get("frames") or []))
-    table.SetAttribute(FUSED_ATTRIBUTE, _json(fused))
-    for role, node in (
-        ("sequence", sequence),
-        ("browser", browser),
-        ("volume", proxy),
-        ("descriptors", descriptorsTable),
-    ):
-        table.SetNodeReferenceID(REFERENCE_PREFIX + role, node.GetID())
-    for node in rois.values():
-        table.AddNodeReferenceID(REFERENCE_PREFIX + "roi", node.GetID())
-    nodes = {
-        "sequence": sequence,
-        "browser": browser,
-        "volume": proxy,
-        "rois": rois,
-        "table": table,
-        "descriptorsTable": descriptorsTable,
-    }
-    detectionVisibility(nodes, 0, float(document.get("threshold", 0.0) or 0.0))
-    return nodes
+    return rows
 
 
 def breastUsNodes(table) -> dict:
@@ -397,168 +364,3 @@ def exportDocument(nodes: dict) -> dict:
     document["descriptors"] = [record.to_dict() for record in descriptorsFromTable(nodes["descriptorsTable"])]
     document["reviews"] = {str(key): value for key, value in sorted(reviewsFromTable(table).items())}
     return document
-
-
-def detectionRows(document: dict) -> list[dict]:
-    """CSV rows, one per fused detection: frames, best box (pixel edges), scores, size and review."""
-    reviews = document.get("reviews") or {}
-    rows = []
-    for record in document.get("fused") or []:
-        x0, y0, x1, y1 = record["best_box_xy"]
-        size = record.get("size_mm") or (None, None)
-        rows.append(
-            {
-                "detection_id": record["detection_id"],
-                "first_frame": record["first_frame"],
-                "last_frame": record["last_frame"],
-                "best_frame": record["best_frame"],
-                "best_x0": x0,
-                "best_y0": y0,
-                "best_x1": x1,
-                "best_y1": y1,
-                "fused_score": record["fused_score"],
-                "mean_score": record.get("mean_score"),
-                "n_frames": record.get("n_frames"),
-                "n_boxes": record.get("n_boxes"),
-                "width_mm": size[0],
-                "height_mm": size[1],
-                "review": reviews.get(str(record["detection_id"]), ""),
-            }
-        )
-    return rows
-
-
-def exportFiles(nodes: dict, folder) -> dict[str, Path]:
-    """Write ``detections.json`` (:func:`exportDocument`), ``detections.csv`` and ``descriptors.csv`` into
-    ``folder``, each atomically; returns {"json", "detections", "descriptors"}: paths."""
-    from assistcore.atomic import write_csv_atomic, write_text_atomic
-
-    folder = Path(folder)
-    if not str(folder) or not folder.is_dir():
-        raise InputError(f"Export folder {str(folder)!r} does not exist.", "Choose an existing folder.")
-    document = exportDocument(nodes)
-    rows = detectionRows(document)
-    descriptors = [LesionDescriptors.from_dict(record) for record in document["descriptors"]]
-    return {
-        "json": write_text_atomic(folder / "detections.json", json.dumps(document, indent=2)),
-        "detections": write_csv_atomic(folder / "detections.csv", rows, None if rows else ["detection_id"]),
-        "descriptors": write_csv_atomic(folder / "descriptors.csv", descriptor_rows(descriptors), descriptor_columns()),
-    }
-
-
-# ----- input: a loaded sequence browser as a cine, and the pipeline in a worker thread -------------------------
-def _grey(array: np.ndarray) -> np.ndarray:
-    """(H, W[, C]) pixels as one grey float32 plane (colour by luminance)."""
-    if array.ndim == 3:
-        if array.shape[-1] >= 3:
-            return (array[..., :3].astype(np.float64) @ np.array([0.299, 0.587, 0.114])).astype(np.float32)
-        array = array[..., 0]
-    return array.astype(np.float32)
-
-
-def _scaled01(frames: np.ndarray, dtype) -> np.ndarray:
-    """The whole cine on 0..1 with one scale (frames keep their relative brightness): 8-bit by 255, values
-    already in 0..1 as they are, anything else by the cine's minimum and maximum."""
-    if np.dtype(dtype) == np.uint8:
-        return frames / np.float32(255.0)
-    low, high = float(frames.min()), float(frames.max())
-    if low >= 0.0 and high <= 1.0:
-        return frames
-    return (frames - low) / np.float32(high - low) if high > low else np.zeros_like(frames)
-
-
-def framesFromBrowser(browserNode) -> dict[str, Any]:
-    """The browser's master sequence as cine arrays: {"frames" (T, H, W) float32 0..1, "pixel_spacing_mm"
-    (row, column) or None, "frame_time_ms" or None, "source": name}.
-
-    Frames are the volumes' first (only) slice as stored (row 0 first); colour is turned to grey. The frame time
-    comes from a numeric index in ms or s. The pixel spacing is the volumes' unless the sequence says it is a
-    stand-in (made by :func:`addBreastUsResultToScene` for a cine without one).
-
-    :raises InputError: no browser, no volumes in its sequence, volumes of several slices or different sizes.
-    """
-    from vtkmodules.util import numpy_support
-
-    sequence = browserNode.GetMasterSequenceNode() if browserNode is not None else None
-    if sequence is None or sequence.GetNumberOfDataNodes() == 0:
-        raise InputError("Select a sequence browser holding the cine's frames.", "Load the cine into Slicer first.")
-    frames, spacing, dtype = [], None, np.float32
-    for index in range(sequence.GetNumberOfDataNodes()):
-        node = sequence.GetNthDataNode(index)
-        if node is None or not node.IsA("vtkMRMLScalarVolumeNode") or node.GetImageData() is None:
-            raise InputError(f"Item {index} of sequence {sequence.GetName()} is not an image volume.")
-        imageData = node.GetImageData()
-        columns, rows, slices = imageData.GetDimensions()
-        if slices != 1:
-            raise InputError(f"Item {index} of sequence {sequence.GetName()} has {slices} slices, not one frame.")
-        components = imageData.GetNumberOfScalarComponents()
-        array = numpy_support.vtk_to_numpy(imageData.GetPointData().GetScalars())
-        array = array.reshape((rows, columns) if components == 1 else (rows, columns, components))
-        frames.append(_grey(array))
-        spacing, dtype = spacing or node.GetSpacing(), array.dtype
-    if len({frame.shape for frame in frames}) != 1:
-        raise InputError(f"The frames of sequence {sequence.GetName()} differ in size.")
-    frameTimeMs = None
-    unit = (sequence.GetIndexUnit() or "").strip().lower()
-    if sequence.GetIndexType() == sequence.NumericIndex and unit in ("ms", "s") and len(frames) > 1:
-        values = [float(sequence.GetNthIndexValue(index)) for index in range(len(frames))]
-        frameTimeMs = float(np.median(np.diff(values))) * (1000.0 if unit == "s" else 1.0)
-    known = sequence.GetAttribute(SPACING_KNOWN_ATTRIBUTE) != "false"
-    return {
-        "frames": _scaled01(np.stack(frames), dtype).astype(np.float32),
-        "pixel_spacing_mm": (float(spacing[1]), float(spacing[0])) if known else None,
-        "frame_time_ms": frameTimeMs,
-        "source": browserNode.GetName(),
-    }
-
-
-def cineFromBrowser(browserNode):
-    """The browser's frames as an :class:`assistcore.breastus.cine.Cine` (see :func:`framesFromBrowser`)."""
-    from assistcore.breastus.cine import Cine
-
-    arrays = framesFromBrowser(browserNode)
-    return Cine(
-        frames=arrays["frames"],
-        source_path=arrays["source"],
-        kind=SEQUENCE_KIND,
-        frame_time_ms=arrays["frame_time_ms"],
-        pixel_spacing_mm=arrays["pixel_spacing_mm"],
-    )
-
-
-def _checkedCineInput(cineOrPath):
-    if cineOrPath is None or (isinstance(cineOrPath, str | os.PathLike) and not str(cineOrPath).strip()):
-        raise InputError("Choose a cine: a DICOM file, a video, a folder of frames or a loaded sequence.")
-    if isinstance(cineOrPath, str | os.PathLike) and not Path(cineOrPath).exists():
-        raise InputError(f"Cine not found: {cineOrPath}.", "Check the path.")
-    return cineOrPath
-
-
-def runCinePipeline(cineOrPath, options: dict, progress=None, cancel_token=None):
-    """Read the cine when given a path (DICOM, video, folder of frames), then run the breast_us pipeline on it;
-    returns its result (``.cine``, ``.document()``). Runs in the caller's thread."""
-    from .pipelines import findPipeline
-
-    cine = _checkedCineInput(cineOrPath)
-    if isinstance(cine, str | os.PathLike):
-        from assistcore.breastus.cine import read_cine
-
-        cine = read_cine(cine)
-    if cancel_token is not None:
-        cancel_token.raise_if_cancelled()
-    return findPipeline("breast_us")(cine, options, progress=progress, cancel_token=cancel_token)
-
-
-def startCinePipeline(cineOrPath, options: dict):
-    """Check the input, then :func:`runCinePipeline` in a worker thread; poll the returned RunHandle.
-
-    :raises InputError: no cine, or a path that does not exist (before any thread starts).
-    :raises RadAssistError: this version of RadAssist has no breast_us pipeline.
-    """
-    from assistcore.models.runner import CancelToken, start_in_thread
-
-    from .pipelines import findPipeline
-
-    _checkedCineInput(cineOrPath)
-    findPipeline("breast_us")
-    return start_in_thread(runCinePipeline, cineOrPath, dict(options), cancel_token=CancelToken())
