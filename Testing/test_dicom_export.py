@@ -231,3 +231,20 @@ def test_breast_lesions_on_a_real_dicom_cine_become_frame_polylines_in_a_valid_s
     reference = roi.roi.ContentSequence[0].ReferencedSOPSequence[0]  # the IMAGE item the SCOORD is selected from
     assert reference.ReferencedFrameNumber == 6  # best frame 5 (0-based) is DICOM frame 6
     np.testing.assert_allclose(roi.roi.value[[0, 2]], [[10.5, 20.5], [130.5, 100.5]])
+
+
+def test_assistant_commands_get_dicom_out_from_two_helper_calls(a_dicom_brain_case, tmp_path):
+    import argparse
+
+    from radassist.cli.commands_report import add_dicom_arguments, write_dicom_after_run
+
+    case_dir, _, _ = a_dicom_brain_case
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out")
+    add_dicom_arguments(parser)
+    assert write_dicom_after_run(parser.parse_args(["--out", str(case_dir)])) == []
+    args = parser.parse_args(["--out", str(case_dir), "--dicom-out", str(tmp_path / "dicom")])
+    written = write_dicom_after_run(args)
+    assert sorted(Path(name).name for name in written) == ["C1_flair_seg.dcm", "C1_report_v1_sr.dcm"]
+    sr = highdicom.sr.srread(tmp_path / "dicom" / "C1_report_v1_sr.dcm")
+    assert sr.CompletionFlag == "PARTIAL" and sr.VerificationFlag == "UNVERIFIED"  # a draft, not signed

@@ -92,3 +92,29 @@ def run_report(args: argparse.Namespace) -> int:
     }
     emit(args, payload, "\n".join(lines))
     return 0
+
+
+# ----- for the assistants' own commands: `radassist crm ... --out DIR --dicom-out DICOM_DIR` ------------------
+def add_dicom_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--dicom-out`` (and ``--derive-source``) to an assistant's command (one line in its ``register``)."""
+    parser.add_argument("--dicom-out", metavar="DIR", help="also write the draft report as DICOM SR and SEG into DIR")
+    parser.add_argument(
+        "--derive-source",
+        action="store_true",
+        help="with --dicom-out, for NIfTI/NRRD input: write the source as a derived DICOM series first",
+    )
+
+
+def write_dicom_after_run(args: argparse.Namespace) -> list[str]:
+    """After an assistant wrote ``args.out``: draft its report (unsigned) and export SR and SEG to
+    ``args.dicom_out`` (one line at the end of the command's handler); returns the files written."""
+    if not getattr(args, "dicom_out", None):
+        return []
+    from pathlib import Path
+
+    from assistcore.dicom_export import export_case_dicom
+    from assistcore.reports import update_report
+
+    record = update_report(Path(args.out))
+    written = export_case_dicom(record, Path(args.dicom_out), derive_source=getattr(args, "derive_source", False))
+    return [str(path) for path in written]
