@@ -346,3 +346,13 @@ def test_report_panel_drafts_edits_signs_amends_and_exports(report_panel_module,
         "report_v2_draft.json",
         "report_v2_draft.pdf",
     ]
+
+
+def test_reader_given_rectum_centre_puts_regions_on_the_clock_face(tmp_path):
+    case_dir = write_crm_case(tmp_path / "crm")
+    record = update_report(case_dir, edits={"rectum_center_lps": "5,-15,0"})
+    region = record.content.finding("region-1")
+    assert region.values["clock_face"].value == 3 and "at 3 o'clock around the rectum" in region.text  # to its left
+    assert not any("rectum's centre" in note for note in record.content.notes)
+    with pytest.raises(InputError, match="X,Y,Z"):
+        update_report(case_dir, edits={"rectum_center_lps": "20,-20"})

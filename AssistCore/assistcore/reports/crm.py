@@ -15,6 +15,8 @@ import numpy as np
 from .case_files import read_json, source_entry
 from .model import PROBABILITY, Finding, Link, ReportContent, Value, code, model_summary
 
+CLOCK = code("CLOCK", "Clock-face position", "99RADAS")
+
 
 def clock_face_hour(point_lps: list[float], center_lps: list[float]) -> int:
     """Clock-face hour (1..12) of a point around the rectum on an axial slice, as surgeons and radiologists give
@@ -74,11 +76,25 @@ def _region_finding(region: dict, box: dict | None, threshold: float, center: li
             "Clock-face position",
             clock_face_hour(point, center),
             "{o'clock}",
-            code=code("CLOCK", "Clock-face position", "99RADAS"),
+            code=CLOCK,
         )
     finding.link = Link(series="t2", slice_index=region["peak_index"], point_lps=point, polygon_lps=polygon)
     finding.text = region_sentence(finding)
     return finding
+
+
+def set_rectum_center(content: ReportContent, center_lps: list[float]) -> None:
+    """The reader's rectum centre (LPS mm): every region gets its clock-face hour and its sentence says it."""
+    for finding in content.findings:
+        if finding.kind == "crm_region" and finding.link.point_lps is not None:
+            hour = clock_face_hour(finding.link.point_lps, center_lps)
+            finding.values["clock_face"] = Value("Clock-face position", hour, "{o'clock}", code=CLOCK)
+            if not finding.text_edited:
+                finding.text = region_sentence(finding)
+    content.notes = [note for note in content.notes if "rectum's centre" not in note]
+    content.notes.append(
+        "Rectum centre given by the reader at LPS (" + ", ".join(f"{v:.1f}" for v in center_lps) + ") mm."
+    )
 
 
 def build(case_dir: Path) -> ReportContent:

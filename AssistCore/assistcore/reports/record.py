@@ -177,6 +177,17 @@ def _apply_edit(content: ReportContent, key: str, raw: Any) -> dict:
     if key == "impression":
         before, content.impression, content.impression_edited = content.impression, value, True
         return {"path": key, "before": before, "after": value}
+    if key == "rectum_center_lps" and content.assistant == "crm":
+        from .crm import set_rectum_center
+
+        try:
+            center = [float(part) for part in str(raw).split(",")]
+        except ValueError:
+            center = []
+        if len(center) != 3:
+            raise InputError(f"Edit {key}={raw!r}: give the rectum centre as X,Y,Z in LPS mm (e.g. 1.5,-20,33).")
+        set_rectum_center(content, center)
+        return {"path": key, "before": None, "after": center}
     finding_id, _, name = key.rpartition(".")
     finding = content.finding(finding_id)
     if finding is None or not name:
