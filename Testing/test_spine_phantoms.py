@@ -19,6 +19,7 @@ from assistcore.phantoms.spine import (
     render_spine_phantom_montage,
     write_spine_phantom_case,
 )
+from assistcore.phantoms.spine.plan import _plan
 
 FORCED = {
     "C3/4": {
@@ -279,7 +280,7 @@ def test_findings_are_drawn_with_normal_and_abnormal_levels_both_common():
     counts = {kind: 0 for kind in HERNIATION_TYPES}
     listheses = osteophytes = thick_pll = thick_lf = 0
     for seed in range(300):
-        plan = spine._plan(np.random.default_rng(seed), {})
+        plan = _plan(np.random.default_rng(seed), {})
         for name in spine.FINDING_LEVELS:
             disc = plan["discs"][name]
             counts[disc["herniation"]] += 1
