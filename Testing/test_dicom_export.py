@@ -82,6 +82,17 @@ def test_signed_brain_case_exports_valid_sr_and_seg_matching_the_labels(a_dicom_
     assert set(observers) == {"Person", "Device"}
     text = str(pydicom.dcmread(tmp_path / "dicom" / "C1_report_v1_sr.dcm"))
     assert "Reader^Dr Ann" in text and "brain-test" in text  # the reader and the model by name
+    volumes = {
+        group.tracking_identifier: group.get_measurements()[0].value
+        for group in sr.content.get_volumetric_roi_measurement_groups()
+    }
+    voxel_ml = np.prod(source.image.spacing_mm) / 1000.0
+    assert volumes == {
+        f"segment {name}": pytest.approx(np.count_nonzero(labels == value) * voxel_ml, abs=1e-4)
+        for name, value in (("Non-enhancing tumor", 1), ("Edema", 2), ("Enhancing tumor", 4))
+    }  # one group per SEG segment, its volume from the voxels
+    segment_reference = sr.content.get_volumetric_roi_measurement_groups()[0].referenced_segment
+    assert segment_reference.referenced_sop_instance_uid == seg.SOPInstanceUID
 
 
 def test_changed_source_files_are_refused_and_nothing_is_written(a_dicom_brain_case, tmp_path):

@@ -92,18 +92,35 @@ def build_case_datasets(
         sources = derive_sources(content["source"], content["case_id"], derived_into)
     else:
         sources = _load_sources(content["source"], source_dicom)
-    stem = f"{content['case_id']}_report_v{version['version']}"
-    datasets = {f"{stem}_sr.dcm": build_measurement_report(version, sources, observer)}
+    datasets, segments = {}, []
     for entry in content.get("label_maps", []):
         series = sources.get(entry["series"])
         if series is None:
             continue
-        label_path = record.case_dir / entry["file"]
-        label_image = read_image(label_path)
+        label_image = read_image(record.case_dir / entry["file"])
         labels = _label_table(record.case_dir, entry["table"])
-        segmentation, _ = build_segmentation(label_image, labels, series, content["model"], entry["file"])
+        segmentation, numbers = build_segmentation(label_image, labels, series, content["model"], entry["file"])
         datasets[f"{content['case_id']}_{entry['series']}_seg.dcm"] = segmentation
-    return datasets
+        segments += segment_volumes(segmentation, numbers, label_image, labels)
+    stem = f"{content['case_id']}_report_v{version['version']}"
+    return {f"{stem}_sr.dcm": build_measurement_report(version, sources, observer, segments), **datasets}
+
+
+def segment_volumes(segmentation, numbers: dict[int, int], label_image, labels) -> list[dict]:
+    """[{"segmentation", "segment_number", "label", "volume_ml"}] for the SR's volumetric ROI groups: each
+    segment's volume from its voxel count and the voxel size (mm^3 -> mL)."""
+    counts = np.bincount(np.asarray(label_image.array_kji).astype(np.int64).ravel())
+    voxel_ml = float(np.prod(label_image.spacing_mm)) / 1000.0
+    by_value = {label.value: label for label in labels}
+    return [
+        {
+            "segmentation": segmentation,
+            "segment_number": number,
+            "label": by_value[value],
+            "volume_ml": round(float(counts[value]) * voxel_ml, 4),
+        }
+        for number, value in numbers.items()
+    ]
 
 
 def export_case_dicom(

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
-from ..reports.model import UNIT_MEANINGS, Finding, ReportContent
+from ..reports.model import UNIT_MEANINGS, VOLUME, Finding, ReportContent
 from .seg import MANUFACTURER
 from .source import SourceSeries
 
@@ -124,12 +124,38 @@ def _group(finding: Finding, series: SourceSeries | None, algorithm):
     return hd.sr.MeasurementsAndQualitativeEvaluations(source_images=source_image, **common)
 
 
-def build_measurement_report(version: dict, sources: dict[str, SourceSeries], observer: str) -> Any:
+def _segment_group(segment: dict, algorithm) -> Any:
+    """A TID 1411 volumetric ROI group: one SEG segment (referenced by SOP instance and number) and its volume."""
+    import highdicom as hd
+
+    label = segment["label"]
+    return hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations(
+        tracking_identifier=hd.sr.TrackingIdentifier(uid=hd.UID(), identifier=f"segment {label.name}"[:64]),
+        referenced_segment=hd.sr.ReferencedSegment.from_segmentation(
+            segment["segmentation"], segment["segment_number"]
+        ),
+        finding_type=_concept(label.type.code, label.type.scheme, label.type.meaning),
+        measurements=[
+            hd.sr.Measurement(
+                name=_concept(VOLUME["code"], VOLUME["scheme"], VOLUME["meaning"]),
+                value=segment["volume_ml"],
+                unit=_concept("mL", "UCUM", "milliliter"),
+                algorithm_id=algorithm,
+            )
+        ],
+        algorithm_id=algorithm,
+    )
+
+
+def build_measurement_report(
+    version: dict, sources: dict[str, SourceSeries], observer: str, segments: list[dict] | None = None
+) -> Any:
     """A highdicom Comprehensive3DSR of a report version (``{"version", "status", "content", "signature"}``).
 
     :param sources: the report's series names -> loaded source series (findings on other series keep their
         values but reference no image).
     :param observer: the reader's name (person observer); the model is the device observer.
+    :param segments: SEG segments with their volume (see ``segment_volumes``): one volumetric ROI group each.
     """
     import highdicom as hd
     from pydicom.sr.codedict import codes
@@ -157,6 +183,7 @@ def build_measurement_report(version: dict, sources: dict[str, SourceSeries], ob
         ),
     )
     groups = [_group(finding, sources.get(finding.link.series), algorithm) for finding in content.findings]
+    groups += [_segment_group(segment, algorithm) for segment in segments or []]
     report = hd.sr.MeasurementReport(
         observation_context=context,
         procedure_reported=_concept(*PROCEDURES[content.assistant]),
@@ -164,6 +191,7 @@ def build_measurement_report(version: dict, sources: dict[str, SourceSeries], ob
     )
     signed = version.get("status") == "signed"
     evidence = [dataset for series in sources.values() for dataset in series.datasets]
+    evidence += list({id(item["segmentation"]): item["segmentation"] for item in segments or []}.values())
     document = hd.sr.Comprehensive3DSR(
         evidence=evidence,
         content=report,
