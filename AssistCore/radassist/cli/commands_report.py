@@ -56,13 +56,17 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
 def run_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from assistcore.errors import InputError
     from assistcore.reports import export_report, update_report
 
     from .main import emit
 
     case_dir = Path(args.case_dir)
-    record = update_report(case_dir, edits=dict(args.edit), sign=args.sign, amend=args.amend, by=args.by)
     formats = tuple(part.strip() for part in args.formats.split(",") if part.strip())
+    unknown = sorted(set(formats) - {"json", "html", "pdf"})
+    if unknown:
+        raise InputError(f"--formats {args.formats!r}: unknown format(s) {', '.join(unknown)}.", "Use json, html, pdf.")
+    record = update_report(case_dir, edits=dict(args.edit), sign=args.sign, amend=args.amend, by=args.by)
     files = [str(path) for path in export_report(record, case_dir / "report", formats)]
     dicom_files: list[str] = []
     if args.dicom_out:
