@@ -259,3 +259,24 @@ def test_assistant_commands_get_dicom_out_from_two_helper_calls(a_dicom_brain_ca
     assert sorted(Path(name).name for name in written) == ["C1_flair_seg.dcm", "C1_report_v1_sr.dcm"]
     sr = highdicom.sr.srread(tmp_path / "dicom" / "C1_report_v1_sr.dcm")
     assert sr.CompletionFlag == "PARTIAL" and sr.VerificationFlag == "UNVERIFIED"  # a draft, not signed
+
+
+def test_report_command_refuses_sign_and_export_together_when_the_source_changed(a_dicom_brain_case, tmp_path, capsys):
+    import pydicom
+    from pydicom.uid import generate_uid
+
+    from assistcore.reports.record import record_path
+    from radassist.cli.main import main
+
+    case_dir, series_dir, _ = a_dicom_brain_case
+    assert main(["report", str(case_dir), "--formats", "json"]) == 0  # the draft records the series' UIDs
+    before = record_path(case_dir).read_bytes()
+    first = sorted(series_dir.glob("*.dcm"))[0]
+    dataset = pydicom.dcmread(first)
+    dataset.SOPInstanceUID = generate_uid()
+    dataset.save_as(first)
+    command = ["report", str(case_dir), "--sign", "Dr Ann Reader", "--dicom-out", str(tmp_path / "dicom")]
+    assert main(command) == 1
+    assert "changed since the run" in capsys.readouterr().err
+    assert record_path(case_dir).read_bytes() == before and not (tmp_path / "dicom").exists()
+    assert not (case_dir / "report" / "report_v1.html").exists()  # not signed, nothing exported

@@ -8,8 +8,10 @@ every dataset is built in memory before the first file is written; files are wri
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +20,7 @@ from ..errors import InputError
 from ..reports.record import ReportRecord
 from .source import SourceSeries, load_source_series, nifti_message
 
-__all__ = ["SourceSeries", "build_case_datasets", "export_case_dicom", "load_source_series"]
+__all__ = ["SourceSeries", "build_case_datasets", "export_case_dicom", "load_source_series", "prepared_case_dicom"]
 
 
 def derive_sources(sources: dict, case_id: str, staging: Path) -> dict[str, SourceSeries]:
@@ -123,6 +125,34 @@ def segment_volumes(segmentation, numbers: dict[int, int], label_image, labels) 
     ]
 
 
+@contextlib.contextmanager
+def prepared_case_dicom(
+    record: ReportRecord, source_dicom: str | Path | None = None, observer: str = "", derive_source: bool = False
+) -> Iterator[Callable[[Path], list[Path]]]:
+    """Check and build the case's SR and SEG (and derived source series) in memory and in a private staging
+    folder; yields ``write(out_dir) -> paths``. A caller can thus refuse everything (its own files too) before
+    the first file is written, and write once all checks passed."""
+    from ..atomic import atomic_directory, atomic_path
+
+    with tempfile.TemporaryDirectory(prefix=".radassist-derived-") as staging:
+        datasets = build_case_datasets(record, source_dicom, observer, Path(staging) if derive_source else None)
+
+        def write(out_dir: Path) -> list[Path]:
+            written = []
+            for folder in sorted(Path(staging).iterdir()):
+                with atomic_directory(Path(out_dir) / folder.name) as temporary:
+                    for file in sorted(folder.iterdir()):
+                        shutil.copy2(file, temporary / file.name)
+                written.append(Path(out_dir) / folder.name)
+            for name, dataset in datasets.items():
+                with atomic_path(Path(out_dir) / name) as temporary:
+                    dataset.save_as(temporary, enforce_file_format=True)
+                written.append(Path(out_dir) / name)
+            return written
+
+        yield write
+
+
 def export_case_dicom(
     record: ReportRecord,
     out_dir: Path,
@@ -135,19 +165,5 @@ def export_case_dicom(
     :param derive_source: for a case run on NIfTI/NRRD, first write the source as a derived DICOM series
         (``<case>_<series>_source/`` in ``out_dir``) and reference it.
     """
-    from ..atomic import atomic_directory, atomic_path
-
-    written = []
-    with tempfile.TemporaryDirectory(prefix=".radassist-derived-") as staging:
-        derived_into = Path(staging) if derive_source else None
-        datasets = build_case_datasets(record, source_dicom, observer, derived_into)
-        for folder in sorted(Path(staging).iterdir()):
-            with atomic_directory(Path(out_dir) / folder.name) as temporary:
-                for file in sorted(folder.iterdir()):
-                    shutil.copy2(file, temporary / file.name)
-            written.append(Path(out_dir) / folder.name)
-    for name, dataset in datasets.items():
-        with atomic_path(Path(out_dir) / name) as temporary:
-            dataset.save_as(temporary, enforce_file_format=True)
-        written.append(Path(out_dir) / name)
-    return written
+    with prepared_case_dicom(record, source_dicom, observer, derive_source) as write:
+        return write(out_dir)

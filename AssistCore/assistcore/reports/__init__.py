@@ -96,10 +96,12 @@ def update_report(
     sign: str | None = None,
     amend: str | None = None,
     by: str = "",
+    save: bool = True,
 ) -> ReportRecord:
     """Open (or draft) the record, then amend, edit and sign as asked, and save it once at the end.
 
     Every check runs before anything is written: a refused edit or signature leaves ``record.json`` as it was.
+    :param save: False leaves saving to the caller (``record.save()``), after checks of its own.
     """
     record = open_record(case_dir)
     if amend is not None:
@@ -108,7 +110,8 @@ def update_report(
         record.edit(edits, by=by or sign or "")
     if sign is not None:
         record.sign(sign)
-    record.save()
+    if save:
+        record.save()
     return record
 
 

@@ -54,6 +54,7 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
 
 
 def run_report(args: argparse.Namespace) -> int:
+    import contextlib
     from pathlib import Path
 
     from assistcore.errors import InputError
@@ -66,17 +67,17 @@ def run_report(args: argparse.Namespace) -> int:
     unknown = sorted(set(formats) - {"json", "html", "pdf"})
     if unknown:
         raise InputError(f"--formats {args.formats!r}: unknown format(s) {', '.join(unknown)}.", "Use json, html, pdf.")
-    record = update_report(case_dir, edits=dict(args.edit), sign=args.sign, amend=args.amend, by=args.by)
-    files = [str(path) for path in export_report(record, case_dir / "report", formats)]
-    dicom_files: list[str] = []
-    if args.dicom_out:
-        from assistcore.dicom_export import export_case_dicom
+    record = update_report(case_dir, edits=dict(args.edit), sign=args.sign, amend=args.amend, by=args.by, save=False)
+    observer = args.observer or (record.current.get("signature") or {}).get("name", "")
+    dicom = contextlib.nullcontext(None)
+    if args.dicom_out:  # every DICOM check runs before the record or any file is written
+        from assistcore.dicom_export import prepared_case_dicom
 
-        observer = args.observer or (record.current.get("signature") or {}).get("name", "")
-        written = export_case_dicom(
-            record, Path(args.dicom_out), args.source_dicom, observer=observer, derive_source=args.derive_source
-        )
-        dicom_files = [str(path) for path in written]
+        dicom = prepared_case_dicom(record, args.source_dicom, observer, derive_source=args.derive_source)
+    with dicom as write_dicom:
+        record.save()
+        files = [str(path) for path in export_report(record, case_dir / "report", formats)]
+        dicom_files = [str(path) for path in write_dicom(Path(args.dicom_out))] if write_dicom else []
     version = record.current
     content = version["content"]
     flagged = [item for item in content["findings"] if item.get("flags")]
