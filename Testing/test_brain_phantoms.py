@@ -5,6 +5,8 @@ Most tests use 4 mm phantoms (about 0.2 s each once the template is cached) to s
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pytest
 from scipy import ndimage
@@ -200,7 +202,7 @@ def test_bad_arguments_and_missing_nilearn_raise_input_errors_with_hints(monkeyp
         generate_brain_phantom(0, spacing_mm=0.0)
     with pytest.raises(InputError, match="n_lesions"):
         generate_brain_phantom(0, n_lesions=0)
-    monkeypatch.setattr(phantoms.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(InputError, match="nilearn") as caught:
         phantoms.template_folder()
     assert "pip install nilearn" in caught.value.hint
