@@ -130,7 +130,8 @@ def make_random_brain_model(folder: Path, model_id: str = "brain-random") -> Pat
     """The BrainTumorLabel network with random weights and a complete card (the pipeline runs, nothing learned)."""
     import torch
 
-    from assistcore.brain.model import NETWORK, TrainingResult, brain_model_card
+    from assistcore.brain.model import NETWORK
+    from assistcore.brain.training import TrainingResult, brain_model_card
     from assistcore.models.loader import build_network
 
     folder.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,7 @@ import pytest
 
 from assistcore.arrays import bounding_box
 from assistcore.brain import model as brain_model
+from assistcore.brain import training as brain_training
 from assistcore.image import Image
 
 
@@ -51,7 +52,7 @@ def test_random_patches_are_centred_on_each_present_class_about_equally_often():
     centres_on_tiny = 0
     draws = 400
     for _ in range(draws):
-        _patch, patch_labels = brain_model._random_patch(array, labels, 8, rng)
+        _patch, patch_labels = brain_training._random_patch(array, labels, 8, rng)
         centres_on_tiny += patch_labels[4, 4, 4] == 1
     # uniform over the 3 present classes: ~1/3 of patches are centred on the tiny class (vs 0.1 % by volume)
     assert 0.2 < centres_on_tiny / draws < 0.45

@@ -182,6 +182,37 @@ def evaluate_sweeps(
     return metrics
 
 
+def _sweep_lesions(case: SweepCase):
+    """The sweep's true lesion boxes as :class:`~assistcore.metrics.SequenceLesions` (frame and lesion id per box)."""
+    from ..metrics import SequenceLesions
+
+    boxes = [np.asarray(b, float).reshape(-1, 4) for b in case.truth_boxes]
+    lesion_boxes = np.concatenate(boxes) if boxes else np.zeros((0, 4))
+    lesion_frames = np.concatenate([np.full(len(b), t) for t, b in enumerate(boxes)]) if boxes else np.zeros(0)
+    lesion_ids = np.concatenate([np.asarray(i).reshape(-1) for i in case.truth_lesion_ids]) if boxes else None
+    return SequenceLesions(lesion_boxes, lesion_frames.astype(int), lesion_ids)
+
+
+def _chi_square_row(results: dict, iou: float, rate: float) -> dict:
+    """Single frame against multi-frame sensitivity at one FP rate: the chi-square row of :func:`score_sweeps`."""
+    from ..metrics import compare_sensitivities_chi_square
+
+    a, b = _froc_counts(results["single_frame"], rate), _froc_counts(results["multi_frame"], rate)
+    total = results["single_frame"].n_lesions
+    statistic, p_value = compare_sensitivities_chi_square(a["tp"], total, b["tp"], total)
+    # undefined when both methods find none or all of the lesions: null in JSON, not NaN
+    statistic, p_value = (None, None) if not np.isfinite(statistic) else (statistic, p_value)
+    return {
+        "iou": iou,
+        "fp_per_sequence": rate,
+        "single_frame_tp": a["tp"],
+        "multi_frame_tp": b["tp"],
+        "lesions": total,
+        "chi2": statistic,
+        "p": p_value,
+    }
+
+
 def score_sweeps(
     detections: Sequence[Sequence],
     cases: Sequence[SweepCase],
@@ -196,7 +227,7 @@ def score_sweeps(
         per (iou, rate) chi2 and p single vs fused, "froc": {name: FrocResult}, "n_sequences", "n_lesions",
         "cases": per-sweep rows}.
     """
-    from ..metrics import SequenceDetections, SequenceLesions, compare_sensitivities_chi_square, froc
+    from ..metrics import SequenceDetections, froc
     from ..pipelines.breast_us import fuse_frames
 
     if len(detections) != len(cases):
@@ -216,11 +247,8 @@ def score_sweeps(
                 np.array([g.region.peak_index for g in groups], int),
             )
         )
-        boxes = [np.asarray(b, float).reshape(-1, 4) for b in case.truth_boxes]
-        lesion_boxes = np.concatenate(boxes) if boxes else np.zeros((0, 4))
-        lesion_frames = np.concatenate([np.full(len(b), t) for t, b in enumerate(boxes)]) if boxes else np.zeros(0)
-        lesion_ids = np.concatenate([np.asarray(i).reshape(-1) for i in case.truth_lesion_ids]) if boxes else None
-        truth.append(SequenceLesions(lesion_boxes, lesion_frames.astype(int), lesion_ids))
+        truth.append(_sweep_lesions(case))
+        lesion_ids = truth[-1].lesion_ids
         case_rows.append(
             {
                 "case_id": case.case_id,
@@ -245,23 +273,7 @@ def score_sweeps(
                 row[f"sensitivity_at_{rate:g}fp"] = round(counts["sensitivity"], 4)
                 row[f"tp_fn_fp_at_{rate:g}fp"] = f"{counts['tp']}/{counts['fn']}/{counts['fp']}"
             rows.append(row)
-        for rate in fp_rates:
-            a, b = _froc_counts(results["single_frame"], rate), _froc_counts(results["multi_frame"], rate)
-            total = results["single_frame"].n_lesions
-            statistic, p_value = compare_sensitivities_chi_square(a["tp"], total, b["tp"], total)
-            # undefined when both methods find none or all of the lesions: null in JSON, not NaN
-            statistic, p_value = (None, None) if not np.isfinite(statistic) else (statistic, p_value)
-            chi_square.append(
-                {
-                    "iou": iou,
-                    "fp_per_sequence": rate,
-                    "single_frame_tp": a["tp"],
-                    "multi_frame_tp": b["tp"],
-                    "lesions": total,
-                    "chi2": statistic,
-                    "p": p_value,
-                }
-            )
+        chi_square += [_chi_square_row(results, iou, rate) for rate in fp_rates]
     return {
         "rows": rows,
         "chi_square": chi_square,

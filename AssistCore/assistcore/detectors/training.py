@@ -9,6 +9,7 @@ gradients clipped.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -70,6 +71,69 @@ def _augment(picture: np.ndarray, boxes: np.ndarray, rng: np.random.Generator) -
     return np.ascontiguousarray(picture, dtype=np.float32), boxes
 
 
+def _training_batch(
+    positives: Sequence[PictureSample],
+    negatives: Sequence[PictureSample],
+    batch_size: int,
+    positive_fraction: float,
+    crop_size: int,
+    augment: Callable[[np.ndarray, np.ndarray, np.random.Generator], tuple[np.ndarray, np.ndarray]],
+    rng: np.random.Generator,
+) -> tuple[list, list[dict]]:
+    """``batch_size`` augmented crops as (3, H, W) tensors and their targets (boxes, labels 1): a crop comes
+    from a picture with boxes with probability ``positive_fraction`` when both kinds exist."""
+    import torch
+
+    pictures, targets = [], []
+    for _ in range(batch_size):
+        pool = positives if positives and (not negatives or rng.random() < positive_fraction) else negatives
+        picture, boxes = augment(*_crop(pool[rng.integers(len(pool))], crop_size, rng), rng)
+        pictures.append(torch.from_numpy(picture).expand(3, -1, -1).contiguous())
+        targets.append({"boxes": torch.from_numpy(boxes), "labels": torch.ones(len(boxes), dtype=torch.int64)})
+    return pictures, targets
+
+
+def _optimise(
+    network,
+    draw_batch: Callable[[], tuple[list, list[dict]]],
+    steps: int,
+    learning_rate: float,
+    warmup: int,
+    time_budget_s: float | None,
+    progress: Callable[[str, float, str], None] | None,
+) -> tuple[int, list[float]]:
+    """AdamW on batches from ``draw_batch``: a linear warm-up of ``warmup`` steps, then cosine decay over
+    whichever of ``steps`` and ``time_budget_s`` is further along; returns the steps done and their losses."""
+    import torch
+
+    parameters = [p for p in network.parameters() if p.requires_grad]
+    optimiser = torch.optim.AdamW(parameters, lr=learning_rate, weight_decay=1e-4)
+    started = time.perf_counter()
+    recent: list[float] = []
+    done = 0
+    for step in range(steps):
+        along = step / steps
+        if time_budget_s:
+            along = max(along, (time.perf_counter() - started) / time_budget_s)
+            if along >= 1.0:
+                break
+        for group in optimiser.param_groups:  # warm-up, then cosine decay
+            group["lr"] = learning_rate * min(1.0, (step + 1) / warmup) * 0.5 * (1 + np.cos(np.pi * min(along, 1.0)))
+        pictures, targets = draw_batch()
+        losses = network(pictures, targets)
+        loss = sum(losses.values())
+        optimiser.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(parameters, 10.0)
+        optimiser.step()
+        done = step + 1
+        recent.append(float(loss.detach()))
+        if progress and (step % 10 == 0 or step == steps - 1):
+            fraction = max(done / steps, (time.perf_counter() - started) / time_budget_s if time_budget_s else 0.0)
+            progress("training", min(fraction, 1.0), f"step {done}/{steps} loss {np.mean(recent[-20:]):.3f}")
+    return done, recent
+
+
 def train_detector(
     output_dir: Path,
     samples: Sequence[PictureSample],
@@ -121,37 +185,12 @@ def train_detector(
     network.train()
     positives = [s for s in samples if len(s.boxes_xy)]
     negatives = [s for s in samples if not len(s.boxes_xy)]
-    parameters = [p for p in network.parameters() if p.requires_grad]
-    optimiser = torch.optim.AdamW(parameters, lr=learning_rate, weight_decay=1e-4)
     warmup = max(1, min(50, steps // 10))
     started = time.perf_counter()
-    recent: list[float] = []
-    done = 0
-    for step in range(steps):
-        along = step / steps
-        if time_budget_s:
-            along = max(along, (time.perf_counter() - started) / time_budget_s)
-            if along >= 1.0:
-                break
-        for group in optimiser.param_groups:  # warm-up, then cosine decay
-            group["lr"] = learning_rate * min(1.0, (step + 1) / warmup) * 0.5 * (1 + np.cos(np.pi * min(along, 1.0)))
-        pictures, targets = [], []
-        for _ in range(batch_size):
-            pool = positives if positives and (not negatives or rng.random() < positive_fraction) else negatives
-            picture, boxes = (augment or _augment)(*_crop(pool[rng.integers(len(pool))], crop_size, rng), rng)
-            pictures.append(torch.from_numpy(picture).expand(3, -1, -1).contiguous())
-            targets.append({"boxes": torch.from_numpy(boxes), "labels": torch.ones(len(boxes), dtype=torch.int64)})
-        losses = network(pictures, targets)
-        loss = sum(losses.values())
-        optimiser.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(parameters, 10.0)
-        optimiser.step()
-        done = step + 1
-        recent.append(float(loss.detach()))
-        if progress and (step % 10 == 0 or step == steps - 1):
-            fraction = max(done / steps, (time.perf_counter() - started) / time_budget_s if time_budget_s else 0.0)
-            progress("training", min(fraction, 1.0), f"step {done}/{steps} loss {np.mean(recent[-20:]):.3f}")
+    draw_batch = functools.partial(
+        _training_batch, positives, negatives, batch_size, positive_fraction, crop_size, augment or _augment, rng
+    )
+    done, recent = _optimise(network, draw_batch, steps, learning_rate, warmup, time_budget_s, progress)
     network.eval()
     output_dir.mkdir(parents=True, exist_ok=True)
     weights_path = output_dir / "model.pt"

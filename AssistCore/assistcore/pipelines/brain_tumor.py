@@ -87,6 +87,82 @@ def _activation(card) -> tuple[str, list[str]]:
     return "softmax", []
 
 
+def _reference_of(images: dict[str, Image]) -> tuple[str, Image]:
+    """The reference sequence's role and image (FLAIR, else T1c); refuses missing required sequences and
+    sequences on another grid."""
+    missing = [role for role in brain_model.REQUIRED if role not in images]
+    if missing:
+        raise InputError(f"Missing required sequence(s): {', '.join(missing)}.", "T1c and FLAIR are required.")
+    reference_role = "flair" if "flair" in images else "t1c"
+    reference = images[reference_role]
+    for role, image in images.items():
+        if not image.same_grid(reference):
+            raise InputError(f"{role} is not on the {reference_role} grid.", "Register and resample it first.")
+    return reference_role, reference
+
+
+def _probability_runs(network, prepared, device: str, card, tta: bool, cancel_check: Callable) -> list[np.ndarray]:
+    """The network's class probabilities on the working grid, one (channels, k, j, i) array per TTA run, with
+    the card's activation, inference mode and class map."""
+    return brain_model.predict_runs(
+        network,
+        prepared,
+        device,
+        tta=tta,
+        cancel_check=cancel_check,
+        activation=_activation(card)[0],
+        inference=card.inference,
+        class_map=(_step(card, "postprocessing", "class_map") or {}).get("to_internal"),
+    )
+
+
+def _skull_strip_mask(images: dict[str, Image], normalisation: str) -> tuple[np.ndarray | None, str]:
+    """The brain mask to strip the skull with, and where it came from: for a model trained on skull-stripped
+    images (CaPTk's normalisation) one is estimated; others take the input as it is."""
+    if normalisation != "zscore_captk":
+        return None, "input already skull-stripped"
+    from ..brain.skull import brain_mask_for
+
+    return brain_mask_for(images)
+
+
+def _missing_channel_warnings(channel_roles: tuple[str, ...], images: dict[str, Image]) -> list[str]:
+    """One warning per input channel of the model that the case lacks."""
+    return [
+        f"{role.upper()} was not given: the model ran with that channel at its normalised mean (0); expect lower "
+        "accuracy (README: missing sequences)."
+        for role in channel_roles
+        if role not in images
+    ]
+
+
+def _labels_on_reference(
+    runs: list[np.ndarray],
+    probabilities: np.ndarray,
+    prepared,
+    reference: Image,
+    activation: str,
+    region_channels: list[str],
+    tta: bool,
+) -> tuple[np.ndarray, float]:
+    """(k, j, i) uint8 labels on the reference grid and the case's uncertainty (TTA disagreement with several
+    runs, else the mean entropy); only the box a tumour class could claim is resampled."""
+    labels = np.zeros(reference.shape_kji, dtype=np.uint8)
+    uncertainty = 0.0
+    box = brain_model.tumour_box_on_reference(probabilities, prepared, reference, activation)
+    if box is not None:
+        in_box = brain_model.probabilities_to_reference(
+            probabilities, prepared, reference.crop(box), background_first=activation == "softmax"
+        )
+        labels[box] = brain_model.labels_from_probabilities(in_box, activation, region_channels)
+        uncertainty = (
+            brain_model.tta_disagreement(runs, activation, region_channels)
+            if tta
+            else brain_model.uncertainty_score(in_box, activation)
+        )
+    return labels, uncertainty
+
+
 def run(
     images: dict[str, Image],
     options: dict[str, Any] | None = None,
@@ -103,14 +179,7 @@ def run(
     cancel_token = cancel_token or CancelToken()
     report = ProgressReporter(STAGES, progress)
     timings: dict[str, float] = {}
-    missing = [role for role in brain_model.REQUIRED if role not in images]
-    if missing:
-        raise InputError(f"Missing required sequence(s): {', '.join(missing)}.", "T1c and FLAIR are required.")
-    reference_role = "flair" if "flair" in images else "t1c"
-    reference = images[reference_role]
-    for role, image in images.items():
-        if not image.same_grid(reference):
-            raise InputError(f"{role} is not on the {reference_role} grid.", "Register and resample it first.")
+    reference_role, reference = _reference_of(images)
     started = time.perf_counter()
     report("load", 0.0, "loading model")
     tumor_type = options.get("tumor_type", "intra-axial")
@@ -123,17 +192,8 @@ def run(
     channel_roles = tuple(channel["role"].lower() for channel in card.input_channels)
     activation, region_channels = _activation(card)
     normalisation = "zscore_captk" if _step(card, "preprocessing", "zscore_captk") else "zscore_nonzero"
-    warnings = [
-        f"{role.upper()} was not given: the model ran with that channel at its normalised mean (0); expect lower "
-        "accuracy (README: missing sequences)."
-        for role in channel_roles
-        if role not in images
-    ]
-    brain_mask, mask_source = None, "input already skull-stripped"
-    if normalisation == "zscore_captk":  # a model trained on skull-stripped images: strip the others first
-        from ..brain.skull import brain_mask_for
-
-        brain_mask, mask_source = brain_mask_for(images)
+    warnings = _missing_channel_warnings(channel_roles, images)
+    brain_mask, mask_source = _skull_strip_mask(images, normalisation)
     report("prepare", 0.0, f"resampling to {spacing} mm")
     prepared = brain_model.prepare(images, spacing, channel_roles, normalisation, brain_mask)
     timings["prepare"] = time.perf_counter() - started
@@ -143,34 +203,15 @@ def run(
     report("infer", 0.0, f"network on {device_choice.device}")
     tta = bool(options.get("tta"))
     class_map = (_step(card, "postprocessing", "class_map") or {}).get("to_internal")
-    runs = brain_model.predict_runs(
-        network,
-        prepared,
-        device_choice.device,
-        tta=tta,
-        cancel_check=cancel_token.raise_if_cancelled,
-        activation=activation,
-        inference=card.inference,
-        class_map=class_map,
-    )
+    runs = _probability_runs(network, prepared, device_choice.device, card, tta, cancel_token.raise_if_cancelled)
     probabilities = runs[0] if len(runs) == 1 else np.mean(runs, axis=0)
     timings["infer"] = time.perf_counter() - started
 
     started = time.perf_counter()
     report("postprocess", 0.0, "probabilities onto the reference grid")
-    labels = np.zeros(reference.shape_kji, dtype=np.uint8)
-    uncertainty, uncertainty_method = 0.0, "tta_disagreement" if tta else "entropy"
-    box = brain_model.tumour_box_on_reference(probabilities, prepared, reference, activation)
-    if box is not None:  # only the part of the grid a tumour class could claim is resampled
-        in_box = brain_model.probabilities_to_reference(
-            probabilities, prepared, reference.crop(box), background_first=activation == "softmax"
-        )
-        labels[box] = brain_model.labels_from_probabilities(in_box, activation, region_channels)
-        uncertainty = (
-            brain_model.tta_disagreement(runs, activation, region_channels)
-            if tta
-            else brain_model.uncertainty_score(in_box, activation)
-        )
+    labels, uncertainty = _labels_on_reference(
+        runs, probabilities, prepared, reference, activation, region_channels, tta
+    )
     brain = estimate_brain_mask(reference)
     extra_axial = tumor_type == "extra-axial"
     if extra_axial:
@@ -191,7 +232,7 @@ def run(
             "fast": bool(options.get("fast")),
             "working_spacing_mm": spacing,
             "tta": tta,
-            "uncertainty_method": uncertainty_method,
+            "uncertainty_method": "tta_disagreement" if tta else "entropy",
             "tumor_type": "extra-axial" if extra_axial else "intra-axial",
             "sequences_used": list(prepared.present),
             "reference_sequence": reference_role,
