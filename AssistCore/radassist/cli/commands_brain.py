@@ -91,7 +91,7 @@ def run_train(args: argparse.Namespace) -> int:
     import torch
 
     from assistcore.atomic import result_directory, write_text_atomic
-    from assistcore.brain.model import brain_model_card, train_brain_model
+    from assistcore.brain.training import brain_model_card, train_brain_model
 
     from .main import emit
     from .progress import TerminalProgress
