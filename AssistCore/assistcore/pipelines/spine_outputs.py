@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..atomic import csv_text, write_text_atomic
 from ..image import Image
+from ..models.card import demo_result_note
 
 if TYPE_CHECKING:
     from .spine import SpineResult
@@ -129,9 +130,7 @@ def write_outputs(result: SpineResult, folder: Path, case_id: str, extra: dict |
         "warnings": result.warnings,
         "model": result.provenance,
         "seconds_per_stage": result.seconds_per_stage,
-        "note": "Demo models trained on synthetic data: not for clinical use."
-        if result.provenance["synthetic_demo_model"]
-        else "",
+        "note": demo_result_note(result.provenance, "models"),
         "files": sorted(files + list((extra or {}).get("files", []))),
         **{key: value for key, value in (extra or {}).items() if key != "files"},
     }

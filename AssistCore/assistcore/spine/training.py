@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..models.card import image_input_format
+from ..models.card import demo_intended_use, image_input_format
 from ..models.weights import weights_card_entry
 from .labels import HERNIATION_TYPES
 from .levels import SEG_CLASSES
@@ -93,8 +93,7 @@ def spine_model_card(result: SpineTrainingResult, command: str, model_id: str, s
         "segmenting sagittal and axial pictures, a 3D ResNet classifying osteophytes on crops around each "
         "vertebral body, a 2D ResNet classifying the axial slice through each disc.",
         "authors": ["RadAssist contributors"],
-        "intended_use": "Demonstration of the pipeline only: trained on synthetic data, not for clinical use. "
-        "Train and validate on your own annotated patients before use.",
+        "intended_use": demo_intended_use("Train and validate on your own annotated patients before use."),
         "synthetic_training_data": True,
         "data_source": f"{result.n_phantoms} synthetic cervical spine phantoms (assistcore.phantoms.spine, seeded)",
         "data_type": "dicom or nifti: sagittal T2 (required), axial T2 (optional)",
