@@ -53,7 +53,7 @@ def test_discovery_matches_inputs_by_name_per_assistant_and_reports_what_it_cann
     assert [p.name for p in cases[1].inputs["ax_t2"]] == ["s1_ax_t2_block0.nii.gz", "s1_ax_t2_block1.nii.gz"]
 
     crm = tmp_path / "crm"
-    _touch(crm / "dicom_case" / "IM0001")  # no volume file: the folder is the DICOM series
+    _touch(crm / "dicom_case" / "IM0001", b"\0" * 128 + b"DICM")  # no volume file: the folder is the series
     _touch(crm / "phantom" / "phantom_t2.nii.gz")
     _touch(crm / "phantom" / "phantom_labels.nii.gz")
     (crm / "empty").mkdir()
@@ -137,11 +137,15 @@ def _write_cases(root: Path) -> list[str]:
 
 def _reference_run(cases: Path, out: Path, names: list[str]) -> None:
     """The same cases one by one in this process, as `radassist crm` runs them (one torch thread, as a worker)."""
+    import importlib.util
+
     import torch
 
     from assistcore.batch.cases import case_inputs
     from radassist.crm_app import detect_case_to_folder
 
+    if importlib.util.find_spec("slicer"):
+        import slicer  # noqa: F401  (scenes built here, as in a worker, not in a helper process per case)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -152,6 +156,14 @@ def _reference_run(cases: Path, out: Path, names: list[str]) -> None:
         torch.set_num_threads(threads)
 
 
+def _complete(folder: Path) -> bool:
+    """The folder is a whole result: its marker lists files that are all there."""
+    from assistcore.atomic import read_result_marker
+
+    marker = read_result_marker(folder)
+    return marker is not None and all((folder / name).is_file() for name in marker.files)
+
+
 def _comparable_report(folder: Path) -> dict:
     report = json.loads((folder / "report.json").read_text())
     for key in ("seconds_per_stage", "seconds_per_slice", "model"):
@@ -160,9 +172,26 @@ def _comparable_report(folder: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def killed_then_rerun(tmp_path_factory):
-    """Batch 1 on 2 local workers with one worker killed after the first result, then batch 2 on the same
-    output folder; returns what both did."""
+def a_scheduler():
+    """A running Dask scheduler with 2 worker processes (as `dask scheduler` + `dask worker` would give), on
+    which a task whose worker dies fails at once (allowed-failures 0, as `radassist batch` sets by default)."""
+    import logging
+
+    import dask
+    from distributed import LocalCluster
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        cluster = LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
+        )
+    with cluster:
+        yield cluster.scheduler_address
+
+
+@pytest.fixture(scope="module")
+def killed_then_rerun(tmp_path_factory, a_scheduler):
+    """Batch 1 on the 2 workers of a running scheduler with one worker killed after the first result, then
+    batch 2 on the same output folder; returns what both did."""
     from assistcore.brain.worklist import Worklist
     from radassist.batch_run import BatchSettings, run_batch
 
@@ -179,11 +208,12 @@ def killed_then_rerun(tmp_path_factory):
             os.kill(pid, signal.SIGKILL)
             killed.append(busy[0])
 
-    settings = dict(cases=root / "cases", out=root / "out", worklist=root / "worklist.db", workers=2)
-    first = run_batch(BatchSettings("crm", **settings, options={"device": "cpu"}), kill_a_busy_worker, False)
+    settings = dict(cases=root / "cases", out=root / "out", worklist=root / "worklist.db", scheduler=a_scheduler)
+    options = {"device": "cpu", "torch_threads": 1}
+    first = run_batch(BatchSettings("crm", **settings, options=options), kill_a_busy_worker, False)
     first_rows = {row.case_id: row for row in first.rows}
-    left_after_first = {name for name in names if not (root / "out" / name).exists()}
-    second = run_batch(BatchSettings("crm", **settings, options={"device": "cpu"}), show_progress=False)
+    half_cases = [name for name in names if (root / "out" / name).exists() and not _complete(root / "out" / name)]
+    second = run_batch(BatchSettings("crm", **settings, options=options), show_progress=False)
     _reference_run(root / "cases", root / "reference", names)
     return {
         "root": root,
@@ -191,7 +221,7 @@ def killed_then_rerun(tmp_path_factory):
         "killed": killed,
         "first": first_rows,
         "first_outcome": first,
-        "left_after_first": left_after_first,
+        "half_cases": half_cases,
         "second": {row.case_id: row for row in second.rows},
         "second_outcome": second,
         "worklist": Worklist(root / "worklist.db"),
@@ -203,8 +233,10 @@ def test_a_killed_worker_fails_only_its_cases_and_the_rerun_finishes_exactly_tho
     first, second = run["first"], run["second"]
     assert run["killed"], "a worker was busy when the first result came in and was killed"
     lost = {name for name in run["names"] if first[name].status == "failed"}
-    assert lost and all("KilledWorker" in first[name].error for name in lost)
-    assert lost == run["left_after_first"], "a killed task leaves no case folder behind"
+    assert lost, f"the killed worker held a case: {[(r.case_id, r.status, r.error) for r in first.values()]}"
+    assert all("KilledWorker" in first[name].error for name in lost), [first[name].error for name in lost]
+    assert run["half_cases"] == [], "a killed task leaves no half case (a folder is a whole result or absent)"
+    # a task killed after its folder was moved in but before it returned counts as lost: it runs again
     assert first["broken"].status == "failed" and "broken_t2.nii.gz" in first["broken"].error
     assert first["no_images"].status == "unmatched"
     assert not run["first_outcome"].all_succeeded
@@ -269,3 +301,16 @@ def test_a_scheduler_that_does_not_answer_is_a_clear_error_and_runs_nothing(tmp_
     with pytest.raises(InputError, match=f"tcp://127.0.0.1:{port} did not answer .*dask scheduler"):
         run_batch(settings, show_progress=False)
     assert not (tmp_path / "out" / "batch_summary.csv").exists()
+
+
+def test_command_line_lists_unmatched_cases_and_exits_one_without_starting_workers(tmp_path, capsys):
+    from radassist.cli.main import main
+
+    (tmp_path / "cases" / "empty").mkdir(parents=True)
+    _touch(tmp_path / "cases" / "notes" / "readme.txt")
+    assert main(["batch", "crm", "--cases", str(tmp_path / "cases"), "--out", str(tmp_path / "out")]) == 1
+    printed = capsys.readouterr().out
+    assert "empty" in printed and "notes" in printed and "2 unmatched" in printed
+    assert (tmp_path / "out" / "batch_summary.csv").read_text().count("unmatched") == 2
+    assert main(["batch", "crm", "--out", str(tmp_path / "out")]) == 1
+    assert "--cases and --out are required" in capsys.readouterr().err

@@ -50,7 +50,8 @@ class BatchSettings:
         ``allowed-failures``; 0: a lost worker's case fails and the next batch runs it).
     :param connect_timeout_s: how long to wait for ``scheduler`` before giving up (s).
     :param options: assistant options that change results (``device``, ``fast``, ``tta``, ``threshold``,
-        ``tumor_type``); they enter the ledger's options hash.
+        ``tumor_type``; they enter the ledger's options hash) and ``torch_threads`` per worker (default with
+        local workers: cores / workers; with a scheduler: torch's own default).
     """
 
     assistant: str
@@ -261,7 +262,7 @@ def run_batch(
         with dask_client(settings, memory_gb):
             pass
     else:
-        options["torch_threads"] = max(1, (os.cpu_count() or 1) // max(1, settings.workers))
+        options.setdefault("torch_threads", max(1, (os.cpu_count() or 1) // max(1, settings.workers)))
     rows = [CaseRow(problem.case_id, "unmatched", error=problem.reason) for problem in problems]
     cluster_seconds = run_seconds = 0.0
     with batch_lock(settings.out):

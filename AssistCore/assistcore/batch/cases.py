@@ -6,8 +6,8 @@ A folder with a ``radassist-case.json`` (the Station's case file: ``{"assistant"
 
 - brain: NIfTI/NRRD/MHA files named by sequence (``*_t1``, ``*_t1c``, ``*_t2``, ``*_flair``...), as
   ``radassist brain prelabel`` matches them;
-- crm: the axial T2: a volume file named ``*t2*`` (else the only volume file), else the folder itself as a
-  DICOM series;
+- crm: the axial T2: a volume file named ``*t2*`` (else the only volume file), else the folder itself when it
+  holds DICOM files (a series);
 - spine: ``*sag_t2*`` (else the only volume file), optional ``*sag_t1*`` and every ``*ax_t2*``;
 - breast-us: the only cine in the folder (a DICOM, video or picture file), else the folder of frames.
 
@@ -121,6 +121,18 @@ def _match_brain(folder: Path) -> dict[str, Any]:
     return dict(match_files_in_folder(folder))
 
 
+def _holds_dicom(folder: Path, looked_at: int = 50) -> bool:
+    """True when one of the first ``looked_at`` files under ``folder`` is DICOM (suffix or ``DICM`` magic)."""
+    from ..image_io import has_dicom_magic
+
+    for index, path in enumerate(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")):
+        if path.suffix.lower() in (".dcm", ".dicom", ".ima") or has_dicom_magic(path):
+            return True
+        if index >= looked_at:
+            break
+    return False
+
+
 def _named(volumes: list[Path], pattern: str) -> list[Path]:
     return [path for path in volumes if re.search(pattern, path.name, re.IGNORECASE)]
 
@@ -143,9 +155,7 @@ def _match_folder(folder: Path, assistant: str) -> dict[str, Any]:
         chosen = named if len(named) == 1 else volumes if len(volumes) == 1 else []
         if chosen:
             return {"t2": chosen[0]}
-        if volumes or not any(path.is_file() and not path.name.startswith(".") for path in folder.rglob("*")):
-            return {}
-        return {"t2": folder}  # no volume file: the folder as a DICOM series
+        return {} if volumes or not _holds_dicom(folder) else {"t2": folder}  # the folder as a DICOM series
     sag_t2 = _named(volumes, r"sag_?t2") or (volumes if len(volumes) == 1 else [])
     inputs: dict[str, Any] = {"sag_t2": sag_t2[0]} if len(sag_t2) == 1 else {}
     if sag_t1 := _named(volumes, r"sag_?t1"):

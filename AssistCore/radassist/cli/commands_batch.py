@@ -41,6 +41,9 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
         "--retries", type=int, default=0, help="times a case whose worker died is tried on another worker (0)"
     )
     parser.add_argument("--memory-limit", type=float, help="GB per local worker (default from the model card)")
+    parser.add_argument(
+        "--torch-threads", type=int, help="threads per worker (default: cores / workers locally, torch's on a cluster)"
+    )
     parser.add_argument("--bench-cases", type=int, default=12, help="bench: phantom cases per run (12)")
     parser.add_argument("--bench-assistant", choices=BENCH_ASSISTANTS, default="crm", help="bench: assistant (crm)")
     parser.set_defaults(handler=run_batch_command)
@@ -62,6 +65,8 @@ def _settings(args: argparse.Namespace):
         options.update(fast=args.fast, tta=args.tta, tumor_type=args.tumor_type)
     if args.assistant in ("crm", "breast-us") and args.threshold is not None:
         options["threshold"] = args.threshold
+    if args.torch_threads:
+        options["torch_threads"] = max(1, args.torch_threads)
     if args.workers < 1:
         raise InputError(f"--workers {args.workers}: give at least 1.")
     return BatchSettings(
