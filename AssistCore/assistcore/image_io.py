@@ -25,7 +25,7 @@ DICOM folders
 
     Geometry problems of one series (a localiser mixing three planes, a diffusion series with several
     b-values) do not stop the listing of the others: :class:`SeriesInfo` carries them in ``problem`` and
-    reading that series raises the DicomError.
+    reading that series raises the DicomError. Listing, ordering and these checks: :mod:`.dicom_series`.
 
 Writers
     NIfTI (``.nii``, ``.nii.gz``), NRRD (``.nrrd``) and MetaImage (``.mha``), picked by suffix, written under a

@@ -14,6 +14,8 @@ lesions); the class is the parent folder's name (``benign``, ``malignant``, ``no
   at IoU 0.2 and 0.5, sensitivity at 0.1, 0.2 and 0.5 false positives per picture with Wilson 95 % intervals
   (:func:`evaluate_stills`).
 
+Augmenting stills and building pseudo-cine sweeps from them: :mod:`.busi_sweeps`.
+
 BUSI: Al-Dhabyani W, Gomaa M, Khaled H, Fahmy A. Dataset of breast ultrasound images. Data in Brief 28:104863,
 2020 (research use; cite it).
 """

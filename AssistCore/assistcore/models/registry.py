@@ -5,7 +5,8 @@ the per-user model folder (``$RADASSIST_USER_MODELS`` overrides the platform def
 ``$RADASSIST_MODELS_PATH`` (separated by ``os.pathsep``). Each model is a folder ``<location>/<any name>/``
 holding ``model_card.json``. When two locations hold the same model id the later one is used (a user's
 retrained model replaces the bundled demo), never silently: the entry records what it replaced and
-:attr:`ModelRegistry.shadowed` lists the hidden ones.
+:attr:`ModelRegistry.shadowed` lists the hidden ones. A MONAI bundle gets its card from
+:mod:`.monai_bundle`.
 """
 
 from __future__ import annotations
