@@ -111,7 +111,7 @@ def dask_client(settings: BatchSettings, memory_gb: float) -> Iterator[Any]:
             threads_per_worker=1,
             processes=True,
             memory_limit=f"{memory_gb}GB",
-            dashboard_address=None,
+            dashboard_address=":0",  # any free port: never collides with a dashboard already on 8787
             silence_logs=logging.ERROR,
         )
         with cluster, Client(cluster) as client:
