@@ -314,3 +314,25 @@ def test_command_line_lists_unmatched_cases_and_exits_one_without_starting_worke
     assert (tmp_path / "out" / "batch_summary.csv").read_text().count("unmatched") == 2
     assert main(["batch", "crm", "--out", str(tmp_path / "out")]) == 1
     assert "--cases and --out are required" in capsys.readouterr().err
+
+
+def test_a_case_pre_labelled_by_the_batch_opens_in_the_station_with_the_batchs_result(killed_then_rerun, tmp_path):
+    pytest.importorskip("slicer")
+    from assistcore.brain.worklist import Worklist
+    from assistcore.station.accounts import Account, Role
+    from AssistCoreLib.headless import createHeadlessScene
+    from radassist.station.assistants import CASE_FILE
+    from radassist.station.cases import StationSession
+
+    root = killed_then_rerun["root"]
+    folder = shutil.copytree(root / "cases" / "case0", tmp_path / "case0")
+    (folder / CASE_FILE).write_text(json.dumps({"assistant": "crm", "inputs": {"t2": "case0_t2.nii.gz"}}))
+    worklist = Worklist(tmp_path / "worklist.db")
+    entry = read_entry(root / "out", "case0")
+    worklist.add_prelabelled(
+        "case0", folder, entry.labels_path, entry.uncertainty, entry.model_id, "1", assistant="crm"
+    )
+    scene, logics = createHeadlessScene()
+    opened = StationSession(scene, logics, worklist, Account("ann", Role.ANNOTATOR)).open_case("case0")
+    verdict = json.loads((root / "out" / "case0" / "report.json").read_text())["verdict"]
+    assert opened.kind == "crm" and opened.summary["verdict"] == verdict and opened.summary["saved"]

@@ -178,7 +178,10 @@ class StationSession:
         if kind == "brain" and case.labels_path and Path(case.labels_path).exists():
             opened.segmentation_node = self._labels_to_segmentation(opened, Path(case.labels_path))
         elif kind != "brain":
-            opened.summary = saved_summary(kind, Path(case.folder) / RESULTS_FOLDER) or {}
+            results = Path(case.folder) / RESULTS_FOLDER
+            if not results.is_dir() and case.labels_path:  # pre-labelled by `radassist batch` into its own folder
+                results = Path(case.labels_path).parent
+            opened.summary = saved_summary(kind, results) or {}
         self.current = opened
         self.worklist.log_event(case_id, self.account.username, "opened", revision=case.revision)
         return opened
