@@ -214,6 +214,12 @@ def killed_then_rerun(tmp_path_factory, a_scheduler):
     first_rows = {row.case_id: row for row in first.rows}
     half_cases = [name for name in names if (root / "out" / name).exists() and not _complete(root / "out" / name)]
     second = run_batch(BatchSettings("crm", **settings, options=options), show_progress=False)
+    from distributed import Client
+
+    from assistcore.models.loader import cached_model_keys
+
+    with Client(a_scheduler) as client:
+        worker_caches = client.run(cached_model_keys)
     _reference_run(root / "cases", root / "reference", names)
     return {
         "root": root,
@@ -225,6 +231,7 @@ def killed_then_rerun(tmp_path_factory, a_scheduler):
         "second": {row.case_id: row for row in second.rows},
         "second_outcome": second,
         "worklist": Worklist(root / "worklist.db"),
+        "worker_caches": worker_caches,
     }
 
 
@@ -336,3 +343,9 @@ def test_a_case_pre_labelled_by_the_batch_opens_in_the_station_with_the_batchs_r
     opened = StationSession(scene, logics, worklist, Account("ann", Role.ANNOTATOR)).open_case("case0")
     verdict = json.loads((root / "out" / "case0" / "report.json").read_text())["verdict"]
     assert opened.kind == "crm" and opened.summary["verdict"] == verdict and opened.summary["saved"]
+
+
+def test_each_worker_keeps_the_model_it_loaded_between_cases(killed_then_rerun):
+    caches = [keys for keys in killed_then_rerun["worker_caches"].values() if keys]
+    assert caches, "the workers that ran cases still hold their network"
+    assert all(len(keys) == 1 and keys[0][0] == "crm-demo" for keys in caches), caches
