@@ -145,7 +145,10 @@ def _plan(
 
 
 def _enter_worklist(worklist, case: BatchCase, entry: LedgerEntry, assistant: str) -> str:
-    """Put a finished case into the worklist; "" or why it was not (a case people already work on)."""
+    """Put a finished case into the worklist; "" or why it was not (a case people already work on, another
+    assistant's case of that id, or the database locked by other writers for longer than its 30 s wait)."""
+    import sqlite3
+
     from assistcore.brain.worklist import WorkflowError
 
     try:
@@ -160,6 +163,8 @@ def _enter_worklist(worklist, case: BatchCase, entry: LedgerEntry, assistant: st
         )
     except WorkflowError as error:
         return f"not re-queued: {error.message}"
+    except sqlite3.Error as error:
+        return f"not queued: worklist {worklist.path}: {error}"
     return ""
 
 
