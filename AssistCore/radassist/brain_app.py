@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from assistcore.atomic import result_directory
 from assistcore.brain.inputs import load_case
 from assistcore.brain.model import REQUIRED
 from assistcore.pipelines.brain_tumor import export_labels, run, write_overlays, write_report
 
-from .scene_writer import SceneWriter
+from .case_job import case_job
 
 
 def label_case_to_folder(
@@ -31,34 +29,23 @@ def label_case_to_folder(
     The scene bundle is built by a :class:`~radassist.scene_writer.SceneWriter` started first, so that
     slicer-core's import overlaps with the work in a fresh process.
     """
-    started = time.perf_counter()
-    with SceneWriter() as scene_writer, result_directory(out, "brain", overwrite) as staging:
+    with case_job(out, "brain", overwrite) as job:
         case = load_case(paths, required_roles=REQUIRED, case_id=case_id, register=register)
-        load_seconds = time.perf_counter() - started
+        job.read_done()
         result = run(case.images, options, progress=progress, cancel_token=cancel_token)
-        write_started = time.perf_counter()
-        files = export_labels(result, staging, case.case_id, convention)
-        overlays = write_overlays(result, case.images, staging, case.case_id)
-        scene_note = scene_writer.write(
-            "radassist.brain_app:build_scene", staging / "scene.mrb", result, case.images, case.case_id
-        )
-        timings = {"read_and_register": round(load_seconds, 3), "write": round(time.perf_counter() - write_started, 3)}
-        timings["total"] = round(time.perf_counter() - started, 3)
-        written = sorted(
+        job.writing()
+        job.submit_scene("radassist.brain_app:build_scene", result, case.images, case.case_id)
+        files = export_labels(result, job.staging, case.case_id, convention)
+        overlays = write_overlays(result, case.images, job.staging, case.case_id)
+        timings: dict[str, float] = {}
+        extra = job.finish(timings, read_stage="read_and_register")
+        extra["files"] = sorted(
             [path.name for path in files.values()]
             + [f"overlays/{p.name}" for p in overlays]
             + ["report.json"]
-            + (["scene.mrb"] if not scene_note else [])
+            + extra["files"]
         )
-        report = write_report(
-            result,
-            staging,
-            case.case_id,
-            case.alignment,
-            case.sources,
-            timings,
-            extra={"files": written, "scene_note": scene_note},
-        )
+        report = write_report(result, job.staging, case.case_id, case.alignment, case.sources, timings, extra=extra)
     return report
 
 

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from assistcore.atomic import result_directory
 from assistcore.breastus.cine import frames_to_uint8, read_cine
 from assistcore.pipelines.breast_us import run, write_report, write_result_files
 
+from .case_job import case_job
 from .naming import case_id_from
-from .scene_writer import SceneWriter
 
 
 def detect_cine_to_folder(
@@ -26,29 +24,20 @@ def detect_cine_to_folder(
     overwrite: bool = False,
 ) -> dict:
     """Read the cine, detect and fuse, write detections.json, report.json, overlays/ and scene.mrb atomically."""
-    started = time.perf_counter()
-    with SceneWriter() as scene_writer, result_directory(out, "breast-us", overwrite) as staging:
+    with case_job(out, "breast-us", overwrite) as job:
         cine = read_cine(cine_path, require_multiframe=require_multiframe)
-        read_seconds = time.perf_counter() - started
+        job.read_done()
         result = run(cine, options, progress=progress, cancel_token=cancel_token)
         case_id = case_id_from(case_id or cine.metadata.get("patient_id", ""), Path(cine_path))
-        write_started = time.perf_counter()
+        job.writing()
         # the helper builds the scene while this process writes the detections and overlay pictures
         # the helper gets the frames as 8-bit (a quarter of the bytes to send and to save) and the document
-        scene_writer.submit(
-            "radassist.breast_us_app:build_scene",
-            staging / "scene.mrb",
-            frames_to_uint8(result.cine.frames),
-            result.document(),
-            case_id,
+        job.submit_scene(
+            "radassist.breast_us_app:build_scene", frames_to_uint8(result.cine.frames), result.document(), case_id
         )
-        files = write_result_files(result, staging, case_id)
-        scene_note = scene_writer.finish()
-        result.seconds_per_stage["read"] = round(read_seconds, 3)
-        result.seconds_per_stage["write"] = round(time.perf_counter() - write_started, 3)
-        result.seconds_per_stage["total"] = round(time.perf_counter() - started, 3)
-        extra = {"files": [] if scene_note else ["scene.mrb"], "scene_note": scene_note}
-        report = write_report(result, staging, case_id, files, extra=extra)
+        files = write_result_files(result, job.staging, case_id)
+        extra = job.finish(result.seconds_per_stage)
+        report = write_report(result, job.staging, case_id, files, extra=extra)
     return report
 
 

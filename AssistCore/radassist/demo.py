@@ -226,55 +226,68 @@ def demo_spine(context: DemoContext) -> None:
     context.sections["spine"] = section
 
 
+def _busi_test_still(data_dir: Path) -> dict[str, Path]:
+    """{"busi-test": a malignant still of the default breast_us model's test split}, or {} without BUSI or split."""
+    from assistcore.models.registry import ModelRegistry
+
+    split_path = ModelRegistry().default_for("breast_us").folder / "split.json"
+    if not (split_path.is_file() and (data_dir / "busi").is_dir()):
+        return {}
+    test_files = json.loads(split_path.read_text())["files"]["test"]
+    example = next((name for name in test_files if name.startswith("malignant/")), None)
+    if example and (data_dir / "busi" / example).is_file():
+        return {"busi-test": data_dir / "busi" / example}
+    return {}
+
+
+def _busi_masks(still: Path) -> list[Path]:
+    """The radiologist's mask pictures of a BUSI still (X_mask.png, X_mask_1.png, ...)."""
+    from assistcore.breastus.training import glob_escape
+
+    return sorted(still.parent.glob(glob_escape(still.stem) + "_mask*.png"))
+
+
+def _busi_outline_picture(picture_path: Path, mask_paths: list[Path], fused: list[dict], path: Path) -> Path:
+    """The still with its mask outline (green) and the fused detections at the threshold (red) as a PNG."""
+    import numpy as np
+    from PIL import Image as PILImage
+    from scipy import ndimage
+
+    from assistcore.pipelines.breast_us import render_frame
+
+    with PILImage.open(picture_path) as still:
+        grey = np.asarray(still.convert("L"), np.float32) / 255.0
+    boxes = [
+        (tuple(item["best_box_xy"]), f"{item['fused_score']:.2f}", (255, 64, 64))
+        for item in fused
+        if item.get("above_threshold")
+    ]
+    if not boxes and fused:  # a miss: show the best box below the threshold in yellow
+        best = max(fused, key=lambda item: item["fused_score"])
+        boxes = [(tuple(best["best_box_xy"]), f"{best['fused_score']:.2f} (below threshold)", (255, 220, 0))]
+    rendered = np.asarray(render_frame(grey, boxes)).copy()
+    for mask_path in mask_paths:
+        with PILImage.open(mask_path) as mask_picture:
+            mask = np.asarray(mask_picture.convert("L")) > 127
+        if mask.shape == grey.shape:
+            rendered[mask & ~ndimage.binary_erosion(mask, iterations=2)] = (64, 255, 64)
+    PILImage.fromarray(rendered).save(path)
+    return path
+
+
 def demo_breast_us(context: DemoContext) -> None:
     """BreastUSAssist on a synthetic sweep (known lesions), on a real BUSI still of the default model's test
     split (never a training picture; its detection drawn with the radiologist's mask outline) and on the real
     30-frame ultrasound cine (an echo sweep, no breast: any lesion there is a false positive, reported as found)."""
-    from assistcore.breastus.training import glob_escape
-    from assistcore.models.registry import ModelRegistry
     from assistcore.phantoms.breast_us import generate_breast_sweep, write_sweep_case
 
     from .bench_breast_us import real_cine
     from .breast_us_app import detect_cine_to_folder
 
-    def _busi_outline_picture(picture_path: Path, mask_paths: list[Path], fused: list[dict], path: Path) -> Path:
-        """The still with its mask outline (green) and the fused detections at the threshold (red) as a PNG."""
-        import numpy as np
-        from PIL import Image as PILImage
-        from scipy import ndimage
-
-        from assistcore.pipelines.breast_us import render_frame
-
-        with PILImage.open(picture_path) as still:
-            grey = np.asarray(still.convert("L"), np.float32) / 255.0
-        boxes = [
-            (tuple(item["best_box_xy"]), f"{item['fused_score']:.2f}", (255, 64, 64))
-            for item in fused
-            if item.get("above_threshold")
-        ]
-        if not boxes and fused:  # a miss: show the best box below the threshold in yellow
-            best = max(fused, key=lambda item: item["fused_score"])
-            boxes = [(tuple(best["best_box_xy"]), f"{best['fused_score']:.2f} (below threshold)", (255, 220, 0))]
-        rendered = np.asarray(render_frame(grey, boxes)).copy()
-        for mask_path in mask_paths:
-            with PILImage.open(mask_path) as mask_picture:
-                mask = np.asarray(mask_picture.convert("L")) > 127
-            if mask.shape == grey.shape:
-                rendered[mask & ~ndimage.binary_erosion(mask, iterations=2)] = (64, 255, 64)
-        PILImage.fromarray(rendered).save(path)
-        return path
-
     sweep = generate_breast_sweep(2024, n_lesions=1)
     inputs = write_sweep_case(sweep, context.output_dir / "breast_us" / "phantom_inputs", "SWEEP2024")
-    cases = {"SWEEP2024": inputs["cine"]}
-    busi_masks: list[Path] = []
-    split_path = ModelRegistry().default_for("breast_us").folder / "split.json"
-    if split_path.is_file() and (context.data_dir / "busi").is_dir():
-        test_files = json.loads(split_path.read_text())["files"]["test"]
-        example = next((name for name in test_files if name.startswith("malignant/")), None)
-        if example and (context.data_dir / "busi" / example).is_file():
-            cases["busi-test"] = context.data_dir / "busi" / example
-            busi_masks = sorted(cases["busi-test"].parent.glob(glob_escape(cases["busi-test"].stem) + "_mask*.png"))
+    cases = {"SWEEP2024": inputs["cine"], **_busi_test_still(context.data_dir)}
+    busi_masks = _busi_masks(cases["busi-test"]) if "busi-test" in cases else []
     cases["us-cine-sample"] = real_cine(context.data_dir)
     section = {}
     for index, (case_id, path) in enumerate(cases.items()):

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from assistcore.atomic import result_directory
 from assistcore.image_io import read_image
 from assistcore.pipelines.spine import run, write_outputs
 
+from .case_job import case_job
 from .naming import case_id_for
-from .scene_writer import SceneWriter
 
 
 def run_case_to_folder(
@@ -27,8 +25,7 @@ def run_case_to_folder(
     overwrite: bool = False,
 ) -> dict:
     """Read the series, find levels and findings, write levels/findings/segmentations/overview/report/scene."""
-    started = time.perf_counter()
-    with SceneWriter() as scene_writer, result_directory(out, "spine", overwrite) as staging:
+    with case_job(out, "spine", overwrite) as job:
         images: dict[str, Any] = {"sag_t2": read_image(sag_t2, as_scan=True)}
         if sag_t1:
             images["sag_t1"] = read_image(sag_t1, as_scan=True)
@@ -36,17 +33,13 @@ def run_case_to_folder(
         options = dict(options)
         if options.get("labels") and not hasattr(options["labels"], "array_kji"):
             options["labels"] = read_image(options["labels"])
-        read_seconds = time.perf_counter() - started
+        job.read_done()
         result = run(images, options, progress=progress, cancel_token=cancel_token)
         case_id = case_id_for(images["sag_t2"], Path(sag_t2), case_id)
-        write_started = time.perf_counter()
-        scene_writer.submit("radassist.spine_app:build_scene", staging / "scene.mrb", result, case_id)
-        result.seconds_per_stage["read"] = round(read_seconds, 3)
-        result.seconds_per_stage["total"] = round(time.perf_counter() - started, 3)
-        scene_note = scene_writer.finish()
-        result.seconds_per_stage["write"] = round(time.perf_counter() - write_started, 3)
-        extra = {"files": [] if scene_note else ["scene.mrb"], "scene_note": scene_note}
-        report = write_outputs(result, staging, case_id, extra=extra)
+        job.writing()
+        job.submit_scene("radassist.spine_app:build_scene", result, case_id)
+        extra = job.finish(result.seconds_per_stage)
+        report = write_outputs(result, job.staging, case_id, extra=extra)
     return report
 
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 
 def register(subparsers, common: argparse.ArgumentParser) -> None:
@@ -55,112 +58,112 @@ def measure_import_seconds(module: str = "assistcore", repeats: int = 3) -> floa
     return timings[len(timings) // 2]
 
 
-def run_bench_io(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from assistcore.bench_io import run_io_benchmark
+def _run_bench(
+    args: argparse.Namespace, measure: Callable[[Path], dict[str, Any]], describe: Callable[[dict], list[str]]
+) -> int:
+    """The skeleton of every ``bench`` target: the sample data folder (``--data`` or the installed samples),
+    ``measure(data_dir)``, then its numbers as ``describe(results)`` lines (or JSON with ``--json``)."""
     from assistcore.paths import require_sample_data_dir
 
     from .main import emit
 
     data_dir = Path(args.data) if args.data else require_sample_data_dir()
-    results = {"import_assistcore_s": measure_import_seconds()}
-    results.update(run_io_benchmark(data_dir, repeats=args.repeats))
-    width = max(len(key) for key in results)
-    text = "\n".join(
-        f"{key:<{width}}  {value:.4f}" if isinstance(value, float) else f"{key:<{width}}  {value}"
-        for key, value in results.items()
-    )
-    emit(args, results, text)
+    results = measure(data_dir)
+    emit(args, results, "\n".join(describe(results)))
     return 0
+
+
+def _stages(seconds: dict[str, float]) -> str:
+    return ", ".join(f"{stage} {value:.2f}" for stage, value in seconds.items())
+
+
+def _size(shape) -> str:
+    return "x".join(map(str, shape))
+
+
+def _first_second_and_peak(results: dict[str, Any], what: str) -> list[str]:
+    """The lines the CRM and spine benchmarks share: first case (fresh process), second case, peak memory."""
+    return [
+        f"{what}, first case in a fresh process: {results['first_case_s']:.2f} s "
+        f"({_stages(results['first_case_stages_s'])})",
+        f"second case, same process: {results['second_case_s']:.2f} s",
+        _peak_memory(results),
+    ]
+
+
+def _peak_memory(results: dict[str, Any]) -> str:
+    return f"peak memory: {results['peak_mb']:.0f} MB (scene writer helper: {results['scene_helper_peak_mb']:.0f} MB)"
+
+
+def run_bench_io(args: argparse.Namespace) -> int:
+    from assistcore.bench_io import run_io_benchmark
+
+    def measure(data_dir: Path) -> dict[str, Any]:
+        return {"import_assistcore_s": measure_import_seconds(), **run_io_benchmark(data_dir, repeats=args.repeats)}
+
+    def describe(results: dict[str, Any]) -> list[str]:
+        width = max(len(key) for key in results)
+        return [
+            f"{key:<{width}}  {value:.4f}" if isinstance(value, float) else f"{key:<{width}}  {value}"
+            for key, value in results.items()
+        ]
+
+    return _run_bench(args, measure, describe)
 
 
 def run_bench_brain(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from assistcore.paths import require_sample_data_dir
-
     from ..bench_brain import run_brain_benchmark
-    from .main import emit
 
-    data_dir = Path(args.data) if args.data else require_sample_data_dir()
-    results = run_brain_benchmark(data_dir)
-    lines = []
-    for name, numbers in results.items():
-        lines.append(
+    def describe(results: dict[str, Any]) -> list[str]:
+        return [
             name + ": " + ", ".join(f"{key} {value:.2f}" for key, value in numbers.items() if isinstance(value, float))
-        )
-    emit(args, results, "\n".join(lines))
-    return 0
+            for name, numbers in results.items()
+        ]
+
+    return _run_bench(args, run_brain_benchmark, describe)
 
 
 def run_bench_crm(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from assistcore.paths import require_sample_data_dir
-
     from ..bench_crm import run_crm_benchmark
-    from .main import emit
 
-    data_dir = Path(args.data) if args.data else require_sample_data_dir()
-    results = run_crm_benchmark(data_dir, args.model)
-    lines = [
-        f"model {results['model']}: {results['slices']} slices of {'x'.join(map(str, results['slice_size']))}",
-        f"detector per slice (warm): {results['detector_s_per_slice']:.3f} s",
-        f"series folder -> report, first case in a fresh process: {results['first_case_s']:.2f} s "
-        f"({', '.join(f'{k} {v:.2f}' for k, v in results['first_case_stages_s'].items())})",
-        f"second case, same process: {results['second_case_s']:.2f} s",
-        f"peak memory: {results['peak_mb']:.0f} MB (scene writer helper: {results['scene_helper_peak_mb']:.0f} MB)",
-    ]
-    emit(args, results, "\n".join(lines))
-    return 0
+    def describe(results: dict[str, Any]) -> list[str]:
+        return [
+            f"model {results['model']}: {results['slices']} slices of {_size(results['slice_size'])}",
+            f"detector per slice (warm): {results['detector_s_per_slice']:.3f} s",
+            *_first_second_and_peak(results, "series folder -> report"),
+        ]
+
+    return _run_bench(args, lambda data_dir: run_crm_benchmark(data_dir, args.model), describe)
 
 
 def run_bench_spine(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from assistcore.paths import require_sample_data_dir
-
     from ..bench_spine import run_spine_benchmark
-    from .main import emit
 
-    data_dir = Path(args.data) if args.data else require_sample_data_dir()
-    results = run_spine_benchmark(data_dir, args.model)
-    lines = [
-        f"model {results['model']}: sagittal {'x'.join(map(str, results['sagittal_size']))}, axial "
-        f"{'x'.join(map(str, results['axial_size']))}",
-        f"files -> report, first case in a fresh process: {results['first_case_s']:.2f} s "
-        f"({', '.join(f'{k} {v:.2f}' for k, v in results['first_case_stages_s'].items())})",
-        f"second case, same process: {results['second_case_s']:.2f} s",
-        f"peak memory: {results['peak_mb']:.0f} MB (scene writer helper: {results['scene_helper_peak_mb']:.0f} MB)",
-    ]
-    emit(args, results, "\n".join(lines))
-    return 0
+    def describe(results: dict[str, Any]) -> list[str]:
+        return [
+            f"model {results['model']}: sagittal {_size(results['sagittal_size'])}, axial "
+            f"{_size(results['axial_size'])}",
+            *_first_second_and_peak(results, "files -> report"),
+        ]
+
+    return _run_bench(args, lambda data_dir: run_spine_benchmark(data_dir, args.model), describe)
 
 
 def run_bench_breast_us(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from assistcore.paths import require_sample_data_dir
-
     from ..bench_breast_us import run_breast_us_benchmark
-    from .main import emit
 
-    data_dir = Path(args.data) if args.data else require_sample_data_dir()
-    results = run_breast_us_benchmark(data_dir, args.model)
-    lines = [f"model {results['model']}"]
-    for name in ("sweep512_first_case", "sweep512_second_case", "real_cine"):
-        numbers = results[name]
-        lines.append(
-            f"{name}: {numbers['frames']} frames of {'x'.join(map(str, numbers['frame_hw']))}, file -> report "
-            f"{numbers['folder_to_report_s']:.2f} s, detector {numbers['detector_s_per_frame']:.3f} s per frame "
-            f"({', '.join(f'{k} {v:.2f}' for k, v in numbers['stages_s'].items())})"
-        )
-    lines.append(
-        f"peak memory: {results['peak_mb']:.0f} MB (scene writer helper: {results['scene_helper_peak_mb']:.0f} MB)"
-    )
-    emit(args, results, "\n".join(lines))
-    return 0
+    def describe(results: dict[str, Any]) -> list[str]:
+        lines = [f"model {results['model']}"]
+        for name in ("sweep512_first_case", "sweep512_second_case", "real_cine"):
+            numbers = results[name]
+            lines.append(
+                f"{name}: {numbers['frames']} frames of {_size(numbers['frame_hw'])}, file -> report "
+                f"{numbers['folder_to_report_s']:.2f} s, detector {numbers['detector_s_per_frame']:.3f} s per frame "
+                f"({_stages(numbers['stages_s'])})"
+            )
+        return [*lines, _peak_memory(results)]
+
+    return _run_bench(args, lambda data_dir: run_breast_us_benchmark(data_dir, args.model), describe)
 
 
 def run_bench_desktop(args: argparse.Namespace) -> int:

@@ -167,16 +167,10 @@ def _run_finetune(args: argparse.Namespace, command: str, out) -> int:
 
 
 def run_label(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from assistcore.errors import InputError
-
     from ..brain_app import label_case_to_folder
-    from .main import emit
-    from .progress import TerminalProgress
+    from .case_command import require_options, run_case_command
 
-    if not args.out:
-        raise InputError("--out is required.", "Give the output folder: radassist brain --t1c P --flair P --out DIR")
+    require_options(args, ("--out",), "Give the output folder: radassist brain --t1c P --flair P --out DIR")
     paths = {role: getattr(args, role) for role in ("t1", "t1c", "t2", "flair") if getattr(args, role)}
     options = {
         "model_id": args.model,
@@ -185,26 +179,26 @@ def run_label(args: argparse.Namespace) -> int:
         "tta": args.tta,
         "tumor_type": args.tumor_type,
     }
-    with TerminalProgress("brain") as bar:
-        report = label_case_to_folder(
+
+    def job(out, progress) -> dict:
+        return label_case_to_folder(
             paths,
-            Path(args.out),
+            out,
             options,
             case_id=args.case_id,
             convention=args.label_convention,
             register=not args.no_register,
-            progress=bar,
+            progress=progress,
             overwrite=args.overwrite,
         )
-    lines = [f"results in {args.out}"] + [f"  {name}" for name in report["files"]]
-    lines.append(
-        f"lesions: {len(report['lesions'])}; QA {'passed' if report['qa']['passed'] else 'flags raised'}; "
-        f"uncertainty {report['uncertainty']:.3f}; total {report['seconds_per_stage']['total']:.1f} s"
-    )
-    if report["model"]["synthetic_demo_model"]:
-        lines.append("demo model trained on synthetic data: not for clinical use")
-    emit(args, report, "\n".join(lines))
-    return 0
+
+    def summary(report: dict) -> list[str]:
+        return [
+            f"lesions: {len(report['lesions'])}; QA {'passed' if report['qa']['passed'] else 'flags raised'}; "
+            f"uncertainty {report['uncertainty']:.3f}; total {report['seconds_per_stage']['total']:.1f} s"
+        ]
+
+    return run_case_command(args, "brain", job, summary)
 
 
 def _read_labels(path, convention):

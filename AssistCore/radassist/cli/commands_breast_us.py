@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 import shlex
 
+from .commands_breast_us_train import _check_numbers, add_train_parser
 from .outputs import add_output_arguments
-
-BACKBONE_CHOICES = ["mobilenet_v3_lite", "mobilenet_v3_fpn", "resnet50_fpn", "vgg16"]
 
 
 def register(subparsers, common: argparse.ArgumentParser) -> None:
@@ -29,46 +28,7 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     parser.set_defaults(handler=run_detect)
     actions = parser.add_subparsers(dest="breast_us_action", metavar="ACTION")
 
-    train = actions.add_parser("train", parents=[common], help="train the detector (on phantom sweeps by default)")
-    add_output_arguments(train, "model folder to write (model.pt + model_card.json)", required=True)
-    train.add_argument("--model-id", default="breastus-demo")
-    train.add_argument(
-        "--backbone",
-        choices=BACKBONE_CHOICES,
-        default="mobilenet_v3_lite",
-        help="mobilenet_v3_lite (CPU default), or torchvision's resnet50_fpn as in the study",
-    )
-    train.add_argument("--sweeps", type=int, default=48, help="phantom sweeps of 30 frames (when no --busi/--coco)")
-    train.add_argument("--busi", action="append", default=[], help="BUSI-style folder (X.png + X_mask.png)")
-    train.add_argument("--coco", action="append", default=[], help="COCO JSON file (pictures beside it); repeatable")
-    train.add_argument("--steps", type=int, default=800)
-    train.add_argument("--batch-size", type=int, default=4)
-    train.add_argument("--crop-size", type=int, default=192, help="training crop in pixels at the detector's scale")
-    train.add_argument("--shorter-side", type=int, default=256, help="frames resized so their shorter side is this")
-    train.add_argument("--positive-fraction", type=float, default=0.6, help="share of each batch with a lesion")
-    train.add_argument("--iou-fuse", type=float, default=0.3)
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument(
-        "--split-seed",
-        type=int,
-        help="with one --busi folder: split it (near-duplicate groups kept together, stratified by class) into "
-        "train/validation/test with this seed, train on train, set the threshold on validation, report test",
-    )
-    train.add_argument("--learning-rate", type=float, default=5e-4)
-    train.add_argument(
-        "--init-from", help="fine-tune from this model (id or folder with model_card.json) instead of random weights"
-    )
-    train.add_argument(
-        "--time-budget-minutes", type=float, help="also stop after this many minutes (the decay follows the clock)"
-    )
-    train.add_argument("--validation-sweeps", type=int, default=12, help="fresh phantom sweeps for the card")
-    train.add_argument(
-        "--tuning-sweeps",
-        type=int,
-        default=12,
-        help="other fresh sweeps that set the threshold (0.2 FP per sweep); 0 keeps 0.5",
-    )
-    train.set_defaults(handler=run_train)
+    add_train_parser(actions, common)
 
     evaluate = actions.add_parser("evaluate", parents=[common], help="the study's FROC table on phantom sweeps")
     evaluate.add_argument("--model", help="model id (default: the breast_us model of highest precedence)")
@@ -118,335 +78,26 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
 
 
 def run_detect(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from assistcore.errors import InputError
-
     from ..breast_us_app import detect_cine_to_folder
-    from .main import emit
-    from .progress import TerminalProgress
+    from .case_command import require_options, run_case_command
 
-    if not args.cine or not args.out:
-        raise InputError("--cine and --out are required.", "radassist breast-us --cine CINE --out DIR")
+    require_options(args, ("--cine", "--out"), "radassist breast-us --cine CINE --out DIR")
     options = {"model_id": args.model, "device": args.device, "threshold": args.threshold, "iou_fuse": args.iou_fuse}
-    with TerminalProgress("breast-us") as bar:
-        report = detect_cine_to_folder(
-            args.cine,
-            Path(args.out),
-            options,
-            case_id=args.case_id,
-            require_multiframe=args.require_cine,
-            progress=bar,
-            overwrite=args.overwrite,
+
+    def job(out, progress) -> dict:
+        return detect_cine_to_folder(
+            args.cine, out, options, args.case_id, args.require_cine, progress=progress, overwrite=args.overwrite
         )
-    lines = [f"results in {args.out}"] + [f"  {name}" for name in report["files"]]
-    lines.append(report["summary"]["text"])
-    lines += [f"warning: {warning}" for warning in report["warnings"]]
-    lines.append(f"{report['seconds_per_frame']:.3f} s per frame; total {report['seconds_per_stage']['total']:.1f} s")
-    if report["model"]["synthetic_demo_model"]:
-        lines.append("demo model trained on synthetic data: not for clinical use")
-    emit(args, report, "\n".join(lines))
-    return 0
 
+    def summary(report: dict) -> list[str]:
+        total_s = report["seconds_per_stage"]["total"]
+        return [
+            report["summary"]["text"],
+            *(f"warning: {warning}" for warning in report["warnings"]),
+            f"{report['seconds_per_frame']:.3f} s per frame; total {total_s:.1f} s",
+        ]
 
-def _check_numbers(args: argparse.Namespace, *positive: str) -> None:
-    """InputError for an option that must be a positive number, or a fusion IoU outside (0, 1]."""
-    from assistcore.errors import InputError
-
-    for name in positive:
-        if getattr(args, name) is not None and getattr(args, name) < 1:
-            option = "--" + name.replace("_", "-")
-            raise InputError(f"{option} is {getattr(args, name)}; it must be at least 1.", f"Give {option} >= 1.")
-    if getattr(args, "iou_fuse", None) is not None and not 0.0 < args.iou_fuse <= 1.0:
-        raise InputError(f"--iou-fuse is {args.iou_fuse}; it must be in (0, 1].", "For example --iou-fuse 0.3.")
-
-
-def _training_samples(args: argparse.Namespace):
-    import sys
-
-    from assistcore.breastus.busi import scan_busi
-    from assistcore.breastus.training import phantom_samples
-    from assistcore.detectors.data import PictureSample, read_coco, read_grey_picture
-
-    samples = []
-    for folder in args.busi:  # bad pairs are skipped and listed, not fatal
-        pictures, skipped = scan_busi(folder)
-        for line in skipped:
-            print(f"skipped: {line}", file=sys.stderr)
-        samples += [PictureSample(read_grey_picture(p.path), p.boxes_xy, str(p.path)) for p in pictures]
-    for path in args.coco:
-        samples += read_coco(path)
-    if samples:
-        sources = ", ".join([f"BUSI {v}" for v in args.busi] + [f"COCO {c}" for c in args.coco])
-        return samples, f"{len(samples)} annotated pictures ({sources})", False
-    samples = phantom_samples(args.sweeps, seed=args.seed * 100000)
-    text = (
-        f"{args.sweeps} synthetic breast ultrasound sweeps ({len(samples)} frames; "
-        "assistcore.phantoms.breast_us, seeded)"
-    )
-    return samples, text, True
-
-
-def run_train(args: argparse.Namespace) -> int:
-    import json
-    from pathlib import Path
-
-    from assistcore.atomic import result_directory, write_text_atomic
-    from assistcore.breastus.training import (
-        breast_us_model_card,
-        evaluate_sweeps,
-        phantom_sweep_cases,
-        tuned_threshold,
-        validation_numbers,
-    )
-    from assistcore.models.runner import ProgressReporter
-
-    from .main import emit
-    from .progress import TerminalProgress
-
-    _check_numbers(args, "steps", "batch_size", "crop_size", "shorter_side", "sweeps")
-    if args.split_seed is not None:
-        return run_train_busi_split(args)
-    samples, description, synthetic = _training_samples(args)
-    command = "radassist " + shlex.join(args.command_line)
-    out = Path(args.out)
-    with (
-        TerminalProgress("breast-us train") as bar,
-        result_directory(out, "breast-us train", args.overwrite) as staging,
-    ):
-        report = ProgressReporter([("training", 1)], bar)
-        result = _train_detector(args, staging, samples, report)
-        from assistcore.models.loader import build_network, load_state_dict_file
-
-        network = build_network(result.network)
-        network.load_state_dict(load_state_dict_file(result.weights_path))
-        network.eval()
-        threshold, note = 0.5, "fixed 0.5 (no tuning sweeps)"
-        if args.tuning_sweeps:
-            tuning = phantom_sweep_cases(args.tuning_sweeps, seed=args.seed * 100000 + 60000)
-            threshold = tuned_threshold(network, tuning, args.shorter_side, args.iou_fuse)
-            note = (
-                f"fused score reaching the best sensitivity at 0.2 false positives per sweep (IoU 0.2) on "
-                f"{args.tuning_sweeps} tuning sweeps (seeds apart from training and validation)"
-            )
-        if args.validation_sweeps:
-            cases = phantom_sweep_cases(args.validation_sweeps, seed=args.seed * 100000 + 50000)
-            metrics = evaluate_sweeps(network, cases, args.shorter_side, args.iou_fuse)
-            result.validation = validation_numbers(metrics, args.validation_sweeps)
-        card = breast_us_model_card(
-            result,
-            command,
-            args.model_id,
-            args.seed,
-            args.backbone,
-            description,
-            synthetic,
-            threshold,
-            args.shorter_side,
-            args.iou_fuse,
-            note,
-        )
-        write_text_atomic(staging / "model_card.json", json.dumps(card, indent=2))
-    emit(
-        args,
-        {"folder": str(out), "validation": result.validation, "threshold": threshold, "seconds": result.seconds},
-        f"model written to {out}; threshold {threshold}; validation: {result.validation}; {result.seconds:.0f} s",
-    )
-    return 0
-
-
-def _initial_weights(args: argparse.Namespace) -> dict:
-    """train_detector's ``initial_state`` and ``initial_note`` for ``--init-from`` (empty without it)."""
-    from pathlib import Path
-
-    from assistcore.errors import InputError
-    from assistcore.models.card import load_model_card
-    from assistcore.models.loader import load_state_dict_file, verify_weights
-    from assistcore.models.registry import ModelRegistry
-
-    if not args.init_from:
-        return {}
-    folder = Path(args.init_from)
-    card = load_model_card(folder / "model_card.json") if folder.is_dir() else ModelRegistry().get(args.init_from).card
-    if card.data.get("training", {}).get("backbone", args.backbone) != args.backbone:
-        raise InputError(
-            f"--init-from {args.init_from} has backbone {card.data['training']['backbone']}, not {args.backbone}.",
-            "Give --backbone as the starting model's.",
-        )
-    note = f"fine-tuned from {card.id} (weights sha256 {card.weights_sha256[:12]})"
-    return {"initial_state": load_state_dict_file(verify_weights(card)), "initial_note": note}
-
-
-def _logged(bar):
-    """The progress bar, plus one stderr line per event when stderr is not a terminal (a background log)."""
-    import sys
-    import time
-
-    if sys.stderr.isatty():
-        return bar
-
-    def callback(event) -> None:
-        print(
-            f"{time.strftime('%H:%M:%S')} {event.stage} {event.fraction:.3f} {event.message}",
-            file=sys.stderr,
-            flush=True,
-        )
-        bar(event)
-
-    return callback
-
-
-def run_train_busi_split(args: argparse.Namespace) -> int:
-    """Train on the train part of a seeded BUSI split; threshold from validation; test numbers in the card."""
-    import json
-    import sys
-    from pathlib import Path
-
-    from assistcore.atomic import result_directory, write_text_atomic
-    from assistcore.breastus.busi import (
-        BUSI_CITATION,
-        BUSI_LICENCE,
-        evaluate_stills,
-        operating_point,
-        scan_busi,
-        split_busi,
-        split_samples,
-        ultrasound_augment,
-    )
-    from assistcore.breastus.training import breast_us_model_card
-    from assistcore.errors import InputError
-    from assistcore.metrics import plot_froc
-    from assistcore.models.loader import build_network, load_state_dict_file
-    from assistcore.models.runner import ProgressReporter
-
-    from .main import emit
-    from .progress import TerminalProgress
-
-    if len(args.busi) != 1 or args.coco:
-        raise InputError("--split-seed splits one BUSI folder.", "Give exactly one --busi DIR and no --coco.")
-    pictures, skipped = scan_busi(args.busi[0])
-    for line in skipped:
-        print(f"skipped: {line}", file=sys.stderr)
-    split = split_busi(pictures, args.split_seed)
-    train_samples = split_samples(pictures, split, "train")
-    command = "radassist " + shlex.join(args.command_line)
-    sizes = split["sizes"]
-    description = (
-        f"the train part ({sizes['train']} pictures) of a seeded split of {len(pictures)} BUSI breast ultrasound "
-        f"pictures (benign, malignant, normal; boxes from the radiologists' masks); validation {sizes['validation']}, "
-        f"test {sizes['test']}"
-    )
-    out = Path(args.out)
-    with (
-        TerminalProgress("breast-us train") as bar,
-        result_directory(out, "breast-us train", args.overwrite) as staging,
-    ):
-        result = _train_detector(
-            args,
-            staging,
-            train_samples,
-            ProgressReporter([("training", 1)], _logged(bar)),
-            augment=ultrasound_augment,
-            **_initial_weights(args),
-        )
-        network = build_network(result.network)
-        network.load_state_dict(load_state_dict_file(result.weights_path))
-        network.eval()
-        numbers = {}
-        for part in ("validation", "test"):
-            numbers[part] = evaluate_stills(network, split_samples(pictures, split, part), args.shorter_side)
-        validation_curve = numbers["validation"]["froc"]["iou0.2"]
-        threshold = validation_curve.threshold_at[0.2]
-        threshold = round(float(threshold), 4) if threshold != float("inf") else 0.5
-        note = (
-            "score reaching the best sensitivity at 0.2 false positives per picture (IoU 0.2) on the validation "
-            f"part ({sizes['validation']} BUSI pictures) of the split"
-        )
-        entries = {"dataset": "", "n": 0}
-        result.validation = entries
-        card = breast_us_model_card(
-            result,
-            command,
-            args.model_id,
-            args.seed,
-            args.backbone,
-            description,
-            False,
-            threshold,
-            args.shorter_side,
-            args.iou_fuse,
-            note,
-        )
-        card["validation"] = []
-        for part, metrics in numbers.items():
-            dataset = f"BUSI {part} part (split seed {args.split_seed}), {metrics['n_pictures']} still pictures"
-            for row in metrics["rows"]:
-                card["validation"].append(
-                    {
-                        "dataset": dataset,
-                        "metric": f"sensitivity_at_{row['fp_per_picture']:g}fp_per_picture_iou{row['iou']:g}",
-                        "value": row["sensitivity"],
-                        "n": row["lesions"],
-                        "notes": f"95 % CI (Wilson) {row['ci95'][0]:.3f}-{row['ci95'][1]:.3f}; "
-                        f"{row['found']}/{row['lesions']} lesions, {row['false_positives']} false positives",
-                    }
-                )
-            at = operating_point(metrics["froc"]["iou0.2"], threshold)
-            card["validation"].append(
-                {
-                    "dataset": dataset,
-                    "metric": "sensitivity_at_operating_threshold_iou0.2",
-                    "value": at["sensitivity"],
-                    "n": metrics["n_lesions"],
-                    "notes": f"threshold {threshold}: {at['fp_per_picture']} false positives per picture",
-                }
-            )
-            card["validation"].append(
-                {
-                    "dataset": dataset,
-                    "metric": "seconds_per_picture",
-                    "value": round(metrics["seconds_per_picture"], 4),
-                    "n": metrics["n_pictures"],
-                }
-            )
-        card["eval_metrics"] = {
-            part: {"rows": metrics["rows"], "n_pictures": metrics["n_pictures"], "n_lesions": metrics["n_lesions"]}
-            for part, metrics in numbers.items()
-        }
-        card["training"]["data_split"] = {key: value for key, value in split.items() if key != "files"}
-        card["training"]["data_split"]["files"] = "split.json beside this card"
-        card["training"]["skipped_pairs"] = skipped
-        card["references"] = [BUSI_CITATION]
-        card["copyright"] = "Weights: RadAssist contributors. Training data: BUSI (Al-Dhabyani et al. 2020). " + (
-            BUSI_LICENCE
-        )
-        write_text_atomic(staging / "split.json", json.dumps(split, indent=1))
-        plot_froc(
-            [(f"test IoU {iou}", numbers["test"]["froc"][f"iou{iou}"]) for iou in ("0.2", "0.5")]
-            + [(f"validation IoU {iou}", numbers["validation"]["froc"][f"iou{iou}"]) for iou in ("0.2",)],
-            staging / "froc.png",
-            title=f"{args.model_id} on BUSI stills (per picture)",
-        )
-        write_text_atomic(staging / "model_card.json", json.dumps(card, indent=2))
-    test_rows = numbers["test"]["rows"]
-    text = "\n".join(
-        f"test IoU {r['iou']:g} at {r['fp_per_picture']:g} FP/picture: sensitivity {r['sensitivity']:.3f} "
-        f"(95 % CI {r['ci95'][0]:.3f}-{r['ci95'][1]:.3f})"
-        for r in test_rows
-    )
-    emit(
-        args,
-        {
-            "folder": str(out),
-            "threshold": threshold,
-            "seconds": result.seconds,
-            "test": test_rows,
-            "validation": numbers["validation"]["rows"],
-            "skipped": skipped,
-        },
-        f"model written to {out}; threshold {threshold}; {result.seconds:.0f} s\n{text}",
-    )
-    return 0
+    return run_case_command(args, "breast-us", job, summary)
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
@@ -618,25 +269,3 @@ def run_describe(args: argparse.Namespace) -> int:
     )
     emit(args, record.to_dict(), f"lesion {args.lesion}: {record.values}; written to {path} and {csv_path}")
     return 0
-
-
-def _train_detector(args: argparse.Namespace, staging, samples, progress, **extra):
-    """``train_detector`` with the options both training commands take from the command line."""
-    from assistcore.detectors.training import train_detector
-
-    return train_detector(
-        staging,
-        samples,
-        args.steps,
-        args.backbone,
-        args.seed,
-        crop_size=args.crop_size,
-        batch_size=args.batch_size,
-        image_size=args.shorter_side,
-        positive_fraction=args.positive_fraction,
-        shorter_side=args.shorter_side,
-        progress=progress,
-        learning_rate=args.learning_rate,
-        time_budget_s=args.time_budget_minutes * 60 if args.time_budget_minutes else None,
-        **extra,
-    )

@@ -7,6 +7,9 @@ import shlex
 
 from .outputs import add_output_arguments
 
+#: the columns of the CRM study's table (per image and per patient), as in diagnostic_rows.DIAGNOSTIC_COLUMNS
+CRM_TABLE_COLUMNS = ("accuracy", "sensitivity", "specificity", "ppv", "npv", "auc", "auc_ci95")
+
 
 def _slice_range(text: str) -> tuple[int, int]:
     try:
@@ -85,35 +88,22 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
 
 
 def run_detect(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from assistcore.errors import InputError
-
     from ..crm_app import detect_case_to_folder
-    from .main import emit
-    from .progress import TerminalProgress
+    from .case_command import require_options, run_case_command
 
-    if not args.t2 or not args.out:
-        raise InputError("--t2 and --out are required.", "radassist crm --t2 SERIES --out DIR")
+    require_options(args, ("--t2", "--out"), "radassist crm --t2 SERIES --out DIR")
     options = {"model_id": args.model, "device": args.device, "threshold": args.threshold, "slices": args.slices}
-    with TerminalProgress("crm") as bar:
-        report = detect_case_to_folder(
-            args.t2,
-            Path(args.out),
-            options,
-            case_id=args.case_id,
-            series_uid=args.series_uid,
-            progress=bar,
-            overwrite=args.overwrite,
+
+    def job(out, progress) -> dict:
+        return detect_case_to_folder(
+            args.t2, out, options, args.case_id, args.series_uid, progress=progress, overwrite=args.overwrite
         )
-    verdict = report["verdict"]
-    lines = [f"results in {args.out}"] + [f"  {name}" for name in report["files"]]
-    lines.append(verdict["text"])
-    lines.append(f"{report['seconds_per_slice']:.3f} s per slice; total {report['seconds_per_stage']['total']:.1f} s")
-    if report["model"]["synthetic_demo_model"]:
-        lines.append("demo model trained on synthetic data: not for clinical use")
-    emit(args, report, "\n".join(lines))
-    return 0
+
+    def summary(report: dict) -> list[str]:
+        total_s = report["seconds_per_stage"]["total"]
+        return [report["verdict"]["text"], f"{report['seconds_per_slice']:.3f} s per slice; total {total_s:.1f} s"]
+
+    return run_case_command(args, "crm", job, summary)
 
 
 def _training_samples(args: argparse.Namespace):
@@ -199,6 +189,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     from assistcore.atomic import check_output_folder, result_directory, write_csv_atomic, write_text_atomic
     from assistcore.crm.training import evaluate_detector, phantom_evaluation_cases, voc_evaluation_cases
+    from assistcore.diagnostic_rows import diagnostic_row
     from assistcore.errors import InputError
     from assistcore.metrics import format_table, plot_roc, roc_analysis
     from assistcore.models.device import select_device
@@ -222,22 +213,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
     cases = voc_evaluation_cases(args.voc) if args.voc else phantom_evaluation_cases(args.phantoms, args.seed)
     metrics = evaluate_detector(network, cases, threshold, device)
     scores = metrics.pop("_scores")
-    rows = []
-    for level in ("per_image", "per_patient"):
-        table = metrics[level]
-        rows.append(
-            {
-                "level": level.replace("per_", ""),
-                "n": table["n"],
-                "accuracy": table["accuracy"],
-                "sensitivity": table["sensitivity"],
-                "specificity": table["specificity"],
-                "ppv": table["ppv"],
-                "npv": table["npv"],
-                "auc": table["auc"],
-                "auc_ci95": "" if table["auc_ci95"] is None else "{:.3f}-{:.3f}".format(*table["auc_ci95"]),
-            }
-        )
+    rows = [
+        diagnostic_row("level", level.replace("per_", ""), metrics[level], CRM_TABLE_COLUMNS)
+        for level in ("per_image", "per_patient")
+    ]
     out = Path(args.out)
     with result_directory(out, "crm evaluate", args.overwrite) as staging:
         metrics["model"] = {"id": entry.card.id, "version": entry.card.version, "device": device}

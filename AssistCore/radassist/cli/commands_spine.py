@@ -150,16 +150,10 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_spine(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from assistcore.errors import InputError
-
     from ..spine_app import run_case_to_folder
-    from .main import emit
-    from .progress import TerminalProgress
+    from .case_command import require_options, run_case_command
 
-    if not args.sag_t2 or not args.out:
-        raise InputError("--sag-t2 and --out are required.", "radassist spine --sag-t2 SERIES --out DIR")
+    require_options(args, ("--sag-t2", "--out"), "radassist spine --sag-t2 SERIES --out DIR")
     options = {
         "model_id": args.model,
         "device": args.device,
@@ -167,31 +161,31 @@ def run_spine(args: argparse.Namespace) -> int:
         "labels": args.labels,
         "level_map": args.level_map,
     }
-    with TerminalProgress("spine") as bar:
-        report = run_case_to_folder(
+
+    def job(out, progress) -> dict:
+        return run_case_to_folder(
             args.sag_t2,
-            Path(args.out),
+            out,
             options,
-            sag_t1=args.sag_t1,
-            ax_t2=args.ax_t2,
-            case_id=args.case_id,
-            progress=bar,
+            args.sag_t1,
+            args.ax_t2,
+            args.case_id,
+            progress=progress,
             overwrite=args.overwrite,
         )
-    lines = [f"results in {args.out}"] + [f"  {name}" for name in report["files"]]
-    labelling = report["labelling"]
-    named = ", ".join(v["name"] for v in report["levels"]["vertebrae"])
-    lines += [
-        f"levels: {named} ({labelling['method']}, confidence {labelling['confidence']})"
-        if named
-        else "levels: unknown (not named; see the warnings)"
-    ]
-    lines += [f"warning: {text}" for text in report["warnings"]]
-    lines.append(f"total {report['seconds_per_stage']['total']:.1f} s")
-    if report["model"].get("synthetic_demo_model"):
-        lines.append("demo model trained on synthetic data: not for clinical use")
-    emit(args, report, "\n".join(lines))
-    return 0
+
+    def summary(report: dict) -> list[str]:
+        labelling = report["labelling"]
+        named = ", ".join(v["name"] for v in report["levels"]["vertebrae"])
+        levels = (
+            f"levels: {named} ({labelling['method']}, confidence {labelling['confidence']})"
+            if named
+            else "levels: unknown (not named; see the warnings)"
+        )
+        warnings = [f"warning: {text}" for text in report["warnings"]]
+        return [levels, *warnings, f"total {report['seconds_per_stage']['total']:.1f} s"]
+
+    return run_case_command(args, "spine", job, summary)
 
 
 def run_evaluate(args: argparse.Namespace) -> int:

@@ -1,0 +1,53 @@
+"""The handler skeleton of the four assistants' main commands (`radassist brain|crm|spine|breast-us ...`).
+
+Each checks that its inputs and ``--out`` were given, runs its ``*_app.py`` job with a progress bar, then
+prints the files written, the assistant's own summary lines and, for a demo model, that it is not for
+clinical use (or the whole report with ``--json``). Only the job and the summary differ per assistant.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+DEMO_MODEL_LINE = "demo model trained on synthetic data: not for clinical use"
+
+
+def require_options(args: argparse.Namespace, options: Sequence[str], usage: str) -> None:
+    """InputError naming the ``options`` (argparse spellings, ``--sag-t2``) that were not given.
+
+    :param usage: the one-line command to show (``radassist crm --t2 SERIES --out DIR``).
+    """
+    from assistcore.errors import InputError
+
+    if all(getattr(args, option.lstrip("-").replace("-", "_")) for option in options):
+        return
+    verb = "is" if len(options) == 1 else "are"
+    raise InputError(f"{' and '.join(options)} {verb} required.", usage)
+
+
+def run_case_command(
+    args: argparse.Namespace,
+    assistant: str,
+    job: Callable[[Path, Callable], dict[str, Any]],
+    summary: Callable[[dict[str, Any]], list[str]],
+) -> int:
+    """Run ``job(out, progress)`` under a progress bar labelled ``assistant``, then print what it wrote.
+
+    :param job: writes the result folder ``out`` and returns its report (a dict with ``files`` and ``model``).
+    :param summary: the lines the assistant prints after the file list (verdict, lesions, timings).
+    :returns: the exit code (0).
+    """
+    from .main import emit
+    from .progress import TerminalProgress
+
+    with TerminalProgress(assistant) as bar:
+        report = job(Path(args.out), bar)
+    lines = [f"results in {args.out}"] + [f"  {name}" for name in report["files"]]
+    lines += summary(report)
+    if report["model"].get("synthetic_demo_model"):
+        lines.append(DEMO_MODEL_LINE)
+    emit(args, report, "\n".join(lines))
+    return 0
