@@ -235,6 +235,8 @@ def killed_then_rerun(tmp_path_factory, a_scheduler):
     }
 
 
+@pytest.mark.models
+@pytest.mark.slow
 def test_a_killed_worker_fails_only_its_cases_and_the_rerun_finishes_exactly_those(killed_then_rerun):
     run = killed_then_rerun
     first, second = run["first"], run["second"]
@@ -254,6 +256,8 @@ def test_a_killed_worker_fails_only_its_cases_and_the_rerun_finishes_exactly_tho
     assert summary[0] == "case_id,status,seconds,worker,uncertainty,error" and len(summary) == len(second) + 1
 
 
+@pytest.mark.models
+@pytest.mark.slow
 def test_batch_outputs_are_identical_to_a_one_process_run(killed_then_rerun):
     root = killed_then_rerun["root"]
     for name in killed_then_rerun["names"]:
@@ -267,6 +271,8 @@ def test_batch_outputs_are_identical_to_a_one_process_run(killed_then_rerun):
         assert entry.status == "ok" and entry.model_id == "crm-demo" and len(entry.model_sha256) == 64
 
 
+@pytest.mark.models
+@pytest.mark.slow
 def test_results_enter_the_worklist_most_uncertain_first_with_their_assistant(killed_then_rerun):
     queue = killed_then_rerun["worklist"].queue()
     assert {case.case_id for case in queue} == set(killed_then_rerun["names"])
@@ -275,6 +281,8 @@ def test_results_enter_the_worklist_most_uncertain_first_with_their_assistant(ki
     assert scores == sorted(scores, reverse=True)
 
 
+@pytest.mark.models
+@pytest.mark.slow
 def test_an_unchanged_case_is_skipped_and_a_changed_one_runs_again(killed_then_rerun, tmp_path):
     from assistcore.phantoms.rectum import generate_rectal_phantom, write_rectal_phantom_case
     from radassist.batch_run import BatchSettings, run_batch
@@ -310,6 +318,7 @@ def test_a_scheduler_that_does_not_answer_is_a_clear_error_and_runs_nothing(tmp_
     assert not (tmp_path / "out" / "batch_summary.csv").exists()
 
 
+@pytest.mark.cli
 def test_command_line_lists_unmatched_cases_and_exits_one_without_starting_workers(tmp_path, capsys):
     from radassist.cli.main import main
 
@@ -323,6 +332,9 @@ def test_command_line_lists_unmatched_cases_and_exits_one_without_starting_worke
     assert "--cases and --out are required" in capsys.readouterr().err
 
 
+@pytest.mark.models
+@pytest.mark.slow
+@pytest.mark.mrml
 def test_a_case_pre_labelled_by_the_batch_opens_in_the_station_with_the_batchs_result(killed_then_rerun, tmp_path):
     pytest.importorskip("slicer")
     from assistcore.brain.worklist import Worklist
@@ -345,6 +357,8 @@ def test_a_case_pre_labelled_by_the_batch_opens_in_the_station_with_the_batchs_r
     assert opened.kind == "crm" and opened.summary["verdict"] == verdict and opened.summary["saved"]
 
 
+@pytest.mark.models
+@pytest.mark.slow
 def test_each_worker_keeps_the_model_it_loaded_between_cases(killed_then_rerun):
     caches = [keys for keys in killed_then_rerun["worker_caches"].values() if keys]
     assert caches, "the workers that ran cases still hold their network"
