@@ -340,7 +340,13 @@ def run_queue(args: argparse.Namespace) -> int:
     from .main import emit
 
     rows = [
-        {"case_id": c.case_id, "status": c.status.value, "uncertainty": c.uncertainty, "annotator": c.annotator or ""}
+        {
+            "case_id": c.case_id,
+            "assistant": c.assistant,
+            "status": c.status.value,
+            "uncertainty": c.uncertainty,
+            "annotator": c.annotator or "",
+        }
         for c in Worklist(args.worklist).queue()
     ]
     emit(args, rows, format_table(rows) if rows else "queue empty")
