@@ -120,7 +120,9 @@ def dask_client(settings: BatchSettings, memory_gb: float) -> Iterator[Any]:
 
 def _remove_staging_leftovers(out: Path, case_id: str) -> None:
     """Hidden staging folders a killed task of this case left (the lock says no batch writes them now)."""
-    leftovers = list(out.glob(f".{case_id}.*.tmp")) + list((out / case_id).glob(".radassist-staging-*"))
+    import glob
+
+    leftovers = list(out.glob(f".{glob.escape(case_id)}.*.tmp")) + list((out / case_id).glob(".radassist-staging-*"))
     for path in leftovers:
         shutil.rmtree(path, ignore_errors=True)
 
