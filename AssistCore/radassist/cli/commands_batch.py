@@ -1,4 +1,5 @@
-"""`radassist batch ASSISTANT --cases DIR --out DIR`: pre-label an archive on Dask; `radassist batch bench`.
+"""`radassist batch ASSISTANT --cases DIR --out DIR`: pre-label an archive on Dask (`radassist bench batch`
+measures it: radassist/bench_batch.py).
 
 Exit codes: 0 when every case succeeded (or was skipped as unchanged); 1 when any case failed or could not be
 matched (the summary says which), or the batch could not start (one line on stderr).
@@ -8,8 +9,6 @@ from __future__ import annotations
 
 import argparse
 
-BENCH_ASSISTANTS = ("crm", "breast-us", "spine")
-
 
 def register(subparsers, common: argparse.ArgumentParser) -> None:
     from assistcore.batch import ASSISTANTS
@@ -17,14 +16,14 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     parser = subparsers.add_parser(
         "batch",
         parents=[common],
-        help="pre-label a cases folder through an assistant on Dask workers (local or a cluster); batch bench",
+        help="pre-label a cases folder through an assistant on Dask workers (local or a cluster)",
         description=(
             "Run every case of --cases through ASSISTANT, one Dask task per case, into --out/<case>/. "
             "Unchanged cases that succeeded before are skipped; failures are listed, not fatal. "
-            "`radassist batch bench` prints cases per hour with 1 and 2 local workers."
+            "`radassist bench batch` prints cases per hour with 1 and 2 local workers."
         ),
     )
-    parser.add_argument("assistant", choices=[*ASSISTANTS, "bench"], help="assistant to run, or bench")
+    parser.add_argument("assistant", choices=ASSISTANTS, help="assistant to run")
     parser.add_argument("--cases", help="folder with one sub-folder per case (see README: batch pre-labelling)")
     parser.add_argument("--out", help="batch output folder: <case>/ results, batch_summary.csv, the run ledger")
     parser.add_argument("--worklist", help="SQLite worklist file the results enter, most uncertain first")
@@ -44,8 +43,6 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--torch-threads", type=int, help="threads per worker (default: cores / workers locally, torch's on a cluster)"
     )
-    parser.add_argument("--bench-cases", type=int, default=12, help="bench: phantom cases per run (12)")
-    parser.add_argument("--bench-assistant", choices=BENCH_ASSISTANTS, default="crm", help="bench: assistant (crm)")
     parser.set_defaults(handler=run_batch_command)
 
 
@@ -84,8 +81,6 @@ def _settings(args: argparse.Namespace):
 
 
 def run_batch_command(args: argparse.Namespace) -> int:
-    if args.assistant == "bench":
-        return run_bench(args)
     from assistcore.batch.summary import counts, format_rows
 
     from ..batch_run import outcome_record, run_batch
@@ -98,76 +93,3 @@ def run_batch_command(args: argparse.Namespace) -> int:
         text += f"; {outcome.cases_run} case(s) run in {outcome.run_seconds:.1f} s"
     emit(args, outcome_record(outcome), text)
     return 0 if outcome.all_succeeded else 1
-
-
-def write_bench_cases(assistant: str, folder, count: int) -> None:
-    """``count`` phantom cases for ``assistant`` in ``folder/caseNN/`` (seeds 0..count-1)."""
-    from pathlib import Path
-
-    folder = Path(folder)
-    for seed in range(count):
-        case_id = f"case{seed:02d}"
-        if assistant == "crm":
-            from assistcore.phantoms.rectum import generate_rectal_phantom, write_rectal_phantom_case
-
-            write_rectal_phantom_case(generate_rectal_phantom(seed, matrix=256, n_slices=12), folder / case_id, case_id)
-        elif assistant == "breast-us":
-            from assistcore.phantoms.breast_us import generate_breast_sweep, write_sweep_case
-
-            write_sweep_case(generate_breast_sweep(seed, n_frames=20), folder / case_id, case_id)
-        else:
-            from assistcore.phantoms.spine import generate_spine_phantom, write_spine_phantom_case
-
-            write_spine_phantom_case(generate_spine_phantom(seed), folder / case_id, case_id)
-
-
-def _bench_row(workers: int, outcome, out) -> dict:
-    """Cold rate (cases over the run, each worker's first case loading torch, slicer-core and the model) and
-    warm rate (cases finished after every worker's first, over the time since then), from the ledger."""
-    from assistcore.batch.ledger import read_entry
-
-    finished = sorted(
-        entry.finished_at
-        for row in outcome.rows
-        if row.status == "ok" and (entry := read_entry(out, row.case_id)) is not None
-    )
-    warm = len(finished) - workers
-    warm_span = finished[-1] - finished[workers - 1] if warm > 0 else 0.0
-    return {
-        "workers": workers,
-        "cases": len(finished),
-        "cluster_start_s": round(outcome.cluster_seconds, 1),
-        "run_s": round(outcome.run_seconds, 1),
-        "cases_per_hour": round(3600 * len(finished) / outcome.run_seconds) if outcome.run_seconds else 0,
-        "warm_cases_per_hour": round(3600 * warm / warm_span) if warm_span > 0 else 0,
-    }
-
-
-def run_bench(args: argparse.Namespace) -> int:
-    """Cases per hour with 1 and 2 local workers on the same phantom cases (fresh output folders)."""
-    import os
-    import tempfile
-    from pathlib import Path
-
-    from ..batch_run import BatchSettings, run_batch
-    from .main import emit
-
-    rows = []
-    with tempfile.TemporaryDirectory(prefix="radassist-bench-batch-") as scratch:
-        cases = Path(scratch) / "cases"
-        write_bench_cases(args.bench_assistant, cases, args.bench_cases)
-        for workers in (1, 2):
-            settings = BatchSettings(
-                args.bench_assistant, cases, Path(scratch) / f"out{workers}", workers=workers, options={"device": "cpu"}
-            )
-            outcome = run_batch(settings, show_progress=False)
-            rows.append(_bench_row(workers, outcome, settings.out))
-    lines = [f"batch bench: {args.bench_cases} {args.bench_assistant} phantom cases, {os.cpu_count()} CPU core(s)"]
-    lines += [
-        f"  {row['workers']} worker(s): {row['cases']} cases in {row['run_s']} s (+{row['cluster_start_s']} s start): "
-        f"{row['cases_per_hour']} cases/hour cold; {row['warm_cases_per_hour']} cases/hour once every worker "
-        "has loaded its model"
-        for row in rows
-    ]
-    emit(args, rows, "\n".join(lines))
-    return 0

@@ -38,6 +38,12 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     breast_parser.add_argument("--data", default=None, help="sample data folder")
     breast_parser.add_argument("--model", default=None, help="model id (default: the breast_us model)")
     breast_parser.set_defaults(handler=run_bench_breast_us)
+    batch_parser = targets.add_parser(
+        "batch", parents=[common], help="radassist batch: cases per hour with 1 and 2 local Dask workers"
+    )
+    batch_parser.add_argument("--cases", type=int, default=12, help="phantom cases per run (12)")
+    batch_parser.add_argument("--assistant", choices=("crm", "breast-us", "spine"), default="crm")
+    batch_parser.set_defaults(handler=run_bench_batch)
     desktop_parser = targets.add_parser(
         "desktop",
         parents=[common],
@@ -200,3 +206,24 @@ def run_bench_desktop(args: argparse.Namespace) -> int:
 
     emit(args, rows, format_table(rows) + "\n(longest_stall_s: longest gap between two frames of the 50 ms loop)")
     return 0 if all(row["exit"] == 0 for row in rows) else 1
+
+
+def run_bench_batch(args: argparse.Namespace) -> int:
+    import os
+
+    from ..bench_batch import run_batch_benchmark
+
+    def describe(rows: list[dict]) -> list[str]:
+        lines = [f"batch: {args.cases} {args.assistant} phantom cases, {os.cpu_count()} CPU core(s)"]
+        return lines + [
+            f"  {row['workers']} worker(s): {row['cases']} cases in {row['run_s']} s "
+            f"(+{row['cluster_start_s']} s start): {row['cases_per_hour']} cases/hour cold; "
+            f"{row['warm_cases_per_hour']} cases/hour once every worker has loaded its model"
+            for row in rows
+        ]
+
+    from .main import emit
+
+    rows = run_batch_benchmark(args.assistant, args.cases)  # phantom cases: no sample data needed
+    emit(args, rows, "\n".join(describe(rows)))
+    return 0
