@@ -63,6 +63,7 @@ bench: $(STAMP)
 	$(BIN)/radassist bench spine
 	$(BIN)/radassist bench breast-us
 	$(BIN)/radassist bench desktop
+	$(BIN)/radassist bench batch
 
 clean:
 	rm -rf $(DEMO_OUT) build *.egg-info AssistCore/*.egg-info
