@@ -109,6 +109,11 @@ def _crop_batch(
     return np.ascontiguousarray(intensity_augment(batch, rng)), flipped
 
 
+#: share of segmentation patches that get :func:`_domain_randomise` with ``domain_randomisation``: all of
+#: them (the first try) found real bodies and discs but cost 0.07 vertebra Dice on phantoms (blur, shading)
+DOMAIN_RANDOMISED_FRACTION = 0.5
+
+
 def train_segmentation(
     data: SpineTrainingData,
     path: Path,
@@ -134,8 +139,10 @@ def train_segmentation(
         ]
         targets = np.stack([c for _, c in pairs]).astype(np.int64)
         pictures = np.stack([p for p, _ in pairs])
-        if domain_randomisation:
-            pictures = _domain_randomise(pictures, targets, rng)
+        if domain_randomisation:  # half the patches: the phantoms' own look stays in the mix
+            chosen = rng.random(len(pictures)) < DOMAIN_RANDOMISED_FRACTION
+            if chosen.any():
+                pictures[chosen] = _domain_randomise(pictures[chosen], targets[chosen], rng)
         pictures = intensity_augment(pictures, rng)
         return loss_function(network(torch.from_numpy(pictures[:, None])), torch.from_numpy(targets[:, None]))
 
@@ -145,8 +152,8 @@ def train_segmentation(
         "optimizer": "AdamW 3e-3 one-cycle, weight decay 1e-4",
         "batch": f"{batch_size} patches of {patch} px, 80 % centred on spine voxels",
         "augmentation": (
-            "domain randomisation (per-class intensity factors, marrow texture, Modic-like endplate "
-            "bands, dark discs, coil shading, blur), then "
+            f"domain randomisation on {DOMAIN_RANDOMISED_FRACTION:.0%} of the patches (per-class intensity "
+            "factors, marrow texture, Modic-like endplate bands, dark discs, coil shading, blur), then "
             if domain_randomisation
             else ""
         )
