@@ -311,23 +311,21 @@ def breast_us_model_card(
     threshold_note: str,
 ) -> dict:
     """The model card of a detector trained by :func:`assistcore.detectors.training.train_detector` on frames."""
-    from .. import __version__
     from ..labels import card_labels
-    from ..models.card import DEMO_INTENDED_USE
+    from ..models.card import trained_card_header
 
     labels = card_labels("breast_us_labels")
     return {
-        "id": model_id,
-        "name": "BreastUSAssist Faster R-CNN" + (" (demo)" if synthetic else ""),
-        "version": __version__,
-        "assistant": "breast_us",
-        "task": "Breast lesion detection on ultrasound cine frames, fused across the frames of a sweep",
-        "description": f"torchvision Faster R-CNN ({backbone}) trained from random weights by `radassist breast-us "
-        f"train` on {data_description}.",
-        "authors": ["RadAssist contributors"],
-        "intended_use": (DEMO_INTENDED_USE if synthetic else "")
-        + "Train and validate on your own annotated sweeps (`radassist breast-us train --busi DIR`) before use.",
-        "synthetic_training_data": synthetic,
+        **trained_card_header(
+            model_id,
+            "BreastUSAssist Faster R-CNN" + (" (demo)" if synthetic else ""),
+            "breast_us",
+            "Breast lesion detection on ultrasound cine frames, fused across the frames of a sweep",
+            f"torchvision Faster R-CNN ({backbone}) trained from random weights by `radassist breast-us train` on "
+            f"{data_description}.",
+            "Train and validate on your own annotated sweeps (`radassist breast-us train --busi DIR`) before use.",
+            synthetic,
+        ),
         "data_source": data_description,
         "data_type": "ultrasound cine: multi-frame DICOM, video file or folder of frames (B-mode, grey)",
         "image_classes": "1 channel (grey, copied to 3): one B-mode frame, row 0 at the skin",

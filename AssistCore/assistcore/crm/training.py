@@ -158,23 +158,21 @@ def crm_model_card(
     threshold: float = 0.7,
 ) -> dict:
     """The model card of a detector trained by :func:`train_crm_detector` (MONAI bundle metadata keys)."""
-    from .. import __version__
     from ..labels import card_labels
-    from ..models.card import DEMO_INTENDED_USE
+    from ..models.card import trained_card_header
 
     labels = card_labels("crm_labels")
     return {
-        "id": model_id,
-        "name": "CRMAssist Faster R-CNN" + (" (demo)" if synthetic else ""),
-        "version": __version__,
-        "assistant": "crm",
-        "task": "CRM-positive region detection on axial T2 MRI of rectal cancer (boxes per slice)",
-        "description": f"torchvision Faster R-CNN ({backbone}) trained from random weights by `radassist crm "
-        f"train` on {data_description}.",
-        "authors": ["RadAssist contributors"],
-        "intended_use": (DEMO_INTENDED_USE if synthetic else "")
-        + "Train and validate on your own annotated patients (`radassist crm train --voc DIR`) before use.",
-        "synthetic_training_data": synthetic,
+        **trained_card_header(
+            model_id,
+            "CRMAssist Faster R-CNN" + (" (demo)" if synthetic else ""),
+            "crm",
+            "CRM-positive region detection on axial T2 MRI of rectal cancer (boxes per slice)",
+            f"torchvision Faster R-CNN ({backbone}) trained from random weights by `radassist crm train` on "
+            f"{data_description}.",
+            "Train and validate on your own annotated patients (`radassist crm train --voc DIR`) before use.",
+            synthetic,
+        ),
         "data_source": data_description,
         "data_type": "dicom or nifti axial T2 series",
         "image_classes": "1 channel (grey, copied to 3): one axial T2 slice in radiological screen orientation",

@@ -31,6 +31,27 @@ def demo_intended_use(advice: str) -> str:
     return DEMO_INTENDED_USE + advice
 
 
+def trained_card_header(
+    model_id: str, name: str, assistant: str, task: str, description: str, advice: str, synthetic: bool
+) -> dict:
+    """The opening keys of a card written by one of our ``train`` commands: id, name, this package's version,
+    assistant, task, description, authors, the intended use (the demo notice first when ``synthetic``, then
+    ``advice``: what to do before relying on the model) and ``synthetic_training_data``."""
+    from .. import __version__
+
+    return {
+        "id": model_id,
+        "name": name,
+        "version": __version__,
+        "assistant": assistant,
+        "task": task,
+        "description": description,
+        "authors": ["RadAssist contributors"],
+        "intended_use": (DEMO_INTENDED_USE if synthetic else "") + advice,
+        "synthetic_training_data": synthetic,
+    }
+
+
 def demo_result_note(provenance: dict, models: str = "model") -> str:
     """The note a report carries when a demo model (``provenance["synthetic_demo_model"]``) made it, else "".
 
