@@ -266,3 +266,20 @@ def _find_model_root(folder: Path) -> Path:
         f"No model_card.json or MONAI bundle (configs/metadata.json) in {folder}.",
         "Import the folder that holds the model card or the bundle (or a zip of it).",
     )
+
+
+def load_card_and_network(
+    assistant: str, model_id: str | None, device: str, accepts: Callable[[Any], bool] | None = None
+) -> tuple[ModelCard, Any, Any]:
+    """The card of ``model_id`` (else the assistant's default model that ``accepts``), its verified network on
+    the device :func:`~assistcore.models.device.select_device` chooses for ``device``, and that choice.
+
+    :raises ModelError: no such model, or no model for ``assistant``; see :func:`~.loader.load_network`.
+    """
+    from .device import select_device
+    from .loader import load_network
+
+    registry = ModelRegistry()
+    entry = registry.get(model_id) if model_id else registry.default_for(assistant, accepts)
+    choice = select_device(device)
+    return entry.card, load_network(entry.card, choice.device), choice

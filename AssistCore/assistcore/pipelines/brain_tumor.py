@@ -41,17 +41,10 @@ class BrainResult:
 
 def _card_and_network(model_id: str | None, device: str, tumor_type: str = "intra-axial"):
     """The model (the given one, else the default for ``tumor_type``), its network on the chosen device."""
-    from ..models.device import select_device
-    from ..models.loader import load_network
-    from ..models.registry import ModelRegistry
+    from ..models.registry import load_card_and_network
 
-    registry = ModelRegistry()
-    if model_id:
-        entry = registry.get(model_id)
-    else:  # the glioma model is trained on intra-axial tumours; meningiomas get a model that claims them
-        entry = registry.default_for("brain_tumor", lambda card: tumor_type in tumour_types(card))
-    choice = select_device(device)
-    return entry.card, load_network(entry.card, choice.device), choice
+    # the glioma model is trained on intra-axial tumours; meningiomas get a model that claims them
+    return load_card_and_network("brain_tumor", model_id, device, lambda card: tumor_type in tumour_types(card))
 
 
 def _label_notes(class_map: list[int] | None) -> list[str]:

@@ -56,14 +56,10 @@ def check_cine_frames(cine: Cine) -> None:
 
 
 def _card_and_network(model_id: str | None, device: str):
-    from ..models.device import select_device
-    from ..models.loader import load_network
-    from ..models.registry import ModelRegistry
+    """The model (the given one, else the breast US default), its network on the chosen device, the choice."""
+    from ..models.registry import load_card_and_network
 
-    registry = ModelRegistry()
-    entry = registry.get(model_id) if model_id else registry.default_for("breast_us")
-    choice = select_device(device)
-    return entry.card, load_network(entry.card, choice.device), choice
+    return load_card_and_network("breast_us", model_id, device)
 
 
 def card_threshold(card) -> float:

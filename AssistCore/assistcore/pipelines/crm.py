@@ -125,14 +125,10 @@ def check_axial_series(image: Image) -> None:
 
 
 def _card_and_network(model_id: str | None, device: str):
-    from ..models.device import select_device
-    from ..models.loader import load_network
-    from ..models.registry import ModelRegistry
+    """The model (the given one, else the CRM default), its network on the chosen device, the device choice."""
+    from ..models.registry import load_card_and_network
 
-    registry = ModelRegistry()
-    entry = registry.get(model_id) if model_id else registry.default_for("crm")
-    choice = select_device(device)
-    return entry.card, load_network(entry.card, choice.device), choice
+    return load_card_and_network("crm", model_id, device)
 
 
 def _corners_lps(image: Image, k: int, box_ij) -> list[list[float]]:
