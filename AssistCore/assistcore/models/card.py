@@ -87,8 +87,10 @@ def card_problems(data: dict) -> list[tuple[str, str]]:
         seen.setdefault(label["value"], index)
     files = [(section, data.get(section, {}).get("file", "")) for section in ("weights", "exported_program")]
     for name, entry in data.get("components", {}).items():
-        files += [(f"components/{name}/{part}", entry.get(part, {}).get("file", ""))
-                  for part in ("weights", "exported_program")]  # fmt: skip
+        files += [
+            (f"components/{name}/{part}", entry.get(part, {}).get("file", ""))
+            for part in ("weights", "exported_program")
+        ]
     for section, file_name in files:
         for pure in (PurePosixPath(file_name), PureWindowsPath(file_name)):
             if pure.is_absolute() or pure.drive or ".." in pure.parts:
