@@ -209,7 +209,7 @@ def killed_then_rerun(tmp_path_factory, a_scheduler):
             killed.append(busy[0])
 
     settings = dict(cases=root / "cases", out=root / "out", worklist=root / "worklist.db", scheduler=a_scheduler)
-    options = {"device": "cpu", "torch_threads": 1}
+    options = {"device": "cpu", "cpu_threads": 1}
     first = run_batch(BatchSettings("crm", **settings, options=options), kill_a_busy_worker, False)
     first_rows = {row.case_id: row for row in first.rows}
     half_cases = [name for name in names if (root / "out" / name).exists() and not _complete(root / "out" / name)]
@@ -363,3 +363,18 @@ def test_each_worker_keeps_the_model_it_loaded_between_cases(killed_then_rerun):
     caches = [keys for keys in killed_then_rerun["worker_caches"].values() if keys]
     assert caches, "the workers that ran cases still hold their network"
     assert all(len(keys) == 1 and keys[0][0] == "crm-demo" for keys in caches), caches
+
+
+def test_workers_sharing_a_machine_build_onnx_sessions_with_their_share_of_the_cores():
+    from assistcore.models import onnx_runtime
+
+    model = Path(__file__).resolve().parents[1] / "Resources" / "Models" / "crm-demo" / "model.onnx"
+    try:
+        onnx_runtime.set_cpu_threads(1)
+        one = onnx_runtime.OnnxNetwork(model)
+        onnx_runtime.set_cpu_threads(None)
+        default = onnx_runtime.OnnxNetwork(model)
+    finally:
+        onnx_runtime.set_cpu_threads(None)
+    assert one.session.get_session_options().intra_op_num_threads == 1
+    assert default.session.get_session_options().intra_op_num_threads == 0  # ONNX Runtime's own: every core

@@ -50,8 +50,8 @@ class BatchSettings:
         ``allowed-failures``; 0: a lost worker's case fails and the next batch runs it).
     :param connect_timeout_s: how long to wait for ``scheduler`` before giving up (s).
     :param options: assistant options that change results (``device``, ``fast``, ``tta``, ``threshold``,
-        ``tumor_type``; they enter the ledger's options hash) and ``torch_threads`` per worker (default with
-        local workers: cores / workers; with a scheduler: torch's own default).
+        ``tumor_type``; they enter the ledger's options hash) and ``cpu_threads`` per worker (default with
+        local workers: cores / workers; with a scheduler: ONNX Runtime's default, all cores).
     """
 
     assistant: str
@@ -262,14 +262,14 @@ def run_batch(
         "assistant": settings.assistant,
         "model_id": entry.card.id,
         "model_sha256": model_sha256(entry.card),
-        "options_sha256": options_sha256({k: v for k, v in options.items() if k != "torch_threads"}),
+        "options_sha256": options_sha256({k: v for k, v in options.items() if k != "cpu_threads"}),
     }
     memory_gb = settings.memory_limit_gb or memory_limit_gb(settings.assistant, entry.card)
     if settings.scheduler:  # a scheduler that does not answer is reported now, not after hashing the archive
         with dask_client(settings, memory_gb):
             pass
     else:
-        options.setdefault("torch_threads", max(1, (os.cpu_count() or 1) // max(1, settings.workers)))
+        options.setdefault("cpu_threads", max(1, (os.cpu_count() or 1) // max(1, settings.workers)))
     rows = [CaseRow(problem.case_id, "unmatched", error=problem.reason) for problem in problems]
     cluster_seconds = run_seconds = 0.0
     with batch_lock(settings.out):

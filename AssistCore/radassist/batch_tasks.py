@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import time
 import traceback
 from dataclasses import asdict
@@ -67,8 +68,9 @@ def memory_limit_gb(assistant: str, card) -> float:
     return round(1.5 * float(peak), 2) if peak else DEFAULT_MEMORY_GB[assistant]
 
 
-def _prepare_worker(torch_threads: int | None) -> str:
-    """Once per worker process: torch threads, slicer-core imported (scenes built in process); its name."""
+def _prepare_worker(cpu_threads: int | None) -> str:
+    """Once per worker process: its CPU threads (ONNX Runtime sessions, and torch when torch runs the networks),
+    slicer-core imported (scenes built in process); returns the worker's name."""
     name = f"{os.uname().nodename}:{os.getpid()}"
     try:
         from distributed import get_worker
@@ -79,10 +81,14 @@ def _prepare_worker(torch_threads: int | None) -> str:
         worker = None
     state = getattr(worker, "radassist_state", None) if worker is not None else None
     if state is None:
-        if torch_threads:
-            import torch
+        if cpu_threads:  # workers sharing a machine share its cores instead of each taking all of them
+            from assistcore.models.onnx_runtime import set_cpu_threads
 
-            torch.set_num_threads(int(torch_threads))
+            set_cpu_threads(int(cpu_threads))
+            if os.environ.get("RADASSIST_CPU_RUNTIME") == "torch" or "torch" in sys.modules:
+                import torch
+
+                torch.set_num_threads(int(cpu_threads))
         import importlib.util
 
         if importlib.util.find_spec("slicer") is not None:
@@ -131,7 +137,7 @@ def run_case_task(
     :returns: the entry as a dict. A worker killed mid-task returns nothing: the client records that.
     """
     started = time.perf_counter()
-    worker = _prepare_worker(options.get("torch_threads"))
+    worker = _prepare_worker(options.get("cpu_threads"))
     entry = LedgerEntry(**{**expected, "status": "failed", "worker": worker})
     try:
         report = _run_job(assistant, case_id, inputs, Path(out) / case_id, options)

@@ -41,7 +41,7 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--memory-limit", type=float, help="GB per local worker (default from the model card)")
     parser.add_argument(
-        "--torch-threads", type=int, help="threads per worker (default: cores / workers locally, torch's on a cluster)"
+        "--threads", type=int, help="CPU threads per worker (default: cores / workers locally; all cores on a cluster)"
     )
     parser.set_defaults(handler=run_batch_command)
 
@@ -62,8 +62,8 @@ def _settings(args: argparse.Namespace):
         options.update(fast=args.fast, tta=args.tta, tumor_type=args.tumor_type)
     if args.assistant in ("crm", "breast-us") and args.threshold is not None:
         options["threshold"] = args.threshold
-    if args.torch_threads:
-        options["torch_threads"] = max(1, args.torch_threads)
+    if args.cpu_threads:
+        options["cpu_threads"] = max(1, args.cpu_threads)
     if args.workers < 1:
         raise InputError(f"--workers {args.workers}: give at least 1.")
     return BatchSettings(
