@@ -62,8 +62,8 @@ def _settings(args: argparse.Namespace):
         options.update(fast=args.fast, tta=args.tta, tumor_type=args.tumor_type)
     if args.assistant in ("crm", "breast-us") and args.threshold is not None:
         options["threshold"] = args.threshold
-    if args.cpu_threads:
-        options["cpu_threads"] = max(1, args.cpu_threads)
+    if args.threads:
+        options["cpu_threads"] = max(1, args.threads)
     if args.workers < 1:
         raise InputError(f"--workers {args.workers}: give at least 1.")
     return BatchSettings(
