@@ -10,9 +10,9 @@ import pytest
 from assistcore.errors import ModelError
 from assistcore.models.card import (
     DEMO_INTENDED_USE,
-    demo_intended_use,
     demo_result_note,
     load_model_card,
+    trained_card_header,
     validate_card_data,
 )
 
@@ -32,7 +32,8 @@ def test_every_bundled_model_trained_on_phantoms_opens_with_the_one_demo_notice(
 
 def test_a_demo_intended_use_passes_the_schema_and_a_card_without_the_notice_does_not():
     card = load_model_card(BUNDLED / "crm-demo").data
-    validate_card_data({**card, "intended_use": demo_intended_use("Train on your own patients.")}, "test card")
+    header = trained_card_header("m", "M", "crm", "task", "description", "Train on your own patients.", synthetic=True)
+    validate_card_data({**card, "intended_use": header["intended_use"]}, "test card")
     with pytest.raises(ModelError, match="not for clinical use"):
         validate_card_data({**card, "intended_use": "Train on your own patients."}, "test card")
 

@@ -25,12 +25,6 @@ _HINT = "Fix the card (schema: assistcore/schemas/model_card.schema.json) or re-
 DEMO_INTENDED_USE = "Demonstration of the pipeline only: trained on synthetic data, not for clinical use. "
 
 
-def demo_intended_use(advice: str) -> str:
-    """The ``intended_use`` of a card trained on synthetic phantoms: the demo notice, then ``advice`` (what to do
-    before relying on it, e.g. the command that trains on one's own patients)."""
-    return DEMO_INTENDED_USE + advice
-
-
 def trained_card_header(
     model_id: str, name: str, assistant: str, task: str, description: str, advice: str, synthetic: bool
 ) -> dict:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..models.card import demo_intended_use, image_input_format
+from ..models.card import image_input_format, trained_card_header
 from ..models.weights import weights_card_entry
 from .labels import HERNIATION_TYPES
 from .levels import SEG_CLASSES
@@ -78,23 +78,23 @@ def _recipe(component: ComponentTraining) -> dict:
 
 def spine_model_card(result: SpineTrainingResult, command: str, model_id: str, seed: int) -> dict:
     """The model card (MONAI bundle metadata keys) of :func:`train_spine_models`' networks."""
-    from .. import __version__
     from ..labels import card_labels
 
     labels = card_labels("spine_labels")
-    return {
-        "id": model_id,
-        "name": "SpineAssist demo networks",
-        "version": __version__,
-        "assistant": "spine",
-        "task": "Cervical spine: vertebra/disc/canal/ligament segmentation, osteophyte and axial disc-level findings",
-        "description": "MONAI networks trained from random weights by `radassist spine train` on "
+    header = trained_card_header(
+        model_id,
+        "SpineAssist demo networks",
+        "spine",
+        "Cervical spine: vertebra/disc/canal/ligament segmentation, osteophyte and axial disc-level findings",
+        "MONAI networks trained from random weights by `radassist spine train` on "
         f"{result.n_phantoms} synthetic cervical spine phantoms (assistcore.phantoms.spine, seeded): a 2D UNet "
         "segmenting sagittal and axial pictures, a 3D ResNet classifying osteophytes on crops around each "
         "vertebral body, a 2D ResNet classifying the axial slice through each disc.",
-        "authors": ["RadAssist contributors"],
-        "intended_use": demo_intended_use("Train and validate on your own annotated patients before use."),
-        "synthetic_training_data": True,
+        "Train and validate on your own annotated patients before use.",
+        synthetic=True,
+    )
+    return {
+        **header,
         "data_source": f"{result.n_phantoms} synthetic cervical spine phantoms (assistcore.phantoms.spine, seeded)",
         "data_type": "dicom or nifti: sagittal T2 (required), axial T2 (optional)",
         "image_classes": "1 channel: one sagittal or axial T2 slice in radiological screen orientation",
