@@ -56,26 +56,6 @@ def _choice(rng: np.random.Generator, options: dict[str, float]) -> str:
     return names[int(rng.choice(len(names), p=weights / weights.sum()))]
 
 
-def _unit_vectors(rng: np.random.Generator, n: int) -> np.ndarray:
-    vectors = rng.normal(size=(n, 3))
-    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
-
-
-def _rotation(theta: float, psi: float) -> np.ndarray:
-    """In-plane tilt ``theta`` (about z) after a turn ``psi`` about the depth axis y (radians)."""
-    c, s = np.cos(theta), np.sin(theta)
-    rz = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
-    c, s = np.cos(psi), np.sin(psi)
-    ry = np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
-    return rz @ ry
-
-
-def _choice(rng: np.random.Generator, options: dict[str, float]) -> str:
-    names = list(options)
-    weights = np.asarray([options[name] for name in names], dtype=float)
-    return names[int(rng.choice(len(names), p=weights / weights.sum()))]
-
-
 def _descriptors(rng: np.random.Generator, kind: str, fat_echo: float) -> tuple[str, str, str, str, float]:
     """(shape, margin, internal echo, posterior features, contrast) of a lesion of ``kind``."""
     if kind == "cyst":
