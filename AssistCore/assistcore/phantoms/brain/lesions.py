@@ -25,6 +25,34 @@ class _LesionPlan:
     mass_effect_mm: float = 0.0
 
 
+def _dome_on_dura(
+    rng: np.random.Generator,
+    attachment_lps: np.ndarray,
+    towards_dura_lps: np.ndarray,
+    radius: float,
+    site: str,
+    lesion_rng: np.random.Generator,
+    to_output,
+    rotation_to_output: np.ndarray,
+    falx_side: float = 0.0,
+) -> _LesionPlan:
+    """An extra-axial (meningioma-like) dome based on the dura at ``attachment_lps`` (template LPS, mm) and
+    growing away from it, against the unit vector ``towards_dura_lps``: its height is 0.6-1.0 ``radius`` (mm),
+    its body centre 35-70 % of the height inside. Draws two numbers from ``rng``."""
+    height = radius * rng.uniform(0.6, 1.0)
+    center = attachment_lps - towards_dura_lps * height * rng.uniform(0.35, 0.7)
+    return _LesionPlan(
+        to_output(center),
+        radius,
+        True,
+        site,
+        lesion_rng,
+        rotation_to_output @ towards_dura_lps,
+        to_output(attachment_lps),
+        falx_side,
+    )
+
+
 def _plan_lesions(
     rng: np.random.Generator,
     template: TemplateAnatomy,
@@ -53,36 +81,17 @@ def _plan_lesions(
             elif rng.random() < 0.3:
                 site = template.falx_sites_lps[rng.integers(len(template.falx_sites_lps))]
                 side = 1.0 if rng.random() < 0.5 else -1.0
-                towards_dura = np.array([-side, 0.0, 0.0])
                 # a dome based on the falx, bulging into one hemisphere
-                height = radius * rng.uniform(0.6, 1.0)
-                center = site - towards_dura * height * rng.uniform(0.35, 0.7)
-                plan = _LesionPlan(
-                    to_output(center),
-                    radius,
-                    True,
-                    "falx",
-                    lesion_rng,
-                    rotation_to_output @ towards_dura,
-                    to_output(site),
-                    side,
+                towards_dura = np.array([-side, 0.0, 0.0])
+                plan = _dome_on_dura(
+                    rng, site, towards_dura, radius, "falx", lesion_rng, to_output, rotation_to_output, side
                 )
             else:
                 index = rng.integers(len(template.convexity_sites_lps))
                 site, normal = template.convexity_sites_lps[index], template.convexity_normals_lps[index]
-                height = radius * rng.uniform(0.6, 1.0)
                 # the dura lies 1-3 mm outside the brain surface; the dome grows inwards from it
                 dura = site + 2.0 * normal
-                center = dura - normal * height * rng.uniform(0.35, 0.7)
-                plan = _LesionPlan(
-                    to_output(center),
-                    radius,
-                    True,
-                    "convexity",
-                    lesion_rng,
-                    rotation_to_output @ normal,
-                    to_output(dura),
-                )
+                plan = _dome_on_dura(rng, dura, normal, radius, "convexity", lesion_rng, to_output, rotation_to_output)
             center_ijk = grid.lps_to_index_ijk(plan.center_lps)
             if np.all(center_ijk >= 0) and np.all(center_ijk <= np.array(grid.shape_kji[::-1]) - 1):
                 break
