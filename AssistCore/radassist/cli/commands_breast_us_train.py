@@ -98,13 +98,7 @@ def run_train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from assistcore.atomic import result_directory, write_text_atomic
-    from assistcore.breastus.training import (
-        breast_us_model_card,
-        evaluate_sweeps,
-        phantom_sweep_cases,
-        tuned_threshold,
-        validation_numbers,
-    )
+    from assistcore.breastus.training import evaluate_sweeps, phantom_sweep_cases, tuned_threshold, validation_numbers
     from assistcore.models.runner import ProgressReporter
 
     from .main import emit
@@ -114,7 +108,6 @@ def run_train(args: argparse.Namespace) -> int:
     if args.split_seed is not None:
         return run_train_busi_split(args)
     samples, description, synthetic = _training_samples(args)
-    command = "radassist " + shlex.join(args.command_line)
     out = Path(args.out)
     with (
         TerminalProgress("breast-us train") as bar,
@@ -122,11 +115,7 @@ def run_train(args: argparse.Namespace) -> int:
     ):
         report = ProgressReporter([("training", 1)], bar)
         result = _train_detector(args, staging, samples, report)
-        from assistcore.models.loader import build_network, load_state_dict_file
-
-        network = build_network(result.network)
-        network.load_state_dict(load_state_dict_file(result.weights_path))
-        network.eval()
+        network = _trained_network(result)
         threshold, note = 0.5, "fixed 0.5 (no tuning sweeps)"
         if args.tuning_sweeps:
             tuning = phantom_sweep_cases(args.tuning_sweeps, seed=args.seed * 100000 + 60000)
@@ -139,19 +128,7 @@ def run_train(args: argparse.Namespace) -> int:
             cases = phantom_sweep_cases(args.validation_sweeps, seed=args.seed * 100000 + 50000)
             metrics = evaluate_sweeps(network, cases, args.shorter_side, args.iou_fuse)
             result.validation = validation_numbers(metrics, args.validation_sweeps)
-        card = breast_us_model_card(
-            result,
-            command,
-            args.model_id,
-            args.seed,
-            args.backbone,
-            description,
-            synthetic,
-            threshold,
-            args.shorter_side,
-            args.iou_fuse,
-            note,
-        )
+        card = _model_card(args, result, description, synthetic, threshold, note)
         write_text_atomic(staging / "model_card.json", json.dumps(card, indent=2))
     emit(
         args,
@@ -159,6 +136,38 @@ def run_train(args: argparse.Namespace) -> int:
         f"model written to {out}; threshold {threshold}; validation: {result.validation}; {result.seconds:.0f} s",
     )
     return 0
+
+
+def _trained_network(result):
+    """The network ``result`` (a ``train_detector`` result) describes, with its trained weights, in eval mode."""
+    from assistcore.models.loader import build_network, load_state_dict_file
+
+    network = build_network(result.network)
+    network.load_state_dict(load_state_dict_file(result.weights_path))
+    network.eval()
+    return network
+
+
+def _model_card(
+    args: argparse.Namespace, result, description: str, synthetic: bool, threshold: float, note: str
+) -> dict:
+    """The model card of a breast US detector trained by this command line (``args``), as a JSON-ready dict."""
+    from assistcore.breastus.training import breast_us_model_card
+
+    command = "radassist " + shlex.join(args.command_line)
+    return breast_us_model_card(
+        result,
+        command,
+        args.model_id,
+        args.seed,
+        args.backbone,
+        description,
+        synthetic,
+        threshold,
+        args.shorter_side,
+        args.iou_fuse,
+        note,
+    )
 
 
 def _initial_weights(args: argparse.Namespace) -> dict:
@@ -209,8 +218,6 @@ def run_train_busi_split(args: argparse.Namespace) -> int:
 
     from assistcore.atomic import result_directory, write_text_atomic
     from assistcore.breastus.busi import evaluate_stills, split_samples, ultrasound_augment
-    from assistcore.breastus.training import breast_us_model_card
-    from assistcore.models.loader import build_network, load_state_dict_file
     from assistcore.models.runner import ProgressReporter
 
     from .main import emit
@@ -218,7 +225,6 @@ def run_train_busi_split(args: argparse.Namespace) -> int:
 
     pictures, skipped, split = _read_busi_split(args)
     train_samples = split_samples(pictures, split, "train")
-    command = "radassist " + shlex.join(args.command_line)
     sizes = split["sizes"]
     description = (
         f"the train part ({sizes['train']} pictures) of a seeded split of {len(pictures)} BUSI breast ultrasound "
@@ -238,9 +244,7 @@ def run_train_busi_split(args: argparse.Namespace) -> int:
             augment=ultrasound_augment,
             **_initial_weights(args),
         )
-        network = build_network(result.network)
-        network.load_state_dict(load_state_dict_file(result.weights_path))
-        network.eval()
+        network = _trained_network(result)
         numbers = {}
         for part in ("validation", "test"):
             numbers[part] = evaluate_stills(network, split_samples(pictures, split, part), args.shorter_side)
@@ -250,19 +254,7 @@ def run_train_busi_split(args: argparse.Namespace) -> int:
             f"part ({sizes['validation']} BUSI pictures) of the split"
         )
         result.validation = {"dataset": "", "n": 0}  # replaced by the split's entries below
-        card = breast_us_model_card(
-            result,
-            command,
-            args.model_id,
-            args.seed,
-            args.backbone,
-            description,
-            False,
-            threshold,
-            args.shorter_side,
-            args.iou_fuse,
-            note,
-        )
+        card = _model_card(args, result, description, False, threshold, note)
         card["validation"] = _split_validation_entries(numbers, threshold, args.split_seed)
         _add_split_provenance(card, numbers, split, skipped)
         write_text_atomic(staging / "split.json", json.dumps(split, indent=1))
