@@ -51,13 +51,15 @@ class _SweepPlan:
 
 def _draw_plan(
     seed: int,
-    n_frames: int = 30,
-    shape_hw: tuple[int, int] = (256, 256),
-    pixel_spacing_mm: float = 0.15,
-    n_lesions: int | None = None,
-    ribs: bool | None = None,
+    n_frames: int,
+    shape_hw: tuple[int, int],
+    pixel_spacing_mm: float,
+    n_lesions: int | None,
+    ribs: bool | None,
 ) -> _SweepPlan:
-    """Everything random about a sweep except the per-frame noise: anatomy, lesions, probe motion, display."""
+    """Everything random about a sweep except the per-frame noise: anatomy, lesions, probe motion, display.
+
+    The arguments are :func:`~.sweep.generate_breast_sweep`'s, which holds their defaults."""
     height, width, spacing = _checked_sweep_arguments(n_frames, shape_hw, pixel_spacing_mm, n_lesions, ribs)
     rng = np.random.default_rng(seed)
     drawn_lesions = int(rng.choice(3, p=[0.2, 0.65, 0.15]))
