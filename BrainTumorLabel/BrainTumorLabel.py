@@ -15,6 +15,7 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
+from AssistCoreLib.reportPanel import mountReportPanel
 from AssistCoreLib.widgetHelpers import DEVICE_CHOICES, AssistantWidget
 
 
@@ -59,6 +60,7 @@ class BrainTumorLabelWidget(AssistantWidget, ScriptedLoadableModuleWidget, VTKOb
         self.logic = BrainTumorLabelLogic()
         self.segmentationNode = None
         self.setupAssistantWidget()
+        self.reportPanel = mountReportPanel(self.layout)  # Report: edit, sign, export
         self.ui.editButton.connect("clicked(bool)", self.onEditButton)
         self.ui.qaButton.connect("clicked(bool)", self.onQAButton)
         self.ui.exportButton.connect("clicked(bool)", self.onExportButton)

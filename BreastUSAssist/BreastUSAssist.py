@@ -17,6 +17,7 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
+from AssistCoreLib.reportPanel import mountReportPanel
 from AssistCoreLib.widgetHelpers import DEVICE_CHOICES, AssistantWidget, showingErrors
 
 
@@ -63,6 +64,7 @@ class BreastUSAssistWidget(AssistantWidget, ScriptedLoadableModuleWidget, VTKObs
         self.logic = BreastUSAssistLogic()
         self.resultNodes, self.observedBrowser = None, None
         self.setupAssistantWidget()
+        self.reportPanel = mountReportPanel(self.layout)  # Report: edit, sign, export
         self.descriptorForm = DescriptorForm(self.ui.descriptorsFormWidget.layout())
         self.ui.cinePathLineEdit.filters = ctk.ctkPathLineEdit.Files | ctk.ctkPathLineEdit.Readable
         self.ui.cinePathLineEdit.connect("currentPathChanged(QString)", self.onCinePathChanged)

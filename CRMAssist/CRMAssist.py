@@ -15,6 +15,7 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
+from AssistCoreLib.reportPanel import mountReportPanel
 from AssistCoreLib.widgetHelpers import DEVICE_CHOICES, AssistantWidget, showingErrors
 
 
@@ -53,6 +54,7 @@ class CRMAssistWidget(AssistantWidget, ScriptedLoadableModuleWidget, VTKObservat
         self.logic = CRMAssistLogic()
         self.resultNodes = None
         self.setupAssistantWidget()
+        self.reportPanel = mountReportPanel(self.layout)  # Report: edit, sign, export
         self.ui.thresholdSlider.connect("valueChanged(double)", self.onThresholdChanged)
         self.ui.acceptButton.connect("clicked(bool)", lambda: self.onReview("accept"))
         self.ui.rejectButton.connect("clicked(bool)", lambda: self.onReview("reject"))

@@ -18,6 +18,7 @@ from slicer.ScriptedLoadableModule import (
 from slicer.util import VTKObservationMixin
 from SpineAssistLib import ANCHOR_LEVELS
 
+from AssistCoreLib.reportPanel import mountReportPanel
 from AssistCoreLib.widgetHelpers import DEVICE_CHOICES, AssistantWidget, showingErrors
 
 
@@ -62,6 +63,7 @@ class SpineAssistWidget(AssistantWidget, ScriptedLoadableModuleWidget, VTKObserv
         self.logic = SpineAssistLogic()
         self.resultNodes, self.axialSeries, self.redSliceNode = None, [], None
         self.setupAssistantWidget()
+        self.reportPanel = mountReportPanel(self.layout)  # Report: edit, sign, export
         self.ui.anchorPlaceWidget.placeMultipleMarkups = slicer.qSlicerMarkupsPlaceWidget.ForcePlaceSingleMarkup
         self.ui.anchorPlaceWidget.toolTip = _("Place one point on a vertebral body, then choose its level")
         self.addSegmentationSelector()
