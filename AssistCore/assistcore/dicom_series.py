@@ -4,6 +4,7 @@ one series (:mod:`assistcore.image_io` states the rules and reads the chosen ser
 
 from __future__ import annotations
 
+import hashlib
 import os
 import warnings
 from collections import defaultdict
@@ -55,6 +56,8 @@ class SeriesInfo:
     slice_spacing_mm: float | None = None  # median distance between neighbouring slices along the normal
     number_of_frames: int = 1  # frames in the file of a single-file (multi-frame) series
     problem: str = ""
+    #: sha256 of the series' SOPInstanceUIDs, sorted and joined by newlines (as the reports check them)
+    sop_instance_uids_sha256: str = ""
 
     @property
     def number_of_files(self) -> int:
@@ -261,7 +264,16 @@ def _series_info(uid: str, members: list[tuple[str, Any]], damaged: list[str]) -
         slice_spacing_mm=slice_spacing,
         number_of_frames=_frames(first) if first is not None and len(members) == 1 else 1,
         problem="; ".join(problems),
+        sop_instance_uids_sha256=_sop_digest(headers),
     )
+
+
+def _sop_digest(headers: list[Any]) -> str:
+    """sha256 of the headers' sorted SOPInstanceUIDs joined by newlines ("" when one has none)."""
+    uids = [str(header.get("SOPInstanceUID", "") or "") for header in headers]
+    if not uids or not all(uids):
+        return ""
+    return hashlib.sha256("\n".join(sorted(uids)).encode()).hexdigest()
 
 
 def _order_slices(members: list[tuple[str, Any]]) -> tuple[float | None, list[str], str]:

@@ -162,8 +162,22 @@ def _metadata(info: SeriesInfo, folder: str | os.PathLike[str]) -> ImageMetadata
         series_instance_uid=info.series_instance_uid,
         study_instance_uid=info.study_instance_uid,
         source_path=str(folder),
-        extra={"series_number": info.series_number, "number_of_files": info.number_of_files},
+        extra={
+            "series_number": info.series_number,
+            "number_of_files": info.number_of_files,
+            "sop_instance_uids_sha256": info.sop_instance_uids_sha256,
+        },
     )
+
+
+def dicom_identity(image: Image) -> dict[str, str]:
+    """``{"series_instance_uid", "sop_instance_uids_sha256"}`` of an image read from DICOM, as the run read it
+    (the report and DICOM export refuse a source whose files changed since); empty for NIfTI/NRRD input."""
+    uid = image.metadata.series_instance_uid
+    digest = image.metadata.extra.get("sop_instance_uids_sha256", "")
+    if not uid or not digest:
+        return {}
+    return {"series_instance_uid": uid, "sop_instance_uids_sha256": digest}
 
 
 def _read_with_sitk(path: Path, metadata: ImageMetadata, image_io: str = "") -> Image:

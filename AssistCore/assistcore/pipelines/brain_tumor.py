@@ -21,6 +21,7 @@ from ..brain.qa import estimate_brain_mask, run_qa
 from ..brain.regions import EDEMA, LabelConvention, to_convention
 from ..errors import InputError
 from ..image import Image
+from ..image_io import dicom_identity
 from ..models.card import demo_result_note
 from ..models.runner import CancelToken, ProgressReporter
 
@@ -307,6 +308,7 @@ def write_report(
             "spacing_mm": list(result.reference.spacing_mm),
             "origin_lps": list(result.reference.origin_lps),
             "direction_lps": result.reference.direction_lps.round(6).tolist(),
+            **dicom_identity(result.reference),  # the reference series' UIDs as the run read them
         },
         "inputs": sources or {},
         "alignment": alignment or {},

@@ -22,6 +22,7 @@ from ..crm import detector as crm_detector
 from ..detection import FrameBoxes, LinkedRegion, link_boxes
 from ..errors import InputError
 from ..image import Image
+from ..image_io import dicom_identity
 from ..models.card import demo_result_note
 from ..models.runner import CancelToken, ProgressReporter
 
@@ -307,6 +308,7 @@ def write_report(
             "spacing_mm": list(result.image.spacing_mm),
             "origin_lps": list(result.image.origin_lps),
             "direction_lps": result.image.direction_lps.round(6).tolist(),
+            **dicom_identity(result.image),  # the source's UIDs as the run read them, for the report's checks
         },
         "n_boxes": len(result.boxes),
         "regions": [region.to_dict() for region in result.regions],

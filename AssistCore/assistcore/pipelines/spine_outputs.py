@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..atomic import csv_text, write_text_atomic
 from ..image import Image
+from ..image_io import dicom_identity
 from ..models.card import demo_result_note
 
 if TYPE_CHECKING:
@@ -147,4 +148,5 @@ def _series_record(image: Image) -> dict:
         "spacing_mm": [round(float(v), 4) for v in image.spacing_mm],
         "origin_lps": [round(float(v), 3) for v in image.origin_lps],
         "direction_lps": image.direction_lps.round(6).tolist(),
+        **dicom_identity(image),  # the source's UIDs as the run read them, for the report's checks
     }

@@ -12,6 +12,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from assistcore.errors import RadAssistError
+
 DEMO_MODEL_LINE = "demo model trained on synthetic data: not for clinical use"
 
 
@@ -38,7 +40,8 @@ def run_case_command(
 
     :param job: writes the result folder ``out`` and returns its report (a dict with ``files`` and ``model``).
     :param summary: the lines the assistant prints after the file list (verdict, lesions, timings).
-    :returns: the exit code (0).
+    :returns: the exit code (0). With ``--dicom-out`` the draft report is then written as DICOM SR and SEG
+        (:func:`export_dicom_after_run`); a failed export raises after the results were printed (exit code 1).
     """
     from .main import emit
     from .progress import TerminalProgress
@@ -49,5 +52,32 @@ def run_case_command(
     lines += summary(report)
     if report["model"].get("synthetic_demo_model"):
         lines.append(DEMO_MODEL_LINE)
+    try:
+        dicom_files = export_dicom_after_run(args)
+    except RadAssistError:
+        emit(args, report, "\n".join(lines))  # the results in --out are complete: show them before the error
+        raise
+    if dicom_files:
+        report = {**report, "dicom_files": dicom_files}
+        lines += [f"DICOM in {args.dicom_out}"] + [f"  {Path(name).name}" for name in dicom_files]
     emit(args, report, "\n".join(lines))
     return 0
+
+
+def export_dicom_after_run(args: argparse.Namespace) -> list[str]:
+    """With ``--dicom-out``: draft the report of ``args.out`` (unsigned) and write its SR and SEG; returns their
+    paths ([] without ``--dicom-out``).
+
+    :raises RadAssistError: the export failed (e.g. NIfTI input without ``--derive-source``); its message says
+        the assistant's results in ``--out`` are complete and only the DICOM export failed (nothing written there).
+    """
+    from .commands_report import write_dicom_after_run
+
+    try:
+        return write_dicom_after_run(args)
+    except RadAssistError as error:
+        raise RadAssistError(
+            f"The results in {args.out} are complete; only the DICOM export to {args.dicom_out} failed "
+            f"(nothing written there): {error.message}",
+            error.hint,
+        ) from error

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import shlex
 
+from .commands_report import add_dicom_arguments
 from .outputs import add_output_arguments
 
 
@@ -23,6 +24,7 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     ):
         parser.add_argument(f"--{role}", help=f"{text}: NIfTI/NRRD file or DICOM series folder")
     add_output_arguments(parser, "output folder")
+    add_dicom_arguments(parser)
     parser.add_argument("--case-id", help="patient/case ID used in file names (default: from the inputs)")
     parser.add_argument("--tumor-type", choices=["intra-axial", "extra-axial"], default="intra-axial")
     parser.add_argument("--label-convention", choices=["brats2021", "brats2023", "regions"], default="brats2021")

@@ -6,6 +6,7 @@ import argparse
 import shlex
 
 from .commands_breast_us_train import _check_numbers, add_train_parser
+from .commands_report import add_dicom_arguments
 from .outputs import add_output_arguments
 
 
@@ -19,6 +20,7 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--cine", help="multi-frame ultrasound DICOM, video file, folder of frames, or one picture")
     add_output_arguments(parser, "output folder")
+    add_dicom_arguments(parser)
     parser.add_argument("--iou-fuse", type=float, help="boxes of two frames overlapping this much are one lesion (0.3)")
     parser.add_argument("--threshold", type=float, help="operating threshold (default: the model's)")
     parser.add_argument("--model", help="model id (default: the breast_us model of highest precedence)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import shlex
 
+from .commands_report import add_dicom_arguments
 from .outputs import add_output_arguments
 
 #: the columns of the CRM study's table (per image and per patient), as in diagnostic_rows.DIAGNOSTIC_COLUMNS
@@ -28,6 +29,7 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--t2", help="axial T2: DICOM series folder (or file) or NIfTI/NRRD")
     add_output_arguments(parser, "output folder")
+    add_dicom_arguments(parser)
     parser.add_argument("--threshold", type=float, help="operating threshold (default: the model's, 0.7)")
     parser.add_argument("--series-uid", help="SeriesInstanceUID when the folder holds several series")
     parser.add_argument("--model", help="model id (default: the crm model of highest precedence)")

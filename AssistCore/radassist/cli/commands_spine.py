@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import shlex
 
+from .commands_report import add_dicom_arguments
 from .outputs import add_output_arguments
 
 
@@ -34,6 +35,7 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
         help="axial T2 (optional; one stack, or repeat for several oblique blocks)",
     )
     add_output_arguments(parser, "output folder")
+    add_dicom_arguments(parser)
     parser.add_argument(
         "--anchor",
         type=_anchor,
