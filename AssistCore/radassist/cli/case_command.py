@@ -76,8 +76,14 @@ def export_dicom_after_run(args: argparse.Namespace) -> list[str]:
     try:
         return write_dicom_after_run(args)
     except RadAssistError as error:
+        hint = error.hint
+        if hint and "--source-dicom" in hint:  # an option of `radassist report`, not of the assistant's command
+            hint = (
+                f"Export with `radassist report {args.out} --dicom-out {args.dicom_out} --source-dicom SERIES_DIR` "
+                "(the DICOM series the input came from), or run again with --derive-source."
+            )
         raise RadAssistError(
             f"The results in {args.out} are complete; only the DICOM export to {args.dicom_out} failed "
             f"(nothing written there): {error.message}",
-            error.hint,
+            hint,
         ) from error
