@@ -21,6 +21,7 @@ import threading
 import traceback
 
 from .app_assistant import AssistantRuns
+from .app_reports import REPORT_STATE, ReportActions
 
 WORKER_KEY_HEADER = "X-RadAssist-Worker-Key"
 READY_LINE = "RADASSIST_STATION_WORKER_READY"
@@ -69,7 +70,7 @@ def _views_logics(slicer_app):
     )
 
 
-class StationApp(AssistantRuns):
+class StationApp(AssistantRuns, ReportActions):
     """The trame server, the Slicer core and the panels of one worker process."""
 
     def __init__(self, server, worklist_path: str, worker_key: str) -> None:
@@ -169,7 +170,7 @@ class StationApp(AssistantRuns):
             "ra_can_submit": False,
             "ra_panel": "worklist",
         }
-        self.state.update(defaults)
+        self.state.update({**defaults, **REPORT_STATE})
 
     # ----- actions (each one a StationSession call) --------------------------------------------
     def sign_in(self, username: str, role: str) -> None:
@@ -265,6 +266,7 @@ class StationApp(AssistantRuns):
         self.state.ra_qa = None
         self.state.ra_panel = "case"
         self._publish_case()
+        self._load_report()
         self._say(f"Opened {case_id} ({', '.join(sorted(opened.volume_nodes))}).", "info")
 
     def _activate_segmentation(self, segmentation, reference) -> None:
@@ -299,6 +301,7 @@ class StationApp(AssistantRuns):
         def save() -> None:
             saved = self.session.save()
             self._publish_case()
+            self._load_report()  # CRM and spine: new results, so a new draft
             self._say(
                 f"Saved revision {saved['revision']} to {saved['folder']}: {', '.join(saved['files'])}.", "success"
             )

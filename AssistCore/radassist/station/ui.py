@@ -28,6 +28,8 @@ from trame_slicer.app.ui import (
     ViewerLayout,
 )
 
+from .ui_reports import report_panel
+
 DEMO_NOTICE = "Demo model trained on synthetic phantoms: it proves the pipeline, not clinical accuracy."
 
 
@@ -52,6 +54,7 @@ class StationUI:
                     ("mdi-format-list-bulleted", "Worklist", "worklist", "false"),
                     ("mdi-robot-outline", "Case, assistant, QA, save, review", "case", "!ra_case"),
                     ("mdi-brush", "Segment Editor", "editor", "!ra_case || !ra_can_paint"),
+                    ("mdi-file-document-edit-outline", "Report: edit, sign, amend", "report", "!ra_case"),
                 ):
                     ControlButton(
                         icon=icon,
@@ -69,6 +72,7 @@ class StationUI:
                     self._message()
                     self._worklist(app)
                     self._case(app)
+                    report_panel(app)
                 self.segment_editor = SegmentEditorUI(v_if=("ra_signed_in && ra_panel === 'editor'",))
 
             with self.layout.toolbar, html.Div(v_if=("ra_panel === 'editor'",)):
