@@ -113,6 +113,7 @@ class BreastUsResult:
                 "frame_time_ms": self.cine.frame_time_ms,
                 "pixel_spacing_mm": None if spacing is None else [float(v) for v in spacing],
                 "imaging_area": self.imaging_area,
+                **cine_dicom_identity(self.cine),  # the file's UIDs as the run read them, for the report's checks
             },
             "threshold": self.threshold,
             "iou_fuse": self.iou_fuse,
@@ -138,3 +139,14 @@ class BreastUsResult:
             "descriptors": [record.to_dict() for record in self.descriptors],
             "reviews": {str(key): value for key, value in sorted(self.reviews.items())},
         }
+
+
+def cine_dicom_identity(cine: Cine) -> dict[str, str]:
+    """``{"series_instance_uid", "sop_instance_uids_sha256"}`` of a one-file DICOM cine as read (the sha256 of its
+    SOPInstanceUID, as :func:`assistcore.reports.case_files.sop_digest` computes it); empty for other inputs."""
+    import hashlib
+
+    series_uid, sop_uid = cine.metadata.get("series_uid", ""), cine.metadata.get("sop_uid", "")
+    if cine.kind != "dicom" or not series_uid or not sop_uid:
+        return {}
+    return {"series_instance_uid": series_uid, "sop_instance_uids_sha256": hashlib.sha256(sop_uid.encode()).hexdigest()}

@@ -100,6 +100,6 @@ def build(case_dir: Path) -> ReportContent:
         findings=findings,
         impression=impression,
         model=model_summary(document.get("model", report.get("model", {}))),
-        source={"cine": source_entry({"source": cine.get("source", "")})},
+        source={"cine": source_entry(cine)},  # with the UIDs the run recorded, when it read a DICOM cine
         notes=notes,
     )
