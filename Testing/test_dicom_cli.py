@@ -80,3 +80,22 @@ def test_series_changed_between_run_and_draft_is_refused_when_exporting(prostate
 
 def test_nifti_images_carry_no_dicom_identity(cervical_t2_psr_path):
     assert dicom_identity(read_image(cervical_t2_psr_path)) == {}
+
+
+def test_breast_us_cine_changed_between_run_and_draft_is_refused(real_data_dir, tmp_path, capsys):
+    import pydicom
+    from pydicom.uid import generate_uid
+
+    cine = Path(shutil.copy(real_data_dir / "us_cine_dicom" / "examples_ybr_color.dcm", tmp_path / "cine.dcm"))
+    case_dir, dicom_dir = tmp_path / "A", tmp_path / "B"
+    assert main(["breast-us", "--cine", str(cine), "--out", str(case_dir)]) == 0
+    recorded = read_json(case_dir / "report.json")["cine"]
+    assert recorded["series_instance_uid"] == str(pydicom.dcmread(cine, stop_before_pixels=True).SeriesInstanceUID)
+    assert recorded["sop_instance_uids_sha256"] == sop_digest([str(cine)])["sop_instance_uids_sha256"]
+    dataset = pydicom.dcmread(cine)
+    dataset.SOPInstanceUID = generate_uid()
+    dataset.save_as(cine)
+    capsys.readouterr()
+    assert main(["report", str(case_dir), "--formats", "json", "--dicom-out", str(dicom_dir)]) == 1
+    assert "changed since the run" in capsys.readouterr().err
+    assert not dicom_dir.exists()
