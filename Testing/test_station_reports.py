@@ -196,3 +196,17 @@ def test_the_apps_buttons_save_sign_refuse_and_amend_through_the_report_logic(ap
     app.report_amend("level named one too high")
     assert app.state.ra_report["version"] == 2 and app.state.ra_report["status"] == "draft"
     assert app.state.ra_report["amendment_reason"] == "level named one too high"
+
+
+def test_a_save_that_replaces_the_results_first_keeps_their_signed_report_and_audit(case):
+    assert reports.keep_report_before_save(case.case) is None, "no record yet: nothing to keep"
+    results = with_results(case)
+    reports.sign_report(results, typed(results, **{"C3/4.pll_thickness_mm": "1.8"}), REVIEWER)
+    signed = record_bytes(results)
+    first = reports.keep_report_before_save(case.case)
+    second = reports.keep_report_before_save(case.case)
+    assert first != second and first.parent == second.parent == case.folder / reports.REPORT_HISTORY_FOLDER
+    for copy in (first, second):
+        assert (copy / "record.json").read_bytes() == signed
+        assert sorted(p.name for p in copy.iterdir()) == ["record.json", "report_v1.html", "report_v1.json"]
+    assert record_bytes(results) == signed, "keeping a copy leaves the record in place"

@@ -299,6 +299,10 @@ class StationApp(AssistantRuns, ReportActions):
 
     def save(self) -> None:
         def save() -> None:
+            from .reports import keep_report_before_save
+
+            if self.session.current is not None and self.session.current.kind != "brain":
+                keep_report_before_save(self.session.current.case)  # the save replaces results/ as a whole
             saved = self.session.save()
             self._publish_case()
             self._load_report()  # CRM and spine: new results, so a new draft

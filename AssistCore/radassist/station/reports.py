@@ -20,6 +20,8 @@ from assistcore.station.accounts import Account, Role
 
 #: the roles whose users sign and amend reports
 SIGNING_ROLES = (Role.REVIEWER, Role.ADMIN)
+#: where a Station save keeps the report of the results it replaces (see keep_report_before_save)
+REPORT_HISTORY_FOLDER = "report-history"
 SIGNING_NOTE = "Reviewers and admins sign and amend reports; annotators may edit drafts."
 
 
@@ -160,6 +162,34 @@ def record_folder(folder: Path) -> Path:
     from assistcore.reports.record import record_path
 
     return record_path(folder).parent
+
+
+def keep_report_before_save(case: Case) -> Path | None:
+    """Copy the report record (and its exports) of the case's ``results`` folder to ``<case>/report-history/<UTC
+    time>/`` before a Station save replaces that folder as a whole; returns the copy, None when there is no record.
+
+    A save writes new results, so their report starts again from the model's draft; the signed versions and
+    the audit of the earlier results stay in the copy.
+    """
+    import shutil
+    import time
+
+    from assistcore.atomic import atomic_directory
+
+    from .cases import RESULTS_FOLDER
+
+    report = record_folder(Path(case.folder) / RESULTS_FOLDER)
+    if not (report / "record.json").is_file():
+        return None
+    history = Path(case.folder) / REPORT_HISTORY_FOLDER
+    copy = history / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    number = 1
+    while copy.exists():  # two saves within one second keep both copies
+        copy = history / f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{number}"
+        number += 1
+    with atomic_directory(copy) as staging:
+        shutil.copytree(report, staging, dirs_exist_ok=True)
+    return copy
 
 
 def _require_signer(account: Account, action: str) -> None:
