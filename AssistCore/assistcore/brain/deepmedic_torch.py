@@ -14,7 +14,10 @@ import torch
 import torch.nn.functional as functional
 from torch import nn
 
-from .deepmedic_network import _TINY, CAPTK_BRAIN_TUMOR_CONFIG
+from .deepmedic_config import CAPTK_BRAIN_TUMOR_CONFIG
+
+#: smallest positive float32: DeepMedic adds it to the variance inside the square root
+_TINY = 1.1754943508222875e-38
 
 
 class Block(nn.Module):
