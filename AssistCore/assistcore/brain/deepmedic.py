@@ -61,7 +61,8 @@ CAPTK_SEGMENT_OUTPUT: tuple[int, int, int] = (29, 29, 29)
 #: context (40 voxels each side) once, so fewer, larger segments are faster: ONNX Runtime, 2 CPU cores, seconds
 #: per million output voxels: 11.5 at 29^3, 8.3 at 48^3, 7.8 at 64^3, 7.3 at 80^3; the network's own peak
 #: memory 0.15, 0.5, 1.0, 1.9 GB. A skull-stripped brain's box (about 130 x 160 x 130) becomes 2 x 2 x 2 equal
-#: segments of about 65 x 80 x 65 instead of 3 x 4 x 3 segments of 48 with thin leftovers (1.3 GB peak).
+#: segments of about 65 x 80 x 65 instead of 3 x 4 x 3 segments of 48 with thin leftovers (1.5 GB peak for a
+#: process running only the network on that box).
 MAX_SEGMENT_EDGE = 84
 
 
