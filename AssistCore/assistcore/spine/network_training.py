@@ -1,4 +1,5 @@
-"""Training the three SpineAssist networks from random weights on phantom material (:mod:`.training_data`).
+"""Training the three SpineAssist networks on phantom material (:mod:`.training_data`), from random weights or,
+for the segmentation network, fine-tuned from a trained model's weights.
 
 Each trainer draws one augmented batch per step and saves the state dict; the draw order of the random
 generators is part of what the bundled model was trained with, so it is kept as it was.
@@ -41,10 +42,12 @@ def _fit(
     path: Path,
     name: str,
     progress: Callable[[float, str], None] | None,
+    initial_state: dict | None = None,
 ) -> tuple[float, float]:
-    """Train a network built from ``config`` from random weights: AdamW (weight decay 1e-4) with a one-cycle
-    schedule, ``batch_loss(network, rng)`` drawing and scoring one batch per step (torch seeded with ``seed``,
-    the batch generator with ``seed + rng_offset``); the state dict is saved to ``path`` in eval mode.
+    """Train a network built from ``config`` from random weights (or from ``initial_state``, a state dict loaded
+    strictly): AdamW (weight decay 1e-4) with a one-cycle schedule peaking at ``learning_rate``,
+    ``batch_loss(network, rng)`` drawing and scoring one batch per step (torch seeded with ``seed``, the batch
+    generator with ``seed + rng_offset``); the state dict is saved to ``path`` in eval mode.
     Returns (seconds, mean loss of the last 50 steps)."""
     import torch
 
@@ -52,7 +55,10 @@ def _fit(
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed + rng_offset)
-    network = build_network(config).train()
+    network = build_network(config)
+    if initial_state is not None:
+        network.load_state_dict(initial_state, strict=True)
+    network = network.train()
     optimiser = torch.optim.AdamW(network.parameters(), lr=learning_rate, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, learning_rate, total_steps=max(1, steps))
     started, recent = time.perf_counter(), []
@@ -113,6 +119,11 @@ def _crop_batch(
 #: them (the first try) found real bodies and discs but cost 0.07 vertebra Dice on phantoms (blur, shading)
 DOMAIN_RANDOMISED_FRACTION = 0.5
 
+#: peak learning rate of the segmentation network from random weights, and fine-tuned from trained weights
+#: (lower, so that what the trained network knows of the phantoms is kept while it learns the randomised look)
+SEGMENTATION_LEARNING_RATE = 3e-3
+FINE_TUNE_LEARNING_RATE = 7e-4
+
 
 def train_segmentation(
     data: SpineTrainingData,
@@ -122,15 +133,24 @@ def train_segmentation(
     batch_size: int = 8,
     patch: int = 128,
     progress: Callable[[float, str], None] | None = None,
-    domain_randomisation: bool = False,
+    domain_randomisation: float = 0.0,
+    initial_weights: Path | None = None,
 ) -> ComponentTraining:
-    """The 2D segmentation network on sagittal and axial phantom pictures (DiceCE loss); with
-    ``domain_randomisation`` each patch first gets :func:`_domain_randomise` (off by default: the model trained
-    so found real bodies and discs better but fell on several phantom metrics, see the README)."""
+    """The 2D segmentation network on sagittal and axial phantom pictures (DiceCE loss). ``domain_randomisation``
+    is the share of patches (0..1; ``True`` means :data:`DOMAIN_RANDOMISED_FRACTION`) that first get
+    :func:`_domain_randomise` (0 by default: models trained so from random weights found real bodies and discs
+    better but fell on several phantom metrics, see the README). ``initial_weights``: a state dict file of
+    :data:`SEGMENTATION_NETWORK` to fine-tune from, at :data:`FINE_TUNE_LEARNING_RATE` instead of
+    :data:`SEGMENTATION_LEARNING_RATE`."""
     import torch
     from monai.losses import DiceCELoss
 
+    from ..models.loader import load_state_dict_file
+
     loss_function = DiceCELoss(to_onehot_y=True, softmax=True)
+    fraction = DOMAIN_RANDOMISED_FRACTION if domain_randomisation is True else float(domain_randomisation)
+    initial_state = load_state_dict_file(initial_weights) if initial_weights is not None else None
+    learning_rate = SEGMENTATION_LEARNING_RATE if initial_state is None else FINE_TUNE_LEARNING_RATE
 
     def batch_loss(network, rng):
         pairs = [
@@ -139,22 +159,24 @@ def train_segmentation(
         ]
         targets = np.stack([c for _, c in pairs]).astype(np.int64)
         pictures = np.stack([p for p, _ in pairs])
-        if domain_randomisation:  # half the patches: the phantoms' own look stays in the mix
-            chosen = rng.random(len(pictures)) < DOMAIN_RANDOMISED_FRACTION
+        if fraction > 0:  # a share of the patches: the phantoms' own look stays in the mix
+            chosen = rng.random(len(pictures)) < fraction
             if chosen.any():
                 pictures[chosen] = _domain_randomise(pictures[chosen], targets[chosen], rng)
         pictures = intensity_augment(pictures, rng)
         return loss_function(network(torch.from_numpy(pictures[:, None])), torch.from_numpy(targets[:, None]))
 
-    seconds, loss = _fit(SEGMENTATION_NETWORK, steps, 3e-3, seed, 0, batch_loss, path, "segmentation", progress)
+    seconds, loss = _fit(
+        SEGMENTATION_NETWORK, steps, learning_rate, seed, 0, batch_loss, path, "segmentation", progress, initial_state
+    )
     recipe = {
         "loss": "DiceCE (softmax)",
-        "optimizer": "AdamW 3e-3 one-cycle, weight decay 1e-4",
+        "optimizer": f"AdamW {learning_rate:g} one-cycle, weight decay 1e-4",
         "batch": f"{batch_size} patches of {patch} px, 80 % centred on spine voxels",
         "augmentation": (
-            f"domain randomisation on {DOMAIN_RANDOMISED_FRACTION:.0%} of the patches (per-class intensity "
+            f"domain randomisation on {fraction:.0%} of the patches (per-class intensity "
             "factors, marrow texture, Modic-like endplate bands, dark discs, coil shading, blur), then "
-            if domain_randomisation
+            if fraction > 0
             else ""
         )
         + "gamma 0.7-1.5, scale +-15 %, Gaussian noise",

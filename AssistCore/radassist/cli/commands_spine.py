@@ -73,9 +73,19 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     )
     train.add_argument(
         "--domain-randomisation",
-        action="store_true",
-        help="segmentation patches get real-image variation first (per-class intensities, marrow texture, "
-        "Modic-like bands, dark discs, coil shading, blur)",
+        nargs="?",
+        type=float,
+        const=True,
+        default=0.0,
+        metavar="FRACTION",
+        help="this share of segmentation patches (default 0.5 when given without a value) get real-image "
+        "variation first (per-class intensities, marrow texture, Modic-like bands, dark discs, coil shading, blur)",
+    )
+    train.add_argument(
+        "--init",
+        metavar="MODEL_DIR_OR_ID",
+        help="fine-tune the segmentation network from this spine model's weights (lower peak learning rate) and "
+        "copy its osteophyte and axial classifiers with their operating thresholds unchanged",
     )
     train.set_defaults(handler=run_train)
 
@@ -94,25 +104,27 @@ def run_train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from assistcore.atomic import result_directory, write_text_atomic
-    from assistcore.spine.training import spine_model_card, train_spine_models
+    from assistcore.spine.training import initial_model, spine_model_card, train_spine_models
 
     from .main import emit
     from .progress import TerminalProgress
 
     command = "radassist " + shlex.join(args.command_line)
     out = Path(args.out)
+    init = initial_model(args.init) if args.init else None  # before anything is written or trained
     with TerminalProgress("spine train") as bar, result_directory(out, "spine train", args.overwrite) as staging:
         from assistcore.models.runner import ProgressReporter
 
-        report = ProgressReporter([("phantoms", 1), ("segmentation", 6), ("osteophyte", 2), ("axial", 1)], bar)
+        stages = [("phantoms", 1), ("segmentation", 6)] + ([] if init else [("osteophyte", 2), ("axial", 1)])
         result = train_spine_models(
             staging,
             args.phantoms,
             args.steps,
             args.classifier_steps,
             args.seed,
-            report,
+            ProgressReporter(stages, bar),
             domain_randomisation=args.domain_randomisation,
+            init=init,
         )
         card = spine_model_card(result, command, args.model_id, args.seed)
         write_text_atomic(staging / "model_card.json", json.dumps(card, indent=2) + "\n")
@@ -126,21 +138,7 @@ def run_train(args: argparse.Namespace) -> int:
             logging.getLogger(__name__).warning("networks not exported for CPU (%s); the weights still work", error)
         if args.validation_phantoms:
             try:
-                from assistcore.spine.evaluation import evaluate_on_phantoms, tuned_thresholds, validation_entries
-
-                if args.tuning_phantoms:  # operating points on other phantoms than the validation ones
-                    tuning = evaluate_on_phantoms(
-                        staging, args.tuning_phantoms, args.seed * 100000 + 60000, keep_cases=True
-                    )
-                    card["operating_thresholds"].update(tuned_thresholds(tuning["cases"]))
-                    card["operating_thresholds_tuning"] = (
-                        f"Youden's J on {args.tuning_phantoms} fresh phantoms (seeds {args.seed * 100000 + 60000}+), "
-                        "not the validation ones"
-                    )
-                    write_text_atomic(staging / "model_card.json", json.dumps(card, indent=2) + "\n")
-                metrics = evaluate_on_phantoms(staging, args.validation_phantoms, args.seed * 100000 + 50000)
-                card["validation"] = validation_entries(metrics, args.validation_phantoms)
-                write_text_atomic(staging / "model_card.json", json.dumps(card, indent=2) + "\n")
+                _validate(staging, card, args, tune_thresholds=bool(args.tuning_phantoms) and init is None)
             except Exception as error:  # the trained weights must not be lost to an evaluation problem
                 logging.getLogger(__name__).warning("validation failed (%s); the card has no numbers", error)
     emit(
@@ -149,6 +147,28 @@ def run_train(args: argparse.Namespace) -> int:
         f"model written to {out}; validation: {card['validation']}",
     )
     return 0
+
+
+def _validate(staging, card: dict, args: argparse.Namespace, tune_thresholds: bool) -> None:
+    """Tune the classifiers' operating thresholds on ``--tuning-phantoms`` fresh phantoms (when
+    ``tune_thresholds``; copied classifiers keep their card's), then put the metrics on ``--validation-phantoms``
+    other ones into ``card`` (updated in place) and its file in ``staging``."""
+    import json
+
+    from assistcore.atomic import write_text_atomic
+    from assistcore.spine.evaluation import evaluate_on_phantoms, tuned_thresholds, validation_entries
+
+    if tune_thresholds:  # operating points on other phantoms than the validation ones
+        tuning = evaluate_on_phantoms(staging, args.tuning_phantoms, args.seed * 100000 + 60000, keep_cases=True)
+        card["operating_thresholds"].update(tuned_thresholds(tuning["cases"]))
+        card["operating_thresholds_tuning"] = (
+            f"Youden's J on {args.tuning_phantoms} fresh phantoms (seeds {args.seed * 100000 + 60000}+), "
+            "not the validation ones"
+        )
+        write_text_atomic(staging / "model_card.json", json.dumps(card, indent=2) + "\n")
+    metrics = evaluate_on_phantoms(staging, args.validation_phantoms, args.seed * 100000 + 50000)
+    card["validation"] = validation_entries(metrics, args.validation_phantoms)
+    write_text_atomic(staging / "model_card.json", json.dumps(card, indent=2) + "\n")
 
 
 def run_spine(args: argparse.Namespace) -> int:
