@@ -54,3 +54,11 @@ def an_oblique_image():
     direction = rotation @ flip
     array_kji = rng.normal(100.0, 20.0, size=(7, 12, 10)).astype(np.float32)
     return Image(array_kji, (0.7, 0.8, 3.0), (-12.5, 30.25, 4.0), direction)
+
+
+@pytest.fixture
+def report_panel_module(monkeypatch):
+    """AssistCoreLib/reportPanel.py loaded against qt/slicer stand-ins built from its .ui file."""
+    from report_fixtures import load_report_panel_module
+
+    return load_report_panel_module(monkeypatch)

@@ -1,8 +1,10 @@
-"""Small case folders as the assistants write them, and a synthetic oblique DICOM series, for the report tests."""
+"""Small case folders as the assistants write them, a synthetic oblique DICOM series, and the Report panel on Qt
+stand-ins (:func:`load_report_panel_module`, the ``report_panel_module`` fixture), for the report tests."""
 
 from __future__ import annotations
 
 import json
+import types
 from pathlib import Path
 
 import numpy as np
@@ -221,3 +223,97 @@ def write_breast_case(case_dir: Path, cine_source: str = "/nowhere/cine.mp4") ->
     (case_dir / "report.json").write_text(json.dumps(report))
     (case_dir / ".radassist-result.json").write_text(json.dumps({"command": "breast-us", "files": []}))
     return case_dir
+
+
+# ----- the Slicer panel's glue, on Qt stand-ins (the real widgets exist only inside Slicer) -------------------
+class _Widget:
+    """A stand-in for the panel's Qt widgets: plain attributes (PythonQt properties) and recorded slots."""
+
+    def __init__(self) -> None:
+        self.slots, self.enabled, self.readOnly, self.text, self.plainText = {}, True, False, "", ""
+        self.directory, self.checked, self.rowCount, self.current, self.cells = "", False, 0, -1, {}
+
+    def connect(self, signal, slot) -> None:
+        self.slots[signal] = slot
+
+    def horizontalHeader(self):
+        return types.SimpleNamespace(setStretchLastSection=lambda on: None)
+
+    def clearContents(self) -> None:
+        self.cells = {}
+
+    def setItem(self, row, column, item) -> None:
+        self.cells[row, column] = item
+
+    def item(self, row, column):
+        return self.cells[row, column]
+
+    def currentRow(self) -> int:
+        return self.current
+
+
+class _Item:
+    def __init__(self, text="") -> None:
+        self._text, self._flags, self._data, self.toolTip = text, 0xFF, {}, ""
+
+    text = lambda self: self._text  # noqa: E731 - Qt's getter is a method
+    flags = lambda self: self._flags  # noqa: E731
+
+    def setText(self, text) -> None:
+        self._text = text
+
+    def setFlags(self, flags) -> None:
+        self._flags = flags
+
+    def setForeground(self, brush) -> None:
+        pass
+
+    def setToolTip(self, text) -> None:
+        self.toolTip = text
+
+    def setData(self, role, value) -> None:
+        self._data[role] = value
+
+    def data(self, role):
+        return self._data.get(role)
+
+
+def load_report_panel_module(monkeypatch):
+    """AssistCoreLib/reportPanel.py loaded against qt/slicer stand-ins whose widgets are those its .ui defines."""
+    import contextlib
+    import importlib.util
+    import sys
+    import xml.etree.ElementTree as ElementTree
+    from pathlib import Path
+
+    core = Path(__file__).resolve().parents[1] / "AssistCore"
+    names = [w.get("name") for w in ElementTree.parse(core / "Resources/UI/ReportPanel.ui").iter("widget")]
+    shown = []
+
+    @contextlib.contextmanager
+    def try_with_error_display(message=None, waitCursor=False):
+        yield  # errors propagate to the test, as Slicer's re-raises them after showing
+
+    util = types.SimpleNamespace(
+        loadUI=lambda path: _Widget(),
+        childWidgetVariables=lambda widget: types.SimpleNamespace(**{name: _Widget() for name in names}),
+        tryWithErrorDisplay=try_with_error_display,
+        infoDisplay=shown.append,
+    )
+    qt = types.SimpleNamespace(
+        QTableWidgetItem=_Item,
+        Qt=types.SimpleNamespace(ItemIsEditable=2, UserRole=32),
+        QBrush=lambda color: color,
+        QColor=lambda name: name,
+        QInputDialog=types.SimpleNamespace(getText=lambda *args: "LF remeasured"),
+        QSettings=lambda: types.SimpleNamespace(value=lambda key: None),
+    )
+    i18n = types.SimpleNamespace(tr=lambda text: text)
+    slicer = types.SimpleNamespace(util=util, i18n=i18n)
+    for name, module in (("qt", qt), ("slicer", slicer), ("slicer.util", util), ("slicer.i18n", i18n)):
+        monkeypatch.setitem(sys.modules, name, module)
+    spec = importlib.util.spec_from_file_location("_report_panel_under_test", core / "AssistCoreLib/reportPanel.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.shown = shown
+    return module

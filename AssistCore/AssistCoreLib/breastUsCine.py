@@ -189,9 +189,14 @@ def startCinePipeline(cineOrPath, options: dict):
     :raises RadAssistError: this version of RadAssist has no breast_us pipeline.
     """
     from assistcore.models.runner import CancelToken, start_in_thread
+    from assistcore.result_folders import case_id_from
 
     from .pipelines import findPipeline
 
     _checkedCineInput(cineOrPath)
     findPipeline("breast_us")
-    return start_in_thread(runCinePipeline, cineOrPath, dict(options), cancel_token=CancelToken())
+    handle = start_in_thread(runCinePipeline, cineOrPath, dict(options), cancel_token=CancelToken())
+    isPath = isinstance(cineOrPath, str | os.PathLike)
+    metadata = {} if isPath else getattr(cineOrPath, "metadata", {}) or {}
+    handle.case_id = case_id_from(metadata.get("patient_id", ""), str(cineOrPath).rstrip("/\\") if isPath else "cine")
+    return handle

@@ -54,6 +54,14 @@ def startPipeline(
     name: str, volumeNodes: dict[str, Any], requiredRoles: list[str], options: dict[str, Any]
 ) -> RunHandle:
     """Validate inputs, then run the pipeline in a worker thread; poll the returned handle from a timer."""
+    from assistcore.result_folders import case_id_from
+
     images = imagesFromNodes(volumeNodes, requiredRoles)
     run = findPipeline(name)
-    return start_in_thread(run, images, options, cancel_token=CancelToken())
+    handle = start_in_thread(run, images, options, cancel_token=CancelToken())
+    first = volumeNodes[requiredRoles[0]] if requiredRoles else None
+    if isinstance(first, list | tuple):
+        first = next((node for node in first if node is not None), None)
+    handle.inputs = images
+    handle.case_id = case_id_from(images[requiredRoles[0]].metadata.patient_id, first.GetName()) if first else "case"
+    return handle

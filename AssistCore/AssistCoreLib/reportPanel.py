@@ -19,6 +19,16 @@ from slicer.i18n import tr as _
 
 UI_PATH = Path(__file__).resolve().parents[1] / "Resources" / "UI" / "ReportPanel.ui"
 
+#: application setting: the folder where runs made in the module panels keep their result folders
+RESULTS_ROOT_SETTING = "RadAssist/ResultsDirectory"
+
+
+def resultsRoot() -> Path:
+    """Where a run made in a module panel writes its result folder: the ``RadAssist/ResultsDirectory`` setting,
+    else "RadAssist results" in Slicer's default scene folder (Application settings, General)."""
+    value = qt.QSettings().value(RESULTS_ROOT_SETTING)
+    return Path(value) if value else Path(slicer.app.defaultScenePath) / "RadAssist results"
+
 
 def mountReportPanel(parentLayout, caseDirectory: str = "") -> ReportPanel:
     """Load the Report section into ``parentLayout`` (a module widget's ``self.layout``) and return it."""
@@ -90,6 +100,21 @@ class ReportPanel:
         self._shownFinding = ""
         self.ui.valuesTable.rowCount = 0
         self.updateButtons()
+
+    def takeRun(self, assistant: str, handle, result) -> Path:
+        """Write the result folder of a run made in the module panel and make it this section's case (Open then
+        drafts its report). ``handle`` is the run's RunHandle (its inputs and case ID); returns the folder."""
+        from assistcore.result_folders import new_run_folder, write_result_folder
+
+        folder = new_run_folder(resultsRoot(), handle.case_id, assistant)
+        write_result_folder(assistant, result, folder, handle.case_id, handle.inputs)
+        self.record = None
+        self.ui.caseDirectoryButton.directory = str(folder)
+        self.ui.statusLabel.text = _("This run's results are in {folder}: Open drafts its report.").format(
+            folder=folder
+        )
+        self.updateButtons()
+        return folder
 
     # ----- slots ---------------------------------------------------------------------------------------------
     def onOpen(self) -> None:

@@ -119,4 +119,41 @@ def volumeNodeToImage(node) -> Image:
         for key in ImageMetadata.__dataclass_fields__
         if key != "extra"
     }
-    return Image(array, tuple(spacing), tuple(matrixLPS[:, 3]), direction, ImageMetadata(**fields))
+    identity = dicomIdentityOf(node)
+    extra = {"sop_instance_uids_sha256": identity.pop("sop_instance_uids_sha256")} if identity else {}
+    fields.update({key: value for key, value in identity.items() if not fields[key]})
+    return Image(array, tuple(spacing), tuple(matrixLPS[:, 3]), direction, ImageMetadata(**fields, extra=extra))
+
+
+#: DICOM tags as ctkDICOMDatabase.fileValue takes them
+SERIES_INSTANCE_UID_TAG, PATIENT_ID_TAG = "0020,000E", "0010,0020"
+
+
+def dicomIdentityOf(node, database=None) -> dict[str, str]:
+    """The source series of a volume that Slicer's DICOM module loaded (its ``DICOM.instanceUIDs`` attribute), so
+    that the report and the DICOM export of a run made in a module can find and check it as for the command line.
+
+    :param database: a ctkDICOMDatabase (default ``slicer.dicomDatabase``; none in slicer-core).
+    :returns: ``series_instance_uid``, ``patient_id``, ``source_path`` (the folder holding the files) and
+        ``sop_instance_uids_sha256`` (:func:`assistcore.dicom_series.sop_uids_digest`); {} when the node did not
+        come from the DICOM database or its files are no longer there.
+    """
+    import os
+
+    import slicer
+
+    from assistcore.dicom_series import sop_uids_digest
+
+    uids = (node.GetAttribute("DICOM.instanceUIDs") or "").split()
+    database = database if database is not None else getattr(slicer, "dicomDatabase", None)
+    if not uids or database is None:
+        return {}
+    files = [database.fileForInstance(uid) for uid in uids]
+    if not all(files) or not all(os.path.isfile(path) for path in files):
+        return {}
+    return {
+        "series_instance_uid": database.fileValue(files[0], SERIES_INSTANCE_UID_TAG),
+        "patient_id": database.fileValue(files[0], PATIENT_ID_TAG),
+        "source_path": os.path.commonpath([os.path.dirname(path) for path in files]),
+        "sop_instance_uids_sha256": sop_uids_digest(uids),
+    }

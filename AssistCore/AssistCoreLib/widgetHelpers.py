@@ -288,12 +288,24 @@ class AssistantWidget:
 
         with slicer.util.tryWithErrorDisplay(_("Could not start the assistant."), waitCursor=True):
             if ensureRequirements(slicer.util.mainWindow()):
-                self.runController.start(self.startRun(), self._onRunDone, self._onRunFailed)
+                handle = self.startRun()
+                self.runController.start(handle, lambda result: self._onRunDone(result, handle), self._onRunFailed)
                 self.updateRunButton()
 
-    def _onRunDone(self, result) -> None:
+    def _onRunDone(self, result, handle=None) -> None:
         self.updateRunButton()
         self.onResult(result)
+        self.keepRunResults(result, handle)
+
+    def keepRunResults(self, result, handle) -> None:
+        """Write the run's result folder (the command line's files, from the run's inputs) and make it the Report
+        section's case, so the reader can draft, sign and export a report of a run made in the panel. A failure
+        here is shown; the result stays in the scene."""
+        panel = getattr(self, "reportPanel", None)
+        if panel is None or handle is None:
+            return
+        with showingErrors(_("The result is in the scene, but its result folder for the report was not written.")):
+            panel.takeRun(self.assistant, handle, result)
 
     def _onRunFailed(self, error) -> None:
         self.updateRunButton()

@@ -268,12 +268,18 @@ def _series_info(uid: str, members: list[tuple[str, Any]], damaged: list[str]) -
     )
 
 
-def _sop_digest(headers: list[Any]) -> str:
-    """sha256 of the headers' sorted SOPInstanceUIDs joined by newlines ("" when one has none)."""
-    uids = [str(header.get("SOPInstanceUID", "") or "") for header in headers]
+def sop_uids_digest(uids: list[str] | tuple[str, ...]) -> str:
+    """The identity of a series' files as the reports record it: sha256 of its SOPInstanceUIDs, sorted (file order
+    does not matter) and joined by newlines; "" when there are none or one is empty."""
+    uids = [str(uid or "") for uid in uids]
     if not uids or not all(uids):
         return ""
     return hashlib.sha256("\n".join(sorted(uids)).encode()).hexdigest()
+
+
+def _sop_digest(headers: list[Any]) -> str:
+    """:func:`sop_uids_digest` of the headers' SOPInstanceUIDs."""
+    return sop_uids_digest([header.get("SOPInstanceUID", "") for header in headers])
 
 
 def _order_slices(members: list[tuple[str, Any]]) -> tuple[float | None, list[str], str]:

@@ -8,7 +8,8 @@ from typing import Any
 
 from assistcore.brain.inputs import load_case
 from assistcore.brain.model import REQUIRED
-from assistcore.pipelines.brain_tumor import export_labels, run, write_overlays, write_report
+from assistcore.pipelines.brain_tumor import run
+from assistcore.result_folders import CaseOutputs
 
 from .case_job import case_job
 
@@ -35,17 +36,20 @@ def label_case_to_folder(
         result = run(case.images, options, progress=progress, cancel_token=cancel_token)
         job.writing()
         job.submit_scene("radassist.brain_app:build_scene", result, case.images, case.case_id)
-        files = export_labels(result, job.staging, case.case_id, convention)
-        overlays = write_overlays(result, case.images, job.staging, case.case_id)
+        outputs = CaseOutputs(
+            "brain_tumor",
+            result,
+            job.staging,
+            case.case_id,
+            images=case.images,
+            sources=case.sources,
+            alignment=case.alignment,
+            convention=convention,
+        )
+        outputs.write_files()
         timings: dict[str, float] = {}
         extra = job.finish(timings, read_stage="read_and_register")
-        extra["files"] = sorted(
-            [path.name for path in files.values()]
-            + [f"overlays/{p.name}" for p in overlays]
-            + ["report.json"]
-            + extra["files"]
-        )
-        report = write_report(result, job.staging, case.case_id, case.alignment, case.sources, timings, extra=extra)
+        report = outputs.write_report(extra, extra_timings=timings)
     return report
 
 

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from assistcore.breastus.cine import frames_to_uint8, read_cine
-from assistcore.pipelines.breast_us import run, write_report, write_result_files
+from assistcore.pipelines.breast_us import run
+from assistcore.result_folders import CaseOutputs
 
 from .case_job import case_job
 from .naming import case_id_from
@@ -35,9 +36,9 @@ def detect_cine_to_folder(
         job.submit_scene(
             "radassist.breast_us_app:build_scene", frames_to_uint8(result.cine.frames), result.document(), case_id
         )
-        files = write_result_files(result, job.staging, case_id)
-        extra = job.finish(result.seconds_per_stage)
-        report = write_report(result, job.staging, case_id, files, extra=extra)
+        outputs = CaseOutputs("breast_us", result, job.staging, case_id)
+        outputs.write_files()
+        report = outputs.write_report(job.finish(result.seconds_per_stage))
     return report
 
 

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from assistcore.image_io import read_image
-from assistcore.pipelines.crm import run, write_report, write_result_files
+from assistcore.pipelines.crm import run
+from assistcore.result_folders import CaseOutputs
 
 from .case_job import case_job
 from .naming import case_id_for
@@ -32,9 +33,9 @@ def detect_case_to_folder(
         job.writing()
         # the helper builds the scene while this process writes boxes, table and overlay pictures
         job.submit_scene("radassist.crm_app:build_scene", result, case_id)
-        files = write_result_files(result, job.staging, case_id)
-        extra = job.finish(result.seconds_per_stage)
-        report = write_report(result, job.staging, case_id, files, extra=extra)
+        outputs = CaseOutputs("crm", result, job.staging, case_id)
+        outputs.write_files()
+        report = outputs.write_report(job.finish(result.seconds_per_stage))
     return report
 
 

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from assistcore.image_io import read_image
-from assistcore.pipelines.spine import run, write_outputs
+from assistcore.pipelines.spine import run
+from assistcore.result_folders import CaseOutputs
 
 from .case_job import case_job
 from .naming import case_id_for
@@ -38,8 +39,7 @@ def run_case_to_folder(
         case_id = case_id_for(images["sag_t2"], Path(sag_t2), case_id)
         job.writing()
         job.submit_scene("radassist.spine_app:build_scene", result, case_id)
-        extra = job.finish(result.seconds_per_stage)
-        report = write_outputs(result, job.staging, case_id, extra=extra)
+        report = CaseOutputs("spine", result, job.staging, case_id).write_report(job.finish(result.seconds_per_stage))
     return report
 
 

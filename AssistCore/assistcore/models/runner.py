@@ -106,6 +106,10 @@ class RunHandle:
         self._result: Any = None
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
+        #: what the run was started on, set by whoever starts it (the Slicer modules write the run's result
+        #: folder from them): input images by role, and the case ID its files are named with
+        self.inputs: dict[str, Any] = {}
+        self.case_id = ""
 
     def poll(self) -> list[ProgressEvent]:
         """Progress events since the last poll, oldest first (non-blocking)."""

@@ -143,10 +143,10 @@ class BreastUsResult:
 
 def cine_dicom_identity(cine: Cine) -> dict[str, str]:
     """``{"series_instance_uid", "sop_instance_uids_sha256"}`` of a one-file DICOM cine as read (the sha256 of its
-    SOPInstanceUID, as :func:`assistcore.reports.case_files.sop_digest` computes it); empty for other inputs."""
-    import hashlib
+    SOPInstanceUID, :func:`assistcore.dicom_series.sop_uids_digest`); empty for other inputs."""
+    from ..dicom_series import sop_uids_digest
 
     series_uid, sop_uid = cine.metadata.get("series_uid", ""), cine.metadata.get("sop_uid", "")
     if cine.kind != "dicom" or not series_uid or not sop_uid:
         return {}
-    return {"series_instance_uid": series_uid, "sop_instance_uids_sha256": hashlib.sha256(sop_uid.encode()).hexdigest()}
+    return {"series_instance_uid": series_uid, "sop_instance_uids_sha256": sop_uids_digest([sop_uid])}

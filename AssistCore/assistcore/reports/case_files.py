@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -67,9 +66,10 @@ def sop_digest(files: list[str] | tuple[str, ...]) -> dict:
     """{"number_of_files", "sop_instance_uids_sha256"} of DICOM files (UIDs sorted, so file order does not matter)."""
     import pydicom
 
-    uids = sorted(str(pydicom.dcmread(name, stop_before_pixels=True).SOPInstanceUID) for name in files)
-    digest = hashlib.sha256("\n".join(uids).encode()).hexdigest()
-    return {"number_of_files": len(uids), "sop_instance_uids_sha256": digest}
+    from ..dicom_series import sop_uids_digest
+
+    uids = [str(pydicom.dcmread(name, stop_before_pixels=True).SOPInstanceUID) for name in files]
+    return {"number_of_files": len(uids), "sop_instance_uids_sha256": sop_uids_digest(uids)}
 
 
 def source_entry(series: dict) -> dict:
