@@ -95,6 +95,35 @@ def test_signed_brain_case_exports_valid_sr_and_seg_matching_the_labels(a_dicom_
     assert segment_reference.referenced_sop_instance_uid == seg.SOPInstanceUID
 
 
+def test_a_label_map_with_one_region_gives_a_valid_seg_and_an_sr_that_references_its_segment(tmp_path):
+    """highdicom identifies a SEG's only segment in the shared functional groups, not per frame; the SR's segment
+    reference must still be built (it failed with an AttributeError before) and name the source slices."""
+    image = oblique_image()
+    write_dicom_series(tmp_path / "series", image)
+    labels = np.zeros(image.shape_kji, dtype=np.uint8)
+    labels[1:4, 5:12, 6:14] = 2  # oedema only
+    case_dir = write_brain_case(tmp_path / "case", image, str(tmp_path / "series"), labels)
+    written = export_case_dicom(update_report(case_dir, sign="Dr Ann Reader"), tmp_path / "dicom")
+    for path in written:
+        assert dciodvfy_errors(path) == []
+    sr = highdicom.sr.srread(tmp_path / "dicom" / "C1_report_v1_sr.dcm")
+    (group,) = sr.content.get_volumetric_roi_measurement_groups()
+    referenced = {item.ReferencedSOPSequence[0].ReferencedSOPInstanceUID for item in group.referenced_segment}
+    slices_with_labels = {
+        str(pydicom_uid) for k, pydicom_uid in enumerate(_sop_uids(tmp_path / "series")) if labels[k].any()
+    }
+    assert slices_with_labels <= referenced
+
+
+def _sop_uids(series_dir: Path) -> list[str]:
+    """The series' SOPInstanceUIDs in slice order (files are ``slice_<k>.dcm``)."""
+    import pydicom
+
+    return [
+        str(pydicom.dcmread(path, stop_before_pixels=True).SOPInstanceUID) for path in sorted(series_dir.glob("*.dcm"))
+    ]
+
+
 def test_changed_source_files_are_refused_and_nothing_is_written(a_dicom_brain_case, tmp_path):
     import pydicom
     from pydicom.uid import generate_uid

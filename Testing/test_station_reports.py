@@ -210,3 +210,40 @@ def test_a_save_that_replaces_the_results_first_keeps_their_signed_report_and_au
         assert (copy / "record.json").read_bytes() == signed
         assert sorted(p.name for p in copy.iterdir()) == ["record.json", "report_v1.html", "report_v1.json"]
     assert record_bytes(results) == signed, "keeping a copy leaves the record in place"
+
+
+def test_export_writes_the_report_files_and_dicom_sr_and_seg_and_offers_the_pdf(app, case):
+    """A signed report of a case run on a DICOM series: HTML, PDF, JSON and the DICOM SR and SEG beside the record,
+    and the PDF's bytes for the browser; the next change withdraws that PDF (it shows the earlier version)."""
+    import base64
+
+    import numpy as np
+    import pydicom
+    from report_fixtures import oblique_image, write_brain_case, write_dicom_series
+
+    image = oblique_image()
+    write_dicom_series(case.folder / "series", image)
+    labels = np.zeros(image.shape_kji, dtype=np.uint8)
+    labels[1:4, 5:12, 6:14] = 2
+    write_brain_case(case.results, image, str(case.folder / "series"), labels)
+    app.sign_in(REVIEWER)
+    app.report_sign(app.state.ra_report_form)
+    app.report_export()
+    assert app.state.ra_message_type == "success" and "DICOM not written" not in app.state.ra_message
+    export = reports.record_folder(case.results) / reports.EXPORT_FOLDER
+    assert {path.name for path in export.iterdir()} >= {"report_v1.html", "report_v1.pdf", "report_v1.json", "dicom"}
+    modalities = {str(pydicom.dcmread(path).Modality) for path in (export / "dicom").rglob("*.dcm")}
+    assert modalities == {"SR", "SEG"}
+    pdf = app.state.ra_report_pdf
+    assert pdf["name"] == "report_v1.pdf" and base64.b64decode(pdf["base64"]) == (export / "report_v1.pdf").read_bytes()
+    app.report_amend("volume remeasured")
+    assert app.state.ra_report_pdf is None
+
+
+def test_export_of_a_case_run_on_nifti_writes_the_report_files_and_says_why_there_is_no_dicom(app, case):
+    with_results(case)
+    app.sign_in(ANNOTATOR)  # anyone who may open the case exports; a draft is marked DRAFT
+    app.report_export()
+    assert app.state.ra_message_type == "success" and "DICOM not written" in app.state.ra_message
+    assert "\n" not in app.state.ra_message
+    assert app.state.ra_report_pdf["name"] == "report_v1_draft.pdf"

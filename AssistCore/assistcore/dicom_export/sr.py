@@ -124,6 +124,29 @@ def _group(finding: Finding, series: SourceSeries | None, algorithm):
     return hd.sr.MeasurementsAndQualitativeEvaluations(source_images=source_image, **common)
 
 
+def _referenced_segment(segmentation, segment_number: int) -> Any:
+    """``hd.sr.ReferencedSegment`` of segment ``segment_number`` of SEG dataset ``segmentation``, with its source
+    images. A SEG with one segment identifies it once, in the shared functional groups, which highdicom's
+    ``ReferencedSegment.from_segmentation`` (0.28) does not read: then every frame is that segment's, and its
+    source images are those of every frame's derivation."""
+    import highdicom as hd
+
+    frames = segmentation.PerFrameFunctionalGroupsSequence
+    if all("SegmentIdentificationSequence" in frame for frame in frames):
+        return hd.sr.ReferencedSegment.from_segmentation(segmentation, segment_number)
+    sources: dict[str, Any] = {}
+    for frame in frames:
+        for derivation in getattr(frame, "DerivationImageSequence", []):
+            for image in getattr(derivation, "SourceImageSequence", []):
+                sources.setdefault(
+                    image.ReferencedSOPInstanceUID,
+                    hd.sr.SourceImageForSegmentation(image.ReferencedSOPClassUID, image.ReferencedSOPInstanceUID),
+                )
+    return hd.sr.ReferencedSegment(
+        segmentation.SOPClassUID, segmentation.SOPInstanceUID, segment_number, source_images=list(sources.values())
+    )
+
+
 def _segment_group(segment: dict, algorithm) -> Any:
     """A TID 1411 volumetric ROI group: one SEG segment (referenced by SOP instance and number) and its volume."""
     import highdicom as hd
@@ -131,9 +154,7 @@ def _segment_group(segment: dict, algorithm) -> Any:
     label = segment["label"]
     return hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations(
         tracking_identifier=hd.sr.TrackingIdentifier(uid=hd.UID(), identifier=f"segment {label.name}"[:64]),
-        referenced_segment=hd.sr.ReferencedSegment.from_segmentation(
-            segment["segmentation"], segment["segment_number"]
-        ),
+        referenced_segment=_referenced_segment(segment["segmentation"], segment["segment_number"]),
         finding_type=_concept(label.type.code, label.type.scheme, label.type.meaning),
         measurements=[
             hd.sr.Measurement(

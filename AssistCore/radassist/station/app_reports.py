@@ -15,6 +15,7 @@ REPORT_STATE = {
     "ra_report_reason": "",
     "ra_report_problem": "",  # one line: why the open case has no report
     "ra_can_sign": False,
+    "ra_report_pdf": None,  # {"name", "base64"}: the last Export's PDF, for the browser's download
 }
 
 
@@ -58,6 +59,7 @@ class ReportActions:
         def run() -> None:
             if self._report_folder is None:
                 return
+            self.state.ra_report_pdf = None  # an earlier Export's PDF is of the version before this change
             try:
                 message = change()
             except Exception:
@@ -91,6 +93,19 @@ class ReportActions:
             )
 
         self._report_action(sign)
+
+    def report_export(self) -> None:
+        """Export the current version (HTML, PDF, JSON, DICOM SR/SEG) beside the record; offer the PDF download."""
+        from .reports import export_for_referrer
+
+        def export() -> str:
+            exported = export_for_referrer(self._report_folder, self.session.account)
+            self.state.ra_report_pdf = {"name": exported["pdf_name"], "base64": exported["pdf_base64"]}
+            folder = exported["files"][0].parent
+            dicom = f" DICOM not written: {exported['dicom_note']}" if exported["dicom_note"] else ""
+            return f"Exported {len(exported['files'])} file(s) to {folder}.{dicom}"
+
+        self._report_action(export)
 
     def report_amend(self, reason: str = "") -> None:
         """Start a new draft version from the signed report (reviewer or admin), for ``reason``."""

@@ -157,6 +157,38 @@ def amend_report(folder: Path, reason: str, account: Account):
     return update_report(folder, amend=reason.strip(), by=account.username)
 
 
+#: where the Station's Export writes, inside the record's folder (``<result folder>/report/export``)
+EXPORT_FOLDER = "export"
+
+
+def export_for_referrer(folder: Path, account: Account) -> dict[str, Any]:
+    """Write the current version as HTML, PDF and JSON, and as DICOM SR (plus SEG where the case has label maps)
+    when its source series is DICOM and still as the run read it, into ``<folder>/report/export``.
+
+    Anyone who may open the case exports; a draft is exported marked DRAFT (DICOM: PARTIAL, UNVERIFIED).
+    :returns: {"files": [paths], "pdf_name", "pdf_base64" (for the browser's download), "dicom_note" ("" when
+        the DICOM objects were written, else the one-line reason they were not)}.
+    """
+    import base64
+
+    from assistcore.dicom_export import export_case_dicom
+    from assistcore.errors import RadAssistError
+    from assistcore.reports import export_report
+
+    record = open_report(folder)
+    target = record_folder(folder) / EXPORT_FOLDER
+    files = export_report(record, target)
+    observer = (record.current.get("signature") or {}).get("name", "") or account.username
+    dicom_note = ""
+    try:
+        files += export_case_dicom(record, target / "dicom", observer=observer)
+    except RadAssistError as error:  # NIfTI source, series changed or gone: the report files still stand
+        dicom_note = str(error)
+    pdf = next(path for path in files if path.suffix == ".pdf")
+    encoded = base64.b64encode(pdf.read_bytes()).decode("ascii")
+    return {"files": files, "pdf_name": pdf.name, "pdf_base64": encoded, "dicom_note": dicom_note}
+
+
 def record_folder(folder: Path) -> Path:
     """Where the record and its exports live (``<result folder>/report``)."""
     from assistcore.reports.record import record_path

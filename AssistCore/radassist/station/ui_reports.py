@@ -1,5 +1,6 @@
-"""The Station's Report panel: the open case's draft (sentences, values, impression) to edit, Sign, Amend and the
-HTML download. Layout only; the buttons call :class:`radassist.station.app_reports.ReportActions`.
+"""The Station's Report panel: the open case's draft (sentences, values, impression) to edit, Sign, Amend, the
+HTML download, Export and the PDF download. Layout only; the buttons call
+:class:`radassist.station.app_reports.ReportActions`.
 
 Element ids (``station-report-...``) are what the browser tests click; keep them stable. The editable fields
 change ``ra_report_form`` in the browser only; Save and Sign send it back whole.
@@ -103,7 +104,8 @@ def _findings() -> None:
 
 
 def _actions(app) -> None:
-    """Save edits and Sign on a draft; Amend with a reason on a signed report; the HTML download."""
+    """Save edits and Sign on a draft; Amend with a reason on a signed report; the HTML download, Export (HTML, PDF,
+    JSON, DICOM SR/SEG on the server) and the exported PDF's download."""
     with html.Div(classes="d-flex flex-wrap ga-2 mt-2", v_if=("!ra_report.signed",)):
         VBtn(
             "Save edits",
@@ -136,12 +138,32 @@ def _actions(app) -> None:
             color="warning",
             disabled=("ra_busy || !ra_can_sign || !ra_report_reason",),
         )
-    VBtn(
-        "Download HTML",
-        click="utils.download(ra_report.html_name, ra_report.html, 'text/html')",
-        id="station-report-html",
-        size="small",
-        variant="outlined",
-        prepend_icon="mdi-download",
-        classes="mt-2",
-    )
+    with html.Div(classes="d-flex flex-wrap ga-2 mt-2"):
+        VBtn(
+            "Download HTML",
+            click="utils.download(ra_report.html_name, ra_report.html, 'text/html')",
+            id="station-report-html",
+            size="small",
+            variant="outlined",
+            prepend_icon="mdi-download",
+        )
+        VBtn(
+            "Export PDF, JSON, DICOM SR",
+            click=app.report_export,
+            id="station-report-export",
+            size="small",
+            variant="outlined",
+            prepend_icon="mdi-export",
+            disabled=("ra_busy",),
+        )
+        VBtn(
+            "Download PDF",
+            v_if=("ra_report_pdf",),
+            # the PDF travels as base64 text in the state: decoded to bytes for the file the browser saves
+            click="utils.download(ra_report_pdf.name, Uint8Array.from(atob(ra_report_pdf.base64), "
+            "c => c.charCodeAt(0)), 'application/pdf')",
+            id="station-report-pdf",
+            size="small",
+            variant="outlined",
+            prepend_icon="mdi-file-pdf-box",
+        )
