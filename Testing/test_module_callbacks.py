@@ -417,3 +417,56 @@ def test_export_that_fails_in_the_logic_shows_why_and_does_not_report_exported_f
     with pytest.raises(OSError):  # shown in a box, then handed to PythonQt as for every slot
         widget.onExportButton()
     _shownOnce(stand_ins, "Export failed.", "No space left on device: /exports")
+
+
+class RecordingReportPanel:
+    """The Report section's entry point for a finished run: records what it was given, or fails as told."""
+
+    def __init__(self, failure: BaseException | None = None) -> None:
+        self.taken: list[tuple] = []
+        self.failure = failure
+
+    def takeRun(self, assistant, handle, result):
+        if self.failure is not None:
+            raise self.failure
+        self.taken.append((assistant, handle, result))
+
+
+def _runFromButton(widget, monkeypatch, stand_ins, result) -> object:
+    """Click Run with a logic whose start() runs a pipeline returning ``result``; poll once it is done."""
+    import AssistCoreLib.slicerDependencies as slicerDependencies
+
+    monkeypatch.setattr(slicerDependencies, "ensureRequirements", lambda parent=None: True)
+    stand_ins.slicer.util.mainWindow = lambda: None
+    handle = start_in_thread(lambda images, options, progress=None, cancel_token=None: result, {}, {})
+    handle.inputs, handle.case_id = {"t2": "image"}, "P7"
+    widget.startRun = lambda: handle
+    widget.onResult = lambda shown: None  # the module's own scene display is tested above
+    widget.onRunButton()
+    assert handle.wait(10)
+    widget.runController.poll()
+    return handle
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_a_finished_run_goes_to_the_report_section_with_its_handle(stand_ins, module, monkeypatch):
+    panel = RecordingReportPanel()
+    widget = _widget(module, FailingLogic(), **START_STATE[module], reportPanel=panel)
+    widget._parameterNode.__dict__.update({"device": "cpu", "modelId": "", **RUN_PARAMETERS[module]})
+    result = object()
+    handle = _runFromButton(widget, monkeypatch, stand_ins, result)
+    assert panel.taken == [(widget.assistant, handle, result)]
+    assert widget.assistant in {"brain_tumor", "crm", "spine", "breast_us"}
+    assert stand_ins.calls == []
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_a_result_folder_that_cannot_be_written_is_shown_once_and_the_panel_stays_usable(
+    stand_ins, module, monkeypatch
+):
+    panel = RecordingReportPanel(OSError("Read-only file system: /results"))
+    widget = _widget(module, FailingLogic(), **START_STATE[module], reportPanel=panel)
+    widget._parameterNode.__dict__.update({"device": "cpu", "modelId": "", **RUN_PARAMETERS[module]})
+    _runFromButton(widget, monkeypatch, stand_ins, object())
+    _shownOnce(stand_ins, "its result folder for the report was not written", "Read-only file system: /results")
+    assert widget.ui.runButton.enabled and not widget.ui.cancelButton.enabled
