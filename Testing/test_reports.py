@@ -261,3 +261,17 @@ def test_reader_given_rectum_centre_puts_regions_on_the_clock_face(tmp_path):
     assert not any("rectum's centre" in note for note in record.content.notes)
     with pytest.raises(InputError, match="X,Y,Z"):
         update_report(case_dir, edits={"rectum_center_lps": "20,-20"})
+
+
+def test_a_source_that_is_not_there_has_no_dicom_identity_and_its_folder_is_not_searched(tmp_path, monkeypatch):
+    """An in-memory cine is recorded as "phantom", a moved file by its old path: neither may pick up whatever
+    DICOM series lies in the working folder or beside the old path."""
+    from report_fixtures import write_dicom_series
+
+    from assistcore.reports.case_files import series_fingerprint
+
+    write_dicom_series(tmp_path / "series", oblique_image())
+    assert series_fingerprint(tmp_path / "series")["number_of_files"] == 6
+    monkeypatch.chdir(tmp_path / "series")
+    assert series_fingerprint("phantom") == {}
+    assert series_fingerprint(tmp_path / "series" / "moved_away.dcm") == {}

@@ -35,12 +35,17 @@ def _moduleLib(module: str):
     return importlib.import_module(f"{module}Lib")
 
 
+#: each pipeline's last RunHandle (its inputs and case ID are what a module panel writes the result folder from)
+HANDLES: dict[str, object] = {}
+
+
 def _run(pipeline: str, volumeNodes: dict, required: list[str], options: dict):
     """What the module's Logic.start does, then wait for the result (as the self-test does)."""
     from AssistCoreLib.pipelines import startPipeline
 
     handle = startPipeline(pipeline, volumeNodes, required, {"model_id": "", "device": "cpu", **options})
     assert handle.wait(300)
+    HANDLES[pipeline] = handle
     return handle.result()
 
 
@@ -232,6 +237,7 @@ def breast():
     sweep, cine = selfTests.breastPhantomCine()
     handle = startCinePipeline(cine, {"model_id": "breastus-demo", "device": "cpu", "threshold": 0.5})
     assert handle.wait(300)
+    HANDLES["breast_us"] = handle
     result = handle.result()
     nodes = _moduleLib("BreastUSAssist").showResult(scene, result, "phantom", logics.sequences)
     return scene, sweep, result, nodes
@@ -250,3 +256,22 @@ def test_breast_self_test_fails_when_the_lesion_box_lies_beside_the_lesion(breas
     with moved, pytest.raises(AssertionError, match="no lesion"):
         selfTests.checkBreastLesionFound(nodes, sweep, result.threshold)
     selfTests.checkBreastLesionFound(nodes, sweep, result.threshold)
+
+
+# ----- a run made in a module panel: its result folder and report (what ReportPanel.takeRun writes) ------------
+@pytest.mark.parametrize("assistant", ["brain_tumor", "crm", "spine", "breast_us"])
+def test_a_run_started_from_the_scene_writes_a_result_folder_that_drafts_its_report(assistant, request, tmp_path):
+    from assistcore.reports import open_record
+    from assistcore.reports.case_files import detect_assistant
+    from assistcore.result_folders import new_run_folder, write_result_folder
+
+    request.getfixturevalue({"brain_tumor": "brain", "breast_us": "breast"}.get(assistant, assistant))
+    handle = HANDLES[assistant]
+    assert handle.case_id and handle.case_id != "case"  # named after the input node (or the cine)
+    folder = new_run_folder(tmp_path, handle.case_id, assistant)
+    report = write_result_folder(assistant, handle.result(), folder, handle.case_id, handle.inputs)
+    assert report["case_id"] == handle.case_id and "scene.mrb" not in report["files"]
+    assert all((folder / name).is_file() for name in report["files"] if name != ".radassist-result.json")
+    assert detect_assistant(folder) == {"brain_tumor": "brain"}.get(assistant, assistant)
+    content = open_record(folder).content
+    assert content.case_id == handle.case_id and content.impression

@@ -48,9 +48,11 @@ def series_fingerprint(path: str | Path) -> dict:
     from ..image_io import has_dicom_magic, list_dicom_series
 
     source = Path(path)
-    folder = source if source.is_dir() else source.parent
-    if not folder.is_dir() or (source.is_file() and not has_dicom_magic(source)):
+    # a source that is gone (or was never a file: an in-memory cine is named "phantom") has no identity; its
+    # parent folder ("." for a bare name) must not be searched for some other series instead
+    if not source.exists() or (source.is_file() and not has_dicom_magic(source)):
         return {}
+    folder = source if source.is_dir() else source.parent
     if source.is_file():  # one DICOM file: an ultrasound cine (multi-frame) or a single picture
         import pydicom
 
