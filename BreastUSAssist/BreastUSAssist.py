@@ -210,6 +210,10 @@ class BreastUSAssistWidget(AssistantWidget, ScriptedLoadableModuleWidget, VTKObs
             )
             self.logic.setDescriptors(self.resultNodes, record)
 
+    def reviewedResultsWriter(self):
+        """The draft report takes the reviews and BI-RADS descriptors made in this panel (detections.json)."""
+        return lambda folder: self.logic.export(self.resultNodes, str(folder)) if self.resultNodes else None
+
     def onExportButton(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("Export failed."), waitCursor=True):
             files = self.logic.export(self.resultNodes, self.ui.exportDirectoryButton.directory)

@@ -426,10 +426,11 @@ class RecordingReportPanel:
         self.taken: list[tuple] = []
         self.failure = failure
 
-    def takeRun(self, assistant, handle, result):
+    def takeRun(self, assistant, handle, result, reviewWriter=None):
         if self.failure is not None:
             raise self.failure
         self.taken.append((assistant, handle, result))
+        self.reviewWriter = reviewWriter
 
 
 def _runFromButton(widget, monkeypatch, stand_ins, result) -> object:
@@ -458,6 +459,8 @@ def test_a_finished_run_goes_to_the_report_section_with_its_handle(stand_ins, mo
     assert panel.taken == [(widget.assistant, handle, result)]
     assert widget.assistant in {"brain_tumor", "crm", "spine", "breast_us"}
     assert stand_ins.calls == []
+    # breast: the reviews and descriptors of the panel's tables go into the draft (detections.json)
+    assert (panel.reviewWriter is not None) == (module == "BreastUSAssist")
 
 
 @pytest.mark.parametrize("module", MODULES)

@@ -9,6 +9,7 @@ import types
 from pathlib import Path
 
 import pytest
+from report_fixtures import write_crm_case
 
 pytestmark = [pytest.mark.models, pytest.mark.realdata]
 
@@ -204,10 +205,17 @@ def test_the_report_panel_takes_a_module_run_and_drafts_its_report(report_panel_
     )
     panel = report_panel_module.ReportPanel()
     handle = types.SimpleNamespace(inputs={"t2": image}, case_id="R3")
-    folder = panel.takeRun("crm", handle, result)
+    reviewed = []  # the module's review writer: called once, for the run's own folder, before its first draft
+    folder = panel.takeRun("crm", handle, result, reviewWriter=reviewed.append)
     assert folder.parent == tmp_path / "results" and folder.name.startswith("R3_crm_")
     assert panel.ui.caseDirectoryButton.directory == str(folder) and str(folder) in panel.ui.statusLabel.text
     assert not panel.ui.signButton.enabled  # nothing drafted until the reader opens it
     panel.onOpen()
     assert panel.ui.findingsTable.rowCount >= 1 and "draft" in panel.ui.statusLabel.text
     assert panel.record.content.finding("verdict") is not None
+    assert reviewed == [folder]
+    panel.onOpen()  # the draft exists: what the reader edits there is not overwritten by the panel's tables
+    other = write_crm_case(tmp_path / "other")
+    panel.ui.caseDirectoryButton.directory = str(other)
+    panel.onOpen()  # another case folder: the module's reviews are not its reviews
+    assert reviewed == [folder] and panel.record.content.case_id != "R3"

@@ -275,3 +275,24 @@ def test_a_run_started_from_the_scene_writes_a_result_folder_that_drafts_its_rep
     assert detect_assistant(folder) == {"brain_tumor": "brain"}.get(assistant, assistant)
     content = open_record(folder).content
     assert content.case_id == handle.case_id and content.impression
+
+
+def test_breast_reviews_and_descriptors_made_in_the_panel_reach_the_draft_of_its_run(breast, tmp_path):
+    """What ``BreastUSAssistWidget.reviewedResultsWriter`` hands the Report section: the panel's tables (real
+    MRML nodes) written into the run's folder before the first draft, so the draft names the descriptors."""
+    from assistcore.breastus.descriptors import LesionDescriptors
+    from assistcore.reports import open_record
+    from assistcore.result_folders import write_result_folder
+    from AssistCoreLib.breastUs import setDescriptors
+    from AssistCoreLib.breastUsExport import exportFiles
+
+    _scene, _sweep, result, nodes = breast
+    detection_id = result.fused[0].detection_id
+    setDescriptors(nodes, LesionDescriptors(detection_id, {"shape": "irregular", "margin": "spiculated"}))
+    folder = tmp_path / "run"
+    write_result_folder("breast_us", result, folder, "phantom", HANDLES["breast_us"].inputs)
+    before = open_record(folder).content.findings[0].text
+    assert "no BI-RADS descriptors recorded" in before
+    exportFiles(nodes, folder)
+    drafted = open_record(folder).content.findings[0].text
+    assert "shape irregular" in drafted and "margin spiculated" in drafted

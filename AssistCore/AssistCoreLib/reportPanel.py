@@ -46,6 +46,8 @@ class ReportPanel:
         self.record = None
         self._shownFinding = ""
         self._typedValues: dict[str, dict[str, str]] = {}
+        self.runFolder: Path | None = None  # the result folder of the last run made in the module panel
+        self.runReviewWriter = None  # writes the module's reviews of that run into its folder (takeRun)
         if caseDirectory:
             self.ui.caseDirectoryButton.directory = caseDirectory
         self.ui.findingsTable.horizontalHeader().setStretchLastSection(True)
@@ -101,13 +103,16 @@ class ReportPanel:
         self.ui.valuesTable.rowCount = 0
         self.updateButtons()
 
-    def takeRun(self, assistant: str, handle, result) -> Path:
+    def takeRun(self, assistant: str, handle, result, reviewWriter=None) -> Path:
         """Write the result folder of a run made in the module panel and make it this section's case (Open then
-        drafts its report). ``handle`` is the run's RunHandle (its inputs and case ID); returns the folder."""
+        drafts its report). ``handle`` is the run's RunHandle (its inputs and case ID); ``reviewWriter(folder)``,
+        when given, writes the reviews made since in the module's own tables into that folder, just before its
+        report is first drafted. Returns the folder."""
         from assistcore.result_folders import new_run_folder, write_result_folder
 
         folder = new_run_folder(resultsRoot(), handle.case_id, assistant)
         write_result_folder(assistant, result, folder, handle.case_id, handle.inputs)
+        self.runFolder, self.runReviewWriter = folder, reviewWriter
         self.record = None
         self.ui.caseDirectoryButton.directory = str(folder)
         self.ui.statusLabel.text = _("This run's results are in {folder}: Open drafts its report.").format(
@@ -119,8 +124,12 @@ class ReportPanel:
     # ----- slots ---------------------------------------------------------------------------------------------
     def onOpen(self) -> None:
         from assistcore.reports import open_record
+        from assistcore.reports.record import record_path
 
         with slicer.util.tryWithErrorDisplay(_("Could not open or draft the report."), waitCursor=True):
+            firstDraft = not record_path(self.caseDirectory).is_file()
+            if firstDraft and self.runReviewWriter is not None and self.caseDirectory == self.runFolder:
+                self.runReviewWriter(self.runFolder)  # the draft says what the reader decided in the panel
             self.record = open_record(self.caseDirectory)
             self.record.save()
             self.show()
