@@ -81,16 +81,17 @@ class SpineAssistWidget(AssistantWidget, ScriptedLoadableModuleWidget, VTKObserv
     def addSegmentationSelector(self) -> None:
         """Optional segmentation giving the levels instead of the network. Made here and not kept in the parameter
         node: the layout test allows only bound scalar-volume selectors in the .ui, one per node parameter."""
-        selector = slicer.qMRMLNodeComboBox()
-        selector.nodeTypes = ["vtkMRMLSegmentationNode"]
-        selector.noneEnabled, selector.addEnabled, selector.removeEnabled = True, False, False
-        selector.setMRMLScene(slicer.mrmlScene)
-        selector.toolTip = _(
-            "Segments named by level (vertebrae_C5, disc_C5_C6, C5/6, spinal_cord...), e.g. TotalSegmentator or "
-            "TotalSpineSeg output: used instead of the network and the anchor point; overlaps: the later segment wins"
-        )
-        self.ui.inputsCollapsibleButton.layout().insertRow(3, _("Levels from a segmentation (optional):"), selector)
-        self.levelSegmentationSelector = selector
+        from SpineAssistLib import levelSegmentationSelector
+
+        self.levelSegmentationSelector = levelSegmentationSelector(slicer.mrmlScene)
+        label = _("Levels from a segmentation (optional):")
+        self.ui.inputsCollapsibleButton.layout().insertRow(3, label, self.levelSegmentationSelector)
+
+    def reviewedResultsWriter(self):
+        """The draft report takes the findings changed in this panel's table (findings.json of the run)."""
+        from AssistCoreLib.spine import reviewedFindingsWriter
+
+        return reviewedFindingsWriter(self.resultNodes)
 
     def initializeParameterNode(self) -> None:
         AssistantWidget.initializeParameterNode(self)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import json
 import sys
 from pathlib import Path
 
@@ -296,3 +297,26 @@ def test_breast_reviews_and_descriptors_made_in_the_panel_reach_the_draft_of_its
     exportFiles(nodes, folder)
     drafted = open_record(folder).content.findings[0].text
     assert "shape irregular" in drafted and "margin spiculated" in drafted
+
+
+def test_spine_findings_changed_in_the_panel_reach_the_draft_of_its_run(spine, tmp_path):
+    """What ``SpineAssistWidget.reviewedResultsWriter`` hands the Report section: the table's edits (real MRML
+    table node) typed into the run's findings.json, so the draft's sentence says what the reviewer set."""
+    from assistcore.reports import open_record
+    from assistcore.result_folders import write_result_folder
+    from AssistCoreLib.spine import reviewedFindingsWriter, setFinding
+
+    _scene, _phantom, nodes, _lib, _level = spine
+    handle = HANDLES["spine"]
+    folder = tmp_path / "run"
+    write_result_folder("spine", handle.result(), folder, handle.case_id, handle.inputs)
+    setFinding(nodes["table"], "C4/5", "disc", "central", "Dr Ann Reader")
+    setFinding(nodes["table"], "C4/5", "disc_side", "left", "Dr Ann Reader")
+    setFinding(nodes["table"], "C4/5", "listhesis_grade", "2", "Dr Ann Reader")
+    reviewedFindingsWriter(nodes)(folder)
+    finding = open_record(folder).content.finding("C4/5")
+    assert "central disc herniation (left)" in finding.text and "grade 2" in finding.text
+    assert finding.values["listhesis_grade"].value == 2  # typed as the pipeline writes it, not the table's text
+    row = next(r for r in json.loads((folder / "findings.json").read_text())["rows"] if r["level"] == "C4/5")
+    csv_row = next(line for line in (folder / "findings.csv").read_text().splitlines() if line.startswith("C4/5,"))
+    assert row["reviewer"] == "Dr Ann Reader" and ",central," in csv_row and csv_row.endswith(",Dr Ann Reader")

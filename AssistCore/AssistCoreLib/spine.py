@@ -8,6 +8,7 @@ are saved with the scene and read back by :func:`reviewsFromTable` for export.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 
@@ -152,6 +153,17 @@ def setFinding(table, level: str, finding: str, value: str, reviewer: str = "rev
     edits.setdefault(level, {})[finding] = str(value)
     edits[level]["reviewer"] = reviewer
     table.SetAttribute("RadAssist.Reviews", json.dumps(edits))
+
+
+def reviewedFindingsWriter(nodes: dict | None):
+    """For the Report section (``AssistantWidget.reviewedResultsWriter``): a function writing the reviewer's edits
+    of ``nodes["table"]`` into a result folder's findings (:func:`assistcore.pipelines.spine_outputs.
+    write_reviewed_findings`), or None without a result."""
+    if not nodes or nodes.get("table") is None:
+        return None
+    from assistcore.pipelines.spine_outputs import write_reviewed_findings
+
+    return lambda folder: write_reviewed_findings(Path(folder), reviewsFromTable(nodes["table"]))
 
 
 def reviewsFromTable(table) -> dict[str, dict]:

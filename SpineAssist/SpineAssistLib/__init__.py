@@ -280,3 +280,19 @@ def exportFindings(nodes: dict, folder) -> dict:
         "json": write_text_atomic(folder / "spine_findings.json", json.dumps(document, indent=2)),
         "csv": write_text_atomic(folder / "spine_findings.csv", buffer.getvalue()),
     }
+
+
+def levelSegmentationSelector(scene):
+    """The optional segmentation selector whose segments name the levels (instead of the network)."""
+    import slicer
+    from slicer.i18n import tr as _
+
+    selector = slicer.qMRMLNodeComboBox()
+    selector.nodeTypes = ["vtkMRMLSegmentationNode"]
+    selector.noneEnabled, selector.addEnabled, selector.removeEnabled = True, False, False
+    selector.setMRMLScene(scene)
+    selector.toolTip = _(
+        "Segments named by level (vertebrae_C5, disc_C5_C6, C5/6, spinal_cord...), e.g. TotalSegmentator or "
+        "TotalSpineSeg output: used instead of the network and the anchor point; overlaps: the later segment wins"
+    )
+    return selector

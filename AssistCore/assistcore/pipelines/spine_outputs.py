@@ -92,6 +92,48 @@ def findings_rows(result: SpineResult) -> list[dict[str, Any]]:
     return rows
 
 
+#: how a reviewer's edit (table text) becomes the value type the pipeline writes in findings.json
+_REVIEWED_TYPES = {"osteophyte": bool, "pll_thickened": bool, "lf_thickened": bool, "listhesis_grade": int}
+
+
+def _typed_review_value(column: str, text: str) -> Any:
+    kind = _REVIEWED_TYPES.get(column, str)
+    if kind is bool:
+        return str(text).strip().lower() in {"true", "1", "yes"}
+    return int(text) if kind is int else str(text)
+
+
+def write_reviewed_findings(folder: Path, reviews: dict[str, dict[str, str]]) -> dict:
+    """Apply a reviewer's edits of the findings table (``{level: {column: text, "reviewer": name}}``, as the
+    Slicer module keeps them) to ``findings.json`` and ``findings.csv`` of a spine result folder, values typed as
+    the pipeline writes them (bools, listhesis grade int), each edited row naming its reviewer, the edits kept in
+    the document's ``reviews``. Both files are replaced atomically; returns the new document.
+
+    :raises InputError: a level or column the findings do not have (nothing written).
+    """
+    from ..errors import InputError
+    from ..reports.case_files import read_json
+
+    document = read_json(folder / "findings.json")
+    rows = {row["level"]: row for row in document.get("rows", [])}
+    for level, edits in reviews.items():
+        unknown = [column for column in edits if column not in FINDINGS_COLUMNS]
+        if level not in rows or unknown:
+            raise InputError(
+                f"Review of {level} ({', '.join(unknown) or 'level'}) does not match {folder / 'findings.json'}.",
+                "Run the assistant again on this case; nothing was written.",
+            )
+        row = rows[level]
+        row.update(
+            {column: _typed_review_value(column, text) for column, text in edits.items() if column != "reviewer"}
+        )
+        row["reviewer"] = edits.get("reviewer", "edited")
+    document["reviews"] = {**document.get("reviews", {}), **reviews}
+    write_text_atomic(folder / "findings.json", json.dumps(document, indent=2, default=float))
+    write_text_atomic(folder / "findings.csv", csv_text(document.get("rows", []), FINDINGS_COLUMNS))
+    return document
+
+
 def findings_csv(result: SpineResult) -> str:
     """:func:`findings_rows` as CSV text with the :data:`FINDINGS_COLUMNS` header."""
     return csv_text(findings_rows(result), FINDINGS_COLUMNS)
