@@ -275,3 +275,15 @@ def test_a_source_that_is_not_there_has_no_dicom_identity_and_its_folder_is_not_
     monkeypatch.chdir(tmp_path / "series")
     assert series_fingerprint("phantom") == {}
     assert series_fingerprint(tmp_path / "series" / "moved_away.dcm") == {}
+
+
+def test_a_review_of_a_level_the_findings_do_not_have_is_refused_and_nothing_is_written(tmp_path):
+    from assistcore.pipelines.spine_outputs import write_reviewed_findings
+
+    case_dir = write_spine_case(tmp_path / "spine")
+    before = (case_dir / "findings.json").read_bytes()
+    with pytest.raises(InputError, match="T4/5"):
+        write_reviewed_findings(case_dir, {"C3/4": {"disc": "central"}, "T4/5": {"disc": "central"}})
+    with pytest.raises(InputError, match="canal_mm"):
+        write_reviewed_findings(case_dir, {"C3/4": {"canal_mm": "9"}})
+    assert (case_dir / "findings.json").read_bytes() == before
