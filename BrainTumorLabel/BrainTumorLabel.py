@@ -102,6 +102,15 @@ class BrainTumorLabelWidget(AssistantWidget, ScriptedLoadableModuleWidget, VTKOb
         if notes:  # missing sequences, what the model's labels mean: the reader must see them with the result
             self.ui.statusLabel.setText(_("Done.") + " " + " ".join(notes))
 
+    def reviewedResultsWriter(self, result, handle):
+        """The draft report takes the labels as edited in the Segment Editor (its regions, volumes and QA)."""
+        from AssistCoreLib.brainTumor import reviewedLabelsWriter
+
+        if self.segmentationNode is None:
+            return None
+        flair = self._parameterNode.flairVolume
+        return reviewedLabelsWriter(slicer.mrmlScene, sceneLogics(), self.segmentationNode, flair, result, handle)
+
     def onEditButton(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("Could not open the Segment Editor."), waitCursor=True):
             slicer.util.selectModule("SegmentEditor")

@@ -210,7 +210,7 @@ class BreastUSAssistWidget(AssistantWidget, ScriptedLoadableModuleWidget, VTKObs
             )
             self.logic.setDescriptors(self.resultNodes, record)
 
-    def reviewedResultsWriter(self):
+    def reviewedResultsWriter(self, result, handle):
         """The draft report takes the reviews and BI-RADS descriptors made in this panel (detections.json)."""
         return lambda folder: self.logic.export(self.resultNodes, str(folder)) if self.resultNodes else None
 

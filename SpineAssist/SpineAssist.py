@@ -87,7 +87,7 @@ class SpineAssistWidget(AssistantWidget, ScriptedLoadableModuleWidget, VTKObserv
         label = _("Levels from a segmentation (optional):")
         self.ui.inputsCollapsibleButton.layout().insertRow(3, label, self.levelSegmentationSelector)
 
-    def reviewedResultsWriter(self):
+    def reviewedResultsWriter(self, result, handle):
         """The draft report takes the findings changed in this panel's table (findings.json of the run)."""
         from AssistCoreLib.spine import reviewedFindingsWriter
 

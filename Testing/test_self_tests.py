@@ -320,3 +320,33 @@ def test_spine_findings_changed_in_the_panel_reach_the_draft_of_its_run(spine, t
     row = next(r for r in json.loads((folder / "findings.json").read_text())["rows"] if r["level"] == "C4/5")
     csv_row = next(line for line in (folder / "findings.csv").read_text().splitlines() if line.startswith("C4/5,"))
     assert row["reviewer"] == "Dr Ann Reader" and ",central," in csv_row and csv_row.endswith(",Dr Ann Reader")
+
+
+def test_brain_labels_edited_in_the_segment_editor_reach_the_draft_of_its_run(brain, tmp_path):
+    """What ``BrainTumorLabelWidget.reviewedResultsWriter`` hands the Report section: the run's folder rewritten
+    from the segmentation as the annotator left it (a real slicer-core segmentation node), so the draft's
+    volumes are the edited ones; unedited labels leave the folder as the run wrote it."""
+    from assistcore.reports import open_record
+    from assistcore.result_folders import write_result_folder
+    from AssistCoreLib.brainTumor import reviewedLabelsWriter
+
+    scene, logics, _phantom, volumes, result, _lib = brain
+    handle = HANDLES["brain_tumor"]
+    folder = tmp_path / "run"
+    write_result_folder("brain_tumor", result, folder, handle.case_id, handle.inputs)
+    segmentation = _brainSegmentation(brain)
+    writer = reviewedLabelsWriter(scene, logics, segmentation, volumes["flair"], result, handle)
+    written = (folder / "report.json").read_bytes()
+    writer(folder)
+    assert (folder / "report.json").read_bytes() == written, "nothing edited: the run's own results stay"
+    assert json.loads(written)["region_volumes_ml"]["whole_tumor"] > 0
+    _dropSegment(segmentation, "Whole tumor")  # the annotator erased the edema around the tumour body
+    writer(folder)
+    report = json.loads((folder / "report.json").read_text())
+    before = json.loads(written)["region_volumes_ml"]
+    assert report["region_volumes_ml"]["whole_tumor"] == report["region_volumes_ml"]["tumor_body"]
+    assert report["region_volumes_ml"]["tumor_body"] == pytest.approx(before["tumor_body"], abs=0.01)
+    assert report["model"]["edited_in"] == "3D Slicer Segment Editor"
+    lesions = [f for f in open_record(folder).content.findings if f.finding_id.startswith("lesion-")]
+    drafted = sum(f.values["whole_tumor"].value for f in lesions)
+    assert drafted == pytest.approx(report["region_volumes_ml"]["whole_tumor"], abs=0.05)  # the edited volume

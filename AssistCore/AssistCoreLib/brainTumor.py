@@ -105,3 +105,34 @@ def exportSegmentation(
     provenance = json.loads(segmentationNode.GetAttribute(PROVENANCE_ATTRIBUTE) or "{}")
     provenance["edited_in"] = editedIn
     return export_label_files(labels, reference, Path(folder), caseId, sequence, convention, provenance)
+
+
+def reviewedLabelsWriter(scene, logics, segmentationNode, referenceNode, result, handle):
+    """For the Report section (``AssistantWidget.reviewedResultsWriter``): a function that rewrites the run's
+    result folder with the labels as the annotator left them in ``segmentationNode`` (label files, lesion
+    pictures, and report.json's regions, lesions and QA recomputed; the model's uncertainty kept; provenance
+    ``edited_in``), or does nothing while they are the model's. None without a segmentation."""
+    if segmentationNode is None or referenceNode is None:
+        return None
+
+    def write(folder) -> None:
+        import dataclasses
+
+        import numpy as np
+
+        from assistcore.brain.qa import run_qa
+        from assistcore.result_folders import write_result_folder
+
+        _reference, labels = _editedLabels(scene, logics, segmentationNode, referenceNode)
+        if labels.shape == result.labels_kji.shape and np.array_equal(labels, result.labels_kji):
+            return
+        extraAxial = result.provenance.get("parameters", {}).get("tumor_type") == "extra-axial"
+        edited = dataclasses.replace(
+            result,
+            labels_kji=labels,
+            qa=run_qa(labels, result.reference, extra_axial=extraAxial).to_dict(),
+            provenance={**result.provenance, "edited_in": "3D Slicer Segment Editor"},
+        )
+        write_result_folder("brain_tumor", edited, folder, handle.case_id, handle.inputs)
+
+    return write

@@ -305,11 +305,12 @@ class AssistantWidget:
         if panel is None or handle is None:
             return
         with showingErrors(_("The result is in the scene, but its result folder for the report was not written.")):
-            panel.takeRun(self.assistant, handle, result, self.reviewedResultsWriter())
+            panel.takeRun(self.assistant, handle, result, self.reviewedResultsWriter(result, handle))
 
-    def reviewedResultsWriter(self):
-        """A function writing this panel's reviews of the last result into a result folder (the Report section
-        calls it before the first draft), or None when the module's reviews do not go into its report."""
+    def reviewedResultsWriter(self, result, handle):
+        """A function writing this panel's reviews of ``result`` (the run of ``handle``) into its result folder
+        (the Report section calls it before the first draft), or None when the module's reviews do not go into
+        its report."""
         return None
 
     def _onRunFailed(self, error) -> None:
