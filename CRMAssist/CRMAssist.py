@@ -77,6 +77,12 @@ class CRMAssistWidget(AssistantWidget, ScriptedLoadableModuleWidget, VTKObservat
         Failed; the panel keeps the last result that was added."""
         self.showResultNodes(self.logic.showResult(result, self._parameterNode.t2Volume))
 
+    def reviewedResultsWriter(self, result, handle):
+        """The draft report leaves out the slices rejected in this panel's table (boxes.json of the run)."""
+        from AssistCoreLib.crm import reviewedSlicesWriter
+
+        return reviewedSlicesWriter(self.resultNodes)
+
     def showResultNodes(self, nodes) -> None:
         """Show a result's nodes in the panel (None: no result); the review and export buttons follow."""
         self.resultNodes = nodes

@@ -287,3 +287,19 @@ def test_a_review_of_a_level_the_findings_do_not_have_is_refused_and_nothing_is_
     with pytest.raises(InputError, match="canal_mm"):
         write_reviewed_findings(case_dir, {"C3/4": {"canal_mm": "9"}})
     assert (case_dir / "findings.json").read_bytes() == before
+
+
+def test_slices_the_reviewer_rejected_are_not_reported_as_involved(tmp_path):
+    from assistcore.pipelines.crm import write_slice_reviews
+
+    case_dir = write_crm_case(tmp_path / "crm")
+    (case_dir / "slices.csv").write_text("slice_index,max_probability,review\n5,0.8,\n6,0.9,\n7,0.75,\n")
+    write_slice_reviews(case_dir, {6: "reject"})
+    content = draft_report(case_dir)
+    assert content.finding("verdict").values["slices_involved"].value == "5, 7" and content.finding("region-1")
+    assert any("Slice(s) 6 rejected" in note for note in content.notes)
+    write_slice_reviews(case_dir, {5: "reject", 6: "reject", 7: "reject"})
+    content = draft_report(case_dir)
+    assert content.finding("verdict").values["crm_positive_risk"].value is False
+    assert content.finding("region-1") is None and content.impression.startswith("No CRM-positive region")
+    assert (case_dir / "slices.csv").read_text().splitlines()[1] == "5,0.8,reject"

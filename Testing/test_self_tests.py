@@ -350,3 +350,27 @@ def test_brain_labels_edited_in_the_segment_editor_reach_the_draft_of_its_run(br
     lesions = [f for f in open_record(folder).content.findings if f.finding_id.startswith("lesion-")]
     drafted = sum(f.values["whole_tumor"].value for f in lesions)
     assert drafted == pytest.approx(report["region_volumes_ml"]["whole_tumor"], abs=0.05)  # the edited volume
+
+
+def test_crm_slices_rejected_in_the_panel_are_left_out_of_the_draft_of_its_run(crm, tmp_path):
+    """What ``CRMAssistWidget.reviewedResultsWriter`` hands the Report section: the table's slice reviews (a real
+    MRML table node) recorded in the run's boxes.json, so the draft leaves the rejected slices out."""
+    from assistcore.reports import open_record
+    from assistcore.result_folders import write_result_folder
+    from AssistCoreLib.crm import reviewedSlicesWriter, setReview
+
+    _scene, _phantom, result, nodes = crm
+    handle = HANDLES["crm"]
+    folder = tmp_path / "run"
+    write_result_folder("crm", result, folder, handle.case_id, handle.inputs)
+    involved = result.verdict()["slices_involved"]
+    assert involved and open_record(folder).content.finding("verdict").values["crm_positive_risk"].value
+    for k in involved:
+        setReview(nodes["table"], k, "reject")
+    try:
+        reviewedSlicesWriter(nodes)(folder)
+    finally:
+        for k in involved:
+            setReview(nodes["table"], k, "")
+    verdict = open_record(folder).content.finding("verdict")
+    assert verdict.values["crm_positive_risk"].value is False and verdict.values["slices_involved"].value == ""

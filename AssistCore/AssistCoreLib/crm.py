@@ -124,6 +124,19 @@ def setReview(table, sliceIndex: int, decision: str) -> None:
     _rewriteTable(table, records)
 
 
+def reviewedSlicesWriter(nodes: dict | None):
+    """For the Report section (``AssistantWidget.reviewedResultsWriter``): a function recording the slice reviews
+    of ``nodes["table"]`` in a result folder (:func:`assistcore.pipelines.crm.write_slice_reviews`), or None
+    without a result."""
+    if not nodes or nodes.get("table") is None:
+        return None
+    from pathlib import Path
+
+    from assistcore.pipelines.crm import write_slice_reviews
+
+    return lambda folder: write_slice_reviews(Path(folder), reviewsFromTable(nodes["table"]))
+
+
 def reviewsFromTable(table) -> dict[int, str]:
     """{slice index: decision} for every reviewed slice."""
     return {record["slice_index"]: record["review"] for record in tableNodeToRecords(table) if record["review"]}

@@ -292,6 +292,25 @@ def write_result_files(
     }
 
 
+def write_slice_reviews(folder: Path, reviews: dict[int, str]) -> None:
+    """Record a reviewer's decisions ({slice index: "accept" | "reject"}, as the Slicer module keeps them) in a
+    CRM result folder: ``boxes.json``'s ``reviews`` and ``slices.csv``'s review column, each replaced atomically
+    (the draft report leaves rejected slices out)."""
+    import csv
+    import io
+
+    from ..reports.case_files import read_json
+
+    document = read_json(folder / "boxes.json")
+    document["reviews"] = {str(k): decision for k, decision in sorted(reviews.items()) if decision}
+    rows = list(csv.DictReader(io.StringIO((folder / "slices.csv").read_text(encoding="utf-8"))))
+    for row in rows:
+        row["review"] = reviews.get(int(row["slice_index"]), "")
+    columns = list(rows[0]) if rows else ["slice_index", "review"]
+    write_text_atomic(folder / "boxes.json", json.dumps(document, indent=2))
+    write_text_atomic(folder / "slices.csv", csv_text(rows, columns))
+
+
 def write_report(
     result: CrmResult, folder: Path, case_id: str, files: dict[str, Any], extra: dict | None = None
 ) -> dict:

@@ -100,21 +100,29 @@ def set_rectum_center(content: ReportContent, center_lps: list[float]) -> None:
 def build(case_dir: Path) -> ReportContent:
     """The draft from report.json and boxes.json of a `radassist crm` folder."""
     report = read_json(case_dir / "report.json")
-    boxes = read_json(case_dir / "boxes.json").get("boxes", [])
+    document = read_json(case_dir / "boxes.json")
+    boxes = document.get("boxes", [])
     verdict = report["verdict"]
     threshold = float(verdict["threshold"])
     center = (report.get("rectum") or {}).get("center_lps")
+    rejected = sorted(int(k) for k, decision in (document.get("reviews") or {}).items() if decision == "reject")
+    slices = [k for k in verdict["slices_involved"] if k not in rejected]  # the reviewer's rejections stand
+    positive = bool(verdict["crm_positive_risk"]) and bool(slices)
     summary = Finding("verdict", "crm_verdict", "Verdict")
     summary.values = {
-        "crm_positive_risk": Value("CRM-positive risk", bool(verdict["crm_positive_risk"]), normal_values=[False]),
+        "crm_positive_risk": Value("CRM-positive risk", positive, normal_values=[False]),
         "max_probability": Value(
             "Maximum probability", verdict["max_probability"], "1", normal_max=threshold, code=PROBABILITY
         ),
-        "slices_involved": Value("Involved slices", ", ".join(str(k) for k in verdict["slices_involved"])),
+        "slices_involved": Value("Involved slices", ", ".join(str(k) for k in slices)),
     }
-    summary.link = Link(series="t2", slice_index=verdict["slices_involved"][0] if verdict["slices_involved"] else None)
+    summary.link = Link(series="t2", slice_index=slices[0] if slices else None)
     summary.text = verdict_sentence(summary)
-    involved = [region for region in report.get("regions", []) if region["peak_score"] >= threshold]
+    involved = [
+        region
+        for region in report.get("regions", [])
+        if region["peak_score"] >= threshold and any(region["first_index"] <= k <= region["last_index"] for k in slices)
+    ]
     involved.sort(key=lambda region: -region["peak_score"])
     findings = [summary] + [_region_finding(r, _peak_box(boxes, r), threshold, center) for r in involved]
     notes = (
@@ -122,6 +130,8 @@ def build(case_dir: Path) -> ReportContent:
         if center is not None
         else ["Clock-face positions need the rectum's centre, which this result does not give."]
     )
+    if rejected:
+        notes.append(f"Slice(s) {', '.join(map(str, rejected))} rejected by the reviewer: not reported as involved.")
     if report.get("note"):
         notes.append(report["note"])
     return ReportContent(
