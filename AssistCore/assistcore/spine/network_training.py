@@ -135,13 +135,14 @@ def train_segmentation(
     progress: Callable[[float, str], None] | None = None,
     domain_randomisation: float = 0.0,
     initial_weights: Path | None = None,
+    learning_rate: float | None = None,
 ) -> ComponentTraining:
     """The 2D segmentation network on sagittal and axial phantom pictures (DiceCE loss). ``domain_randomisation``
     is the share of patches (0..1; ``True`` means :data:`DOMAIN_RANDOMISED_FRACTION`) that first get
     :func:`_domain_randomise` (0 by default: models trained so from random weights found real bodies and discs
     better but fell on several phantom metrics, see the README). ``initial_weights``: a state dict file of
     :data:`SEGMENTATION_NETWORK` to fine-tune from, at :data:`FINE_TUNE_LEARNING_RATE` instead of
-    :data:`SEGMENTATION_LEARNING_RATE`."""
+    :data:`SEGMENTATION_LEARNING_RATE` (``learning_rate``: another peak)."""
     import torch
     from monai.losses import DiceCELoss
 
@@ -150,7 +151,8 @@ def train_segmentation(
     loss_function = DiceCELoss(to_onehot_y=True, softmax=True)
     fraction = DOMAIN_RANDOMISED_FRACTION if domain_randomisation is True else float(domain_randomisation)
     initial_state = load_state_dict_file(initial_weights) if initial_weights is not None else None
-    learning_rate = SEGMENTATION_LEARNING_RATE if initial_state is None else FINE_TUNE_LEARNING_RATE
+    if learning_rate is None:
+        learning_rate = SEGMENTATION_LEARNING_RATE if initial_state is None else FINE_TUNE_LEARNING_RATE
 
     def batch_loss(network, rng):
         pairs = [

@@ -90,11 +90,13 @@ def train_spine_models(
     progress: Callable[[str, float, str], None] | None = None,
     domain_randomisation: float = 0.0,
     init: ModelCard | None = None,
+    learning_rate: float | None = None,
 ) -> SpineTrainingResult:
     """Generate ``n_phantoms`` phantoms (seeds ``seed * 100000 + n``) and train the three networks into
     ``output_dir`` (segmentation.pt, osteophyte.pt, axial.pt); ``domain_randomisation``: see
     :func:`assistcore.spine.network_training.train_segmentation`. With ``init`` (:func:`initial_model`) the
-    segmentation network is fine-tuned from its weights and its two classifiers are copied unchanged."""
+    segmentation network is fine-tuned from its weights and its two classifiers are copied unchanged;
+    ``learning_rate``: the segmentation network's peak (default: 3e-3 from random weights, 7e-4 fine-tuning)."""
     output_dir.mkdir(parents=True, exist_ok=True)
 
     def stage(name: str) -> Callable[[float, str], None] | None:
@@ -109,6 +111,7 @@ def train_spine_models(
         progress=stage("segmentation"),
         domain_randomisation=domain_randomisation,
         initial_weights=init.weights_path if init is not None else None,
+        learning_rate=learning_rate,
     )
     if init is not None:
         osteophyte, axial = (_copied_component(init, name, output_dir) for name in ("osteophyte", "axial"))
