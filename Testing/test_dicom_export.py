@@ -273,6 +273,30 @@ def test_breast_lesions_on_a_real_dicom_cine_become_frame_polylines_in_a_valid_s
     np.testing.assert_allclose(roi.roi.value[[0, 2]], [[10.5, 20.5], [130.5, 100.5]])
 
 
+def test_a_real_cine_where_nothing_was_found_gives_a_valid_sr_saying_so(real_data_dir, tmp_path):
+    """No lesion reached the threshold: TID 1500 still needs one measurement group (it failed with highdicom's
+    ValueError before), so the SR holds "Finding: absent"."""
+    from assistcore.breastus.cine import read_cine
+    from assistcore.pipelines.breast_us import run
+    from assistcore.result_folders import write_result_folder
+
+    cine = real_data_dir / "us_cine_dicom" / "examples_ybr_color.dcm"
+    result = run(read_cine(cine), {"model_id": "breastus-demo", "device": "cpu", "threshold": 1.0})
+    write_result_folder("breast_us", result, tmp_path / "us", "US0")
+    record = update_report(tmp_path / "us", sign="Dr Ann Reader")
+    assert record.content.findings == []
+    (sr_path,) = export_case_dicom(record, tmp_path / "dicom")
+    assert dciodvfy_errors(sr_path) == []
+    groups = highdicom.sr.srread(sr_path).content.get_image_measurement_groups()
+    assert [g.tracking_identifier for g in groups] == ["no findings"]
+    coded = {
+        item.ConceptNameCodeSequence[0].CodeMeaning: item.ConceptCodeSequence[0].CodeMeaning
+        for item in groups[0][0].ContentSequence
+        if item.ValueType == "CODE"
+    }
+    assert coded == {"Finding": "Absent"}
+
+
 def test_assistant_commands_get_dicom_out_from_two_helper_calls(a_dicom_brain_case, tmp_path):
     import argparse
 

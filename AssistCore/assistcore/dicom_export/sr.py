@@ -168,6 +168,19 @@ def _segment_group(segment: dict, algorithm) -> Any:
     )
 
 
+def _nothing_found_group(algorithm) -> Any:
+    """The one measurement group of a report without findings (a cine where no lesion reached the threshold):
+    "Finding: absent". TID 1500 needs at least one group, and the reader's "nothing found" is a result too."""
+    import highdicom as hd
+
+    absent = hd.sr.QualitativeEvaluation(_concept("121071", "DCM", "Finding"), _concept("2667000", "SCT", "Absent"))
+    return hd.sr.MeasurementsAndQualitativeEvaluations(
+        tracking_identifier=hd.sr.TrackingIdentifier(uid=hd.UID(), identifier="no findings"),
+        qualitative_evaluations=[absent],
+        algorithm_id=algorithm,
+    )
+
+
 def build_measurement_report(
     version: dict, sources: dict[str, SourceSeries], observer: str, segments: list[dict] | None = None
 ) -> Any:
@@ -205,10 +218,11 @@ def build_measurement_report(
     )
     groups = [_group(finding, sources.get(finding.link.series), algorithm) for finding in content.findings]
     groups += [_segment_group(segment, algorithm) for segment in segments or []]
+    groups = [group for group in groups if group is not None] or [_nothing_found_group(algorithm)]
     report = hd.sr.MeasurementReport(
         observation_context=context,
         procedure_reported=_concept(*PROCEDURES[content.assistant]),
-        imaging_measurements=[group for group in groups if group is not None],
+        imaging_measurements=groups,
     )
     signed = version.get("status") == "signed"
     evidence = [dataset for series in sources.values() for dataset in series.datasets]
