@@ -57,6 +57,19 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     parser.set_defaults(handler=run_spine)
     actions = parser.add_subparsers(dest="spine_action", metavar="ACTION")
 
+    _add_train_parser(actions, common)
+
+    evaluate = actions.add_parser("evaluate", parents=[common], help="the study's table on fresh phantoms")
+    evaluate.add_argument("--model", help="model id (default: the spine model of highest precedence)")
+    evaluate.add_argument("--phantoms", type=int, default=12, help="fresh phantom cases")
+    evaluate.add_argument("--seed", type=int, default=5000, help="first phantom seed")
+    evaluate.add_argument("--device", default="auto")
+    add_output_arguments(evaluate, "folder for metrics.json, metrics.csv, levels.csv, PNGs", required=True)
+    evaluate.set_defaults(handler=run_evaluate)
+
+
+def _add_train_parser(actions, common: argparse.ArgumentParser) -> None:
+    """``radassist spine train``: the three networks on phantoms, from random weights or fine-tuned (--init)."""
     train = actions.add_parser("train", parents=[common], help="train the three networks on phantoms")
     add_output_arguments(train, "model folder to write (weights + model_card.json)", required=True)
     train.add_argument("--model-id", default="spine-demo")
@@ -69,7 +82,8 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
         "--tuning-phantoms",
         type=int,
         default=12,
-        help="other fresh phantoms to set the classifiers' operating thresholds on (0: keep 0.5)",
+        help="other fresh phantoms to set the classifiers' operating thresholds on (0: keep 0.5; with --init the "
+        "initial card's thresholds are copied with its classifiers)",
     )
     train.add_argument(
         "--domain-randomisation",
@@ -93,14 +107,6 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
         help="peak learning rate of the segmentation network's one-cycle schedule (default 3e-3, 7e-4 with --init)",
     )
     train.set_defaults(handler=run_train)
-
-    evaluate = actions.add_parser("evaluate", parents=[common], help="the study's table on fresh phantoms")
-    evaluate.add_argument("--model", help="model id (default: the spine model of highest precedence)")
-    evaluate.add_argument("--phantoms", type=int, default=12, help="fresh phantom cases")
-    evaluate.add_argument("--seed", type=int, default=5000, help="first phantom seed")
-    evaluate.add_argument("--device", default="auto")
-    add_output_arguments(evaluate, "folder for metrics.json, metrics.csv, levels.csv, PNGs", required=True)
-    evaluate.set_defaults(handler=run_evaluate)
 
 
 def run_train(args: argparse.Namespace) -> int:
