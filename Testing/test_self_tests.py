@@ -374,3 +374,23 @@ def test_crm_slices_rejected_in_the_panel_are_left_out_of_the_draft_of_its_run(c
             setReview(nodes["table"], k, "")
     verdict = open_record(folder).content.finding("verdict")
     assert verdict.values["crm_positive_risk"].value is False and verdict.values["slices_involved"].value == ""
+
+
+def test_a_run_is_named_after_the_series_patient_id_else_the_node_as_shown(tmp_path):
+    import numpy as np
+
+    from assistcore.image import Image
+    from AssistCoreLib.pipelines import startPipeline
+    from AssistCoreLib.volumes import imageToVolumeNode
+
+    scene, _logics = createHeadlessScene()
+    voxels = np.random.default_rng(0).normal(100, 20, (4, 64, 64)).astype(np.float32)
+    image = Image(voxels, (0.8, 0.8, 3.0), (0.0, 0.0, 0.0), np.eye(3))
+    node = imageToVolumeNode(scene, image, "T2 tse.tra (3)")
+    options = {"model_id": "crm-demo", "device": "cpu"}
+    handle = startPipeline("crm", {"t2": node}, ["t2"], options)
+    assert handle.case_id == "T2_tse.tra__3_"  # the whole name: ".tra" is not a file suffix
+    assert handle.inputs["t2"].shape_kji == (4, 64, 64) and handle.wait(120)
+    node.SetAttribute("RadAssist.patient_id", "PX-7")
+    named = startPipeline("crm", {"t2": node}, ["t2"], options)
+    assert named.case_id == "PX-7" and named.wait(120)

@@ -63,5 +63,7 @@ def startPipeline(
     if isinstance(first, list | tuple):
         first = next((node for node in first if node is not None), None)
     handle.inputs = images
-    handle.case_id = case_id_from(images[requiredRoles[0]].metadata.patient_id, first.GetName()) if first else "case"
+    # the series' PatientID, else the node's name as shown in Slicer (a name, not a path: no suffix is cut)
+    patientId = images[requiredRoles[0]].metadata.patient_id if requiredRoles else ""
+    handle.case_id = case_id_from(patientId or (first.GetName() if first is not None else ""), "")
     return handle
