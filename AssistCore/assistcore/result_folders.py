@@ -22,8 +22,8 @@ RESULT_COMMANDS = {"brain_tumor": "brain", "spine": "spine", "crm": "crm", "brea
 
 
 def case_id_from(patient_id: str, path: str | Path) -> str:
-    """``patient_id``, else the file or folder name (or a node name), reduced to letters, digits, ``-``, ``_`` and
-    ``.``, because it names output files; "case" when both are empty."""
+    """``patient_id`` (or any name, such as a Slicer node's), else the stem of file or folder ``path``, reduced to
+    letters, digits, ``-``, ``_`` and ``.``, because it names output files; "case" when both are empty."""
     for value in (patient_id, Path(path).stem.replace(".nii", "")):
         if value:
             return "".join(c if c.isalnum() or c in "-_." else "_" for c in str(value))
