@@ -2,8 +2,10 @@
 
 `radassist serve` runs on a copy of the real TCGA-DU-7294 case (4 x 240 x 240 x 155). The browser signs in,
 is refused a wrong password, opens the case, runs BrainTumorLabel (cancelling once), paints one stroke with the
-mouse, saves, submits; a reviewer accepts. This file then checks the saved NIfTI against the copy saved
-before the stroke, the audit trail in the worklist, and prints the speed figures. Screenshots of each step:
+mouse, saves, submits; a reviewer accepts, then signs the report of a CRM case run on the real ProstateX DICOM
+series, exports it (HTML, PDF, JSON, DICOM SR) and downloads its PDF. This file then checks the saved NIfTI
+against the copy saved before the stroke, the audit trail in the worklist, the exported report files, and prints
+the speed figures. Screenshots of each step:
 ``test-artifacts/station/``.
 
 Setup (`make browser-tools`, run by `make test`): Debian's chromium and `npm ci` in Testing/browser.
@@ -30,6 +32,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.realdata]
 BROWSER_DIR = REPO_ROOT / "Testing" / "browser"
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "station"
 CASE_ID = "TCGA-DU-7294"
+REPORT_CASE_ID = "ProstateX-0000"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 PASSWORDS = {"ann": "annotator-password", "rev": "reviewer-password"}
 
@@ -70,6 +73,13 @@ def station(real_data_dir, tmp_path_factory):
     source = next(real_data_dir.glob(f"brain_tcga/{CASE_ID}/*/raw_bet"))
     cases = tmp_path_factory.mktemp("station") / "cases"
     shutil.copytree(source, cases / CASE_ID)
+    # a CRM case on the real ProstateX DICOM series, its results written by `radassist crm`: the Report tab's
+    # Export (HTML, PDF, JSON, DICOM SR) and PDF download are clicked on it
+    series = sorted(real_data_dir.glob("pelvis_prostatex_dicom/ProstateX-0000/*/*t2tsetra*"))[0]
+    (cases / REPORT_CASE_ID).mkdir()
+    spec = {"assistant": "crm", "inputs": {"t2": str(series)}}
+    (cases / REPORT_CASE_ID / "radassist-case.json").write_text(json.dumps(spec))
+    _radassist("crm", "--t2", str(series), "--out", str(cases / REPORT_CASE_ID / "results"), "--case-id", "PX0")
     worklist = cases / "worklist.db"
     for user, role in (("ann", "annotator"), ("rev", "reviewer")):
         _radassist(
@@ -126,6 +136,7 @@ def flow(station):
         **os.environ,
         "STATION_URL": station["url"],
         "STATION_CASE": CASE_ID,
+        "STATION_REPORT_CASE": REPORT_CASE_ID,
         "STATION_CASE_FOLDER": str(station["cases"] / CASE_ID),
         "STATION_ARTIFACTS": str(ARTIFACTS),
         "STATION_ANNOTATOR": f"ann:{PASSWORDS['ann']}",
@@ -249,3 +260,19 @@ def test_each_step_left_a_screenshot(flow):
     assert len(shots) == len(flow["steps"]) >= 10
     assert all(re.match(r"\d\d-[a-z-]+\.png", name) for name in shots)
     assert all((ARTIFACTS / name).stat().st_size > 10_000 for name in shots)
+
+
+def test_the_report_tab_exports_the_signed_report_with_dicom_sr_and_downloads_its_pdf(flow, station):
+    """A reviewer signs the CRM case's draft, Export writes HTML, PDF, JSON and DICOM SR (its source is the real
+    DICOM series) beside the record, and Download PDF saves that PDF in the browser."""
+    assert flow["report_sign_message"].startswith("Report v1 signed by rev")
+    assert (
+        flow["report_export_message"].startswith("Exported")
+        and "DICOM not written" not in flow["report_export_message"]
+    )
+    export = station["cases"] / REPORT_CASE_ID / "results" / "report" / "export"
+    assert {"report_v1.html", "report_v1.pdf", "report_v1.json"} <= {p.name for p in export.iterdir()}
+    assert [p.name for p in (export / "dicom").iterdir()] == ["PX0_report_v1_sr.dcm"]
+    assert flow["report_pdf_download"] == "report_v1.pdf"
+    downloaded = ARTIFACTS / "report_v1.pdf"
+    assert downloaded.read_bytes() == (export / "report_v1.pdf").read_bytes()  # the browser saved that PDF

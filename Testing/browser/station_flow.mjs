@@ -9,6 +9,7 @@ import path from 'node:path';
 
 const url = process.env.STATION_URL;
 const caseId = process.env.STATION_CASE;
+const reportCaseId = process.env.STATION_REPORT_CASE;
 const caseFolder = process.env.STATION_CASE_FOLDER;
 const artifacts = process.env.STATION_ARTIFACTS;
 const [annotator, annotatorPassword] = process.env.STATION_ANNOTATOR.split(':');
@@ -22,7 +23,7 @@ const browser = await chromium.launch({
   args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
          '--disable-sync', '--no-first-run', '--disable-quic'],
 });
-const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+const context = await browser.newContext({ viewport: { width: 1400, height: 900 }, acceptDownloads: true });
 const page = await context.newPage();
 page.setDefaultTimeout(60000);
 
@@ -212,6 +213,23 @@ await page.click('#station-accept');
 results.review_message = await waitForMessage(/Accepted|error|cannot/i, 60000, previous);
 results.final_status = (await page.locator('#station-case-status').innerText()).trim();
 await shot('reviewer-accepted');
+
+// 11. the reviewer signs a CRM case's report, exports it and downloads the PDF
+await page.click('#station-tab-worklist');
+await page.click(`#station-open-${reportCaseId}`);
+await waitForMessage(/^Opened/);
+await page.click('#station-tab-report');
+previous = await currentMessage();
+await page.click('#station-report-sign');
+results.report_sign_message = await waitForMessage(/signed by|error|cannot|refused/i, 60000, previous);
+previous = await currentMessage();
+await page.click('#station-report-export');
+results.report_export_message = await waitForMessage(/^Exported|error|cannot/i, 120000, previous);
+await page.waitForSelector('#station-report-pdf');
+const [download] = await Promise.all([page.waitForEvent('download'), page.click('#station-report-pdf')]);
+results.report_pdf_download = download.suggestedFilename();
+await download.saveAs(path.join(artifacts, download.suggestedFilename()));
+await shot('report-exported');
 
 await browser.close();
 console.log('STATION_RESULTS ' + JSON.stringify(results));

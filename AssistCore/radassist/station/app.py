@@ -21,7 +21,7 @@ import threading
 import traceback
 
 from .app_assistant import AssistantRuns
-from .app_reports import REPORT_STATE, ReportActions
+from .app_reports import REPORT_PDF_TRIGGER, REPORT_STATE, ReportActions
 
 WORKER_KEY_HEADER = "X-RadAssist-Worker-Key"
 READY_LINE = "RADASSIST_STATION_WORKER_READY"
@@ -115,6 +115,7 @@ class StationApp(AssistantRuns, ReportActions):
         self.focused_rendering = FocusedRendering(BACKGROUND_VIEW_RENDER_DELAY_S)
         for view in self.slicer_app.view_manager.get_views():
             self.focused_rendering.attach(view)
+        server.controller.trigger(REPORT_PDF_TRIGGER)(self.report_pdf_bytes)
         server.controller.on_server_bind.add(self._guard_requests)
         server.controller.on_server_ready.add(self._announce_ready)
 

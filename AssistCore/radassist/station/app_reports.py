@@ -8,6 +8,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+#: the trame trigger whose reply is the last exported PDF (ReportActions.report_pdf_bytes)
+REPORT_PDF_TRIGGER = "ra_report_pdf"
+
 #: the Report panel's state keys and their values before a case with results is open
 REPORT_STATE = {
     "ra_report": None,  # reports.report_view of the open case's report, None when it has none
@@ -15,7 +18,7 @@ REPORT_STATE = {
     "ra_report_reason": "",
     "ra_report_problem": "",  # one line: why the open case has no report
     "ra_can_sign": False,
-    "ra_report_pdf": None,  # {"name", "base64"}: the last Export's PDF, for the browser's download
+    "ra_report_pdf": None,  # {"name"}: the last Export's PDF, whose bytes the report_pdf_bytes trigger sends
 }
 
 
@@ -23,6 +26,7 @@ class ReportActions:
     """The Report panel's buttons for :class:`~radassist.station.app.StationApp`."""
 
     _report_folder = None
+    _exported_pdf = None  # the PDF the last Export wrote (the Download PDF button's file)
 
     def _load_report(self) -> None:
         """Show the open case's report (the record, or the model's draft); one line saying why when there is none."""
@@ -59,7 +63,7 @@ class ReportActions:
         def run() -> None:
             if self._report_folder is None:
                 return
-            self.state.ra_report_pdf = None  # an earlier Export's PDF is of the version before this change
+            self.state.ra_report_pdf = self._exported_pdf = None  # an earlier Export shows an earlier version
             try:
                 message = change()
             except Exception:
@@ -100,12 +104,18 @@ class ReportActions:
 
         def export() -> str:
             exported = export_for_referrer(self._report_folder, self.session.account)
-            self.state.ra_report_pdf = {"name": exported["pdf_name"], "base64": exported["pdf_base64"]}
+            self._exported_pdf = exported["pdf"]
+            self.state.ra_report_pdf = {"name": exported["pdf"].name}
             folder = exported["files"][0].parent
             dicom = f" DICOM not written: {exported['dicom_note']}" if exported["dicom_note"] else ""
             return f"Exported {len(exported['files'])} file(s) to {folder}.{dicom}"
 
         self._report_action(export)
+
+    def report_pdf_bytes(self) -> bytes:
+        """The last Export's PDF, sent to the browser by the Download PDF button (a trame trigger: binary in the
+        reply, not kept in the shared state); empty when nothing was exported since the last change."""
+        return self._exported_pdf.read_bytes() if self._exported_pdf is not None else b""
 
     def report_amend(self, reason: str = "") -> None:
         """Start a new draft version from the signed report (reviewer or admin), for ``reason``."""

@@ -166,11 +166,9 @@ def export_for_referrer(folder: Path, account: Account) -> dict[str, Any]:
     when its source series is DICOM and still as the run read it, into ``<folder>/report/export``.
 
     Anyone who may open the case exports; a draft is exported marked DRAFT (DICOM: PARTIAL, UNVERIFIED).
-    :returns: {"files": [paths], "pdf_name", "pdf_base64" (for the browser's download), "dicom_note" ("" when
-        the DICOM objects were written, else the one-line reason they were not)}.
+    :returns: {"files": [paths], "pdf": the PDF's path (for the browser's download), "dicom_note" ("" when the
+        DICOM objects were written, else the one-line reason they were not)}.
     """
-    import base64
-
     from assistcore.dicom_export import export_case_dicom
     from assistcore.errors import RadAssistError
     from assistcore.reports import export_report
@@ -185,8 +183,7 @@ def export_for_referrer(folder: Path, account: Account) -> dict[str, Any]:
     except RadAssistError as error:  # NIfTI source, series changed or gone: the report files still stand
         dicom_note = str(error)
     pdf = next(path for path in files if path.suffix == ".pdf")
-    encoded = base64.b64encode(pdf.read_bytes()).decode("ascii")
-    return {"files": files, "pdf_name": pdf.name, "pdf_base64": encoded, "dicom_note": dicom_note}
+    return {"files": files, "pdf": pdf, "dicom_note": dicom_note}
 
 
 def record_folder(folder: Path) -> Path:

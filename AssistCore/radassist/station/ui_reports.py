@@ -11,6 +11,7 @@ from __future__ import annotations
 from trame.widgets import html
 from trame.widgets.vuetify3 import VBtn, VCard, VCardText, VCardTitle, VChip, VDivider, VTable, VTextarea, VTextField
 
+from .app_reports import REPORT_PDF_TRIGGER
 from .reports import SIGNING_NOTE
 
 READ_ONLY = "ra_report.signed"
@@ -159,9 +160,8 @@ def _actions(app) -> None:
         VBtn(
             "Download PDF",
             v_if=("ra_report_pdf",),
-            # the PDF travels as base64 text in the state: decoded to bytes for the file the browser saves
-            click="utils.download(ra_report_pdf.name, Uint8Array.from(atob(ra_report_pdf.base64), "
-            "c => c.charCodeAt(0)), 'application/pdf')",
+            # the bytes come in the trigger's reply (binary over the websocket), not through the shared state
+            click=f"utils.download(ra_report_pdf.name, trigger('{REPORT_PDF_TRIGGER}'), 'application/pdf')",
             id="station-report-pdf",
             size="small",
             variant="outlined",
