@@ -276,3 +276,8 @@ def test_the_report_tab_exports_the_signed_report_with_dicom_sr_and_downloads_it
     assert flow["report_pdf_download"] == "report_v1.pdf"
     downloaded = ARTIFACTS / "report_v1.pdf"
     assert downloaded.read_bytes() == (export / "report_v1.pdf").read_bytes()  # the browser saved that PDF
+    assert flow["report_html_download"] == "report_v1.html"  # Download HTML: the signed version's page
+    assert (
+        "Rectal MRI" in (ARTIFACTS / "report_v1.html").read_text()
+        and "DRAFT" not in (ARTIFACTS / "report_v1.html").read_text()
+    )

@@ -229,6 +229,9 @@ await page.waitForSelector('#station-report-pdf');
 const [download] = await Promise.all([page.waitForEvent('download'), page.click('#station-report-pdf')]);
 results.report_pdf_download = download.suggestedFilename();
 await download.saveAs(path.join(artifacts, download.suggestedFilename()));
+const [page_html] = await Promise.all([page.waitForEvent('download'), page.click('#station-report-html')]);
+results.report_html_download = page_html.suggestedFilename();
+await page_html.saveAs(path.join(artifacts, page_html.suggestedFilename()));
 await shot('report-exported');
 
 await browser.close();
