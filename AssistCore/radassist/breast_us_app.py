@@ -8,10 +8,9 @@ from typing import Any
 
 from assistcore.breastus.cine import frames_to_uint8, read_cine
 from assistcore.pipelines.breast_us import run
-from assistcore.result_folders import CaseOutputs
+from assistcore.result_folders import CaseOutputs, case_id_from
 
 from .case_job import case_job
-from .naming import case_id_from
 
 
 def detect_cine_to_folder(

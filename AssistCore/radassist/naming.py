@@ -6,8 +6,6 @@ from pathlib import Path
 
 from assistcore.result_folders import case_id_from
 
-__all__ = ["case_id_for", "case_id_from"]
-
 
 def case_id_for(image, path: Path, given: str | None = None) -> str:
     """``given`` (a --case-id), else the series' PatientID, else the file or folder name, reduced to letters,
